@@ -1,0 +1,48 @@
+"""ozchat: a terminal chat with live presence, after Ozeki's OzWebClient presence model."""
+
+from .client import ConnectionStateChanged, EventStream, OzWebClient
+from .exceptions import (
+    AccessDenied,
+    ConnectionClosed,
+    ConnectionFailed,
+    OzchatConnectionError,
+    OzchatError,
+    ProtocolError,
+    RequestRejected,
+)
+from .protocol import (
+    DEFAULT_PORT,
+    PROTOCOL_VERSION,
+    ChatMessage,
+    ClientInfo,
+    ClientStatus,
+    ConnectionState,
+    ErrorCode,
+    ErrorFrame,
+)
+from .roster import Roster
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_PORT",
+    "PROTOCOL_VERSION",
+    "AccessDenied",
+    "ChatMessage",
+    "ClientInfo",
+    "ClientStatus",
+    "ConnectionClosed",
+    "ConnectionFailed",
+    "ConnectionState",
+    "ConnectionStateChanged",
+    "ErrorCode",
+    "ErrorFrame",
+    "EventStream",
+    "OzWebClient",
+    "OzchatConnectionError",
+    "OzchatError",
+    "ProtocolError",
+    "RequestRejected",
+    "Roster",
+    "__version__",
+]

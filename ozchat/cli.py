@@ -1,0 +1,236 @@
+"""The command line: the chat UI (default), `serve` (the hub) and `events` (headless client)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from . import __version__
+from .client import ConnectionStateChanged, OzWebClient
+from .exceptions import OzchatError
+from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, encode
+from .text import printable
+
+
+def _property(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="localhost", help="hub host, host:port or ws(s):// URL (default: localhost)")
+    parser.add_argument("--port", type=int, default=None, help=f"hub port (default: {DEFAULT_PORT})")
+    parser.add_argument("--line", default="Webphone1", help="the line to join (default: Webphone1)")
+    parser.add_argument("--nick", help="your nickname, shared with everyone on the line")
+    parser.add_argument("--avatar", help="avatar URL to share")
+    parser.add_argument(
+        "--prop", type=_property, action="append", default=[], metavar="KEY=VALUE", help="share any property (repeatable)"
+    )
+    parser.add_argument("--token", help="the line's security token, if the hub asks for one")
+
+
+def _server_address(args: argparse.Namespace) -> str:
+    if args.port is None or "://" in args.host:
+        return args.host
+    return f"{args.host}:{args.port}"
+
+
+def _properties(args: argparse.Namespace) -> dict[str, Any]:
+    properties: dict[str, Any] = dict(args.prop)
+    if args.nick:
+        properties["nickname"] = args.nick
+    if args.avatar:
+        properties["avatar"] = args.avatar
+    return properties
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ozchat",
+        description="Terminal chat with live presence. `ozchat serve` runs a hub, "
+        "`ozchat events` prints a line's events; with neither, the chat UI starts.",
+    )
+    parser.add_argument("--version", action="version", version=f"ozchat {__version__}")
+    _add_connection_options(parser)
+    return parser
+
+
+def build_serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ozchat serve", description="Run an ozchat hub.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 picks one)")
+    parser.add_argument("--token", help="require this security token in every hello")
+    parser.add_argument("--ping-interval", type=float, default=20.0, help="seconds between keepalive pings")
+    parser.add_argument("--ping-timeout", type=float, default=20.0, help="seconds a client may take to answer a ping")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def build_events_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ozchat events",
+        description="Join a line and print one line per event until interrupted. "
+        "Lines typed on standard input are sent to the line.",
+    )
+    _add_connection_options(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    return parser
+
+
+# ---- serve --------------------------------------------------------------------------
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from .hub import Hub
+
+    hub = Hub(args.host, args.port, token=args.token, ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
+    try:
+        await hub.start()
+    except OSError as exc:
+        print(f"ozchat serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"ozchat hub listening on {hub.url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await hub.stop()
+    return 0
+
+
+# ---- events -------------------------------------------------------------------------
+
+
+class _EventPrinter:
+    """Prints a line's events as text (`John is ONLINE`, `<John> hi`) or as JSON lines."""
+
+    def __init__(self, client: OzWebClient, as_json: bool) -> None:
+        self._client = client
+        self._json = as_json
+        self._names: dict[str, str] = {}
+
+    def _out(self, text: str) -> None:
+        print(text, flush=True)
+
+    def _name(self, phone_number: str | None, fallback: str | None = None) -> str:
+        if phone_number == self._client.phone_number and self._client.me is not None:
+            return printable(self._client.me.display_name)
+        return printable(self._names.get(phone_number or "", fallback or phone_number or "?"))
+
+    def connection(self, change: ConnectionStateChanged) -> None:
+        if self._json:
+            self._out(json.dumps({"event": "connection", "state": change.state.value, "code": change.code, "reason": change.reason}))
+            return
+        detail = f" as {self._client.phone_number} on {self._client.line}" if change.state is ConnectionState.ACCESS_GRANTED else ""
+        why = f" ({change.code}: {printable(change.reason)})" if change.code or change.reason else ""
+        print(f"-- {change.state.value}{detail}{why}", file=sys.stderr, flush=True)
+
+    def client(self, info: ClientInfo) -> None:
+        if self._json:
+            self._out(json.dumps({"event": "client", **json.loads(encode(info))}))
+            return
+        previous = self._names.get(info.phone_number)
+        name = printable(info.display_name)
+        if info.status is ClientStatus.OFFLINE:
+            self._names.pop(info.phone_number, None)
+            self._out(f"{name} is OFFLINE")
+            return
+        self._names[info.phone_number] = info.display_name
+        if previous is None:
+            self._out(f"{name} is ONLINE")
+        elif previous != info.display_name:
+            self._out(f"{printable(previous)} is now {name}")
+        else:
+            shared = ", ".join(f"{printable(k)}={printable(json.dumps(v, ensure_ascii=False))}" for k, v in info.properties.items())
+            self._out(f"{name} shares {shared}")
+
+    def message(self, message: ChatMessage) -> None:
+        if self._json:
+            self._out(json.dumps({"event": "message", **json.loads(encode(message))}))
+            return
+        sender = self._name(message.sender, message.nickname)
+        text = printable(message.text)
+        if message.action:
+            self._out(f"* {sender} {text}")
+        elif message.to is not None:
+            self._out(f"<{sender} -> {self._name(message.to)}> {text}")
+        else:
+            self._out(f"<{sender}> {text}")
+
+
+def _read_stdin_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
+    for line in sys.stdin:
+        loop.call_soon_threadsafe(queue.put_nowait, line.rstrip("\n"))
+    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+
+async def _send_typed_lines(client: OzWebClient, queue: asyncio.Queue[str | None]) -> None:
+    while (text := await queue.get()) is not None:
+        if not text.strip():
+            continue
+        try:
+            await client.send_message(text)
+        except OzchatError as exc:
+            print(f"-- not sent: {exc}", file=sys.stderr, flush=True)
+
+
+async def _events(args: argparse.Namespace) -> int:
+    client = OzWebClient()
+    printer = _EventPrinter(client, args.json)
+    client.on_connection_state_changed(printer.connection)
+    client.on_client_state_changed(printer.client)
+    client.on_message_received(printer.message)
+    closed = asyncio.Event()
+    client.on_connection_state_changed(lambda change: closed.set() if change.state is ConnectionState.CONNECTION_CLOSED else None)
+    try:
+        await client.connect(_server_address(args), args.line, _properties(args), token=args.token)
+    except OzchatError:
+        return 1
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted.set)
+    typed: asyncio.Queue[str | None] = asyncio.Queue()
+    if sys.stdin is not None and not sys.stdin.closed:
+        threading.Thread(target=_read_stdin_lines, args=(loop, typed), daemon=True).start()
+    sender = asyncio.create_task(_send_typed_lines(client, typed))
+    waits = [asyncio.create_task(closed.wait()), asyncio.create_task(interrupted.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in (*waits, sender):
+        task.cancel()
+    await client.disconnect()
+    return 0 if interrupted.is_set() else 1
+
+
+# ---- chat ---------------------------------------------------------------------------
+
+
+def _chat(args: argparse.Namespace) -> int:
+    print(
+        "The chat UI is not built yet. Meanwhile `ozchat events` joins a line from the terminal:\n"
+        f"  ozchat events --host {args.host} --line {args.line} --nick {args.nick or 'NAME'}",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "serve":
+        args = build_serve_parser().parse_args(argv[1:])
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        return asyncio.run(_serve(args))
+    if argv and argv[0] == "events":
+        args = build_events_parser().parse_args(argv[1:])
+        logging.basicConfig(level=logging.WARNING)
+        return asyncio.run(_events(args))
+    return _chat(build_parser().parse_args(argv))

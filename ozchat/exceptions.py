@@ -1,0 +1,62 @@
+"""The one exception tree of ozchat.
+
+    OzchatError
+    ├── ProtocolError          a frame could not be decoded or validated (carries `code`)
+    ├── OzchatConnectionError
+    │   ├── ConnectionFailed   the hub could not be reached or the handshake broke
+    │   ├── AccessDenied       the hub refused the hello (carries `code`)
+    │   └── ConnectionClosed   the connection ended while an operation waited on it
+    └── RequestRejected        the hub answered a request with an error frame (carries `code`)
+
+Errors raised by websockets and httpx are translated into this tree at the boundary, so
+callers never import those libraries to handle a failure.
+"""
+
+from __future__ import annotations
+
+
+class OzchatError(Exception):
+    """Base of every error ozchat raises on purpose."""
+
+
+class ProtocolError(OzchatError):
+    """A frame broke the wire protocol; `code` is one of the stable error codes.
+
+    `request_id` is the client id of the frame at fault, when it could be read.
+    """
+
+    def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+class OzchatConnectionError(OzchatError):
+    """Something went wrong with the connection to a hub."""
+
+
+class ConnectionFailed(OzchatConnectionError):
+    """The hub could not be reached, or the WebSocket handshake failed."""
+
+
+class AccessDenied(OzchatConnectionError):
+    """The hub refused the hello; `code` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ConnectionClosed(OzchatConnectionError):
+    """The connection ended while an operation was waiting on it."""
+
+
+class RequestRejected(OzchatError):
+    """The hub answered a request (a message, a property update) with an error frame."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

@@ -1,0 +1,116 @@
+"""Line: presence, message numbering and who receives what. No sockets here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..protocol import (
+    ChatMessage,
+    ClientInfo,
+    ClientStatus,
+    ErrorCode,
+    ProtocolError,
+    merge_properties,
+    new_phone_number,
+)
+
+
+class Line:
+    """Who is on one line and the line's message sequence."""
+
+    def __init__(self, name: str, *, last_seq: int = 0, phone_numbers: Callable[[], str] = new_phone_number) -> None:
+        self.name = name
+        self.last_seq = last_seq
+        self._members: dict[str, ClientInfo] = {}
+        self._phone_numbers = phone_numbers
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, phone_number: object) -> bool:
+        return phone_number in self._members
+
+    def members(self) -> list[ClientInfo]:
+        return list(self._members.values())
+
+    def join(self, properties: dict[str, Any]) -> ClientInfo:
+        """Add a client under a fresh phone number, unique on this line."""
+        phone_number = self._phone_numbers()
+        while phone_number in self._members:
+            phone_number = self._phone_numbers()
+        info = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
+        self._members[phone_number] = info
+        return info
+
+    def leave(self, phone_number: str) -> ClientInfo | None:
+        """Remove a client; return its OFFLINE state carrying its last properties."""
+        info = self._members.pop(phone_number, None)
+        if info is None:
+            return None
+        return ClientInfo(phone_number, ClientStatus.OFFLINE, info.properties)
+
+    def update(self, phone_number: str, changes: dict[str, Any]) -> ClientInfo:
+        """Merge property changes (null removes a key) and return the new state."""
+        info = ClientInfo(
+            phone_number,
+            ClientStatus.ONLINE,
+            merge_properties(self._members[phone_number].properties, changes),
+        )
+        self._members[phone_number] = info
+        return info
+
+    def post(
+        self,
+        sender: str,
+        text: str,
+        *,
+        ts: int,
+        to: str | None = None,
+        action: bool = False,
+        client_id: str | None = None,
+    ) -> ChatMessage:
+        """Number a message from a member; a direct message needs a present recipient."""
+        if to is not None and to not in self._members:
+            raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, f"no client {to!r} on line {self.name!r}")
+        nickname = self._members[sender].get("nickname")
+        self.last_seq += 1
+        return ChatMessage(
+            seq=self.last_seq,
+            ts=ts,
+            sender=sender,
+            text=text,
+            nickname=nickname if isinstance(nickname, str) else None,
+            to=to,
+            action=action,
+            id=client_id,
+        )
+
+    def recipients(self, message: ChatMessage) -> list[str]:
+        """Phone numbers a message goes to: everyone, or just the two parties of a DM."""
+        if message.to is None:
+            return list(self._members)
+        return [number for number in {message.sender, message.to} if number in self._members]
+
+
+class LineRegistry:
+    """Lines by name, made on first use and forgotten when the last client leaves."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, Line] = {}
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __iter__(self):
+        return iter(self._lines.values())
+
+    def get(self, name: str) -> Line:
+        line = self._lines.get(name)
+        if line is None:
+            line = self._lines[name] = Line(name)
+        return line
+
+    def discard_if_empty(self, line: Line) -> None:
+        if not len(line) and self._lines.get(line.name) is line:
+            del self._lines[line.name]

@@ -1,0 +1,386 @@
+"""The ozchat wire protocol: frame types, limits, validation and error codes. No I/O here.
+
+Every frame is one JSON object in a WebSocket text frame, told apart by its ``type``.
+docs/PROTOCOL.md is the human-readable form of this module; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import unicodedata
+from enum import Enum
+from typing import Any, Union
+from urllib.parse import urlsplit
+
+import msgspec
+
+from .exceptions import ProtocolError
+
+PROTOCOL_VERSION = 1
+DEFAULT_PORT = 7779
+
+# Limits, all in the hub's welcome frame so a client can check before sending.
+MAX_FRAME_BYTES = 64 * 1024
+MAX_PROPERTIES_BYTES = 4 * 1024
+MAX_PROPERTY_DEPTH = 8
+MAX_PROPERTY_KEY_CHARS = 64
+MAX_NICKNAME_CHARS = 32
+MAX_TEXT_CHARS = 4000
+MAX_LINE_CHARS = 64
+MAX_CLIENT_ID_CHARS = 64
+
+PHONE_NUMBER_ALPHABET = string.ascii_letters + string.digits
+PHONE_NUMBER_LENGTH = 5
+
+
+class ErrorCode(str, Enum):
+    """Stable error codes carried by ``error`` frames."""
+
+    BAD_JSON = "bad_json"
+    BINARY_FRAME = "binary_frame"
+    NOT_OBJECT = "not_object"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_FIELD = "bad_field"
+    TOO_DEEP = "too_deep"
+    PROPERTIES_TOO_LARGE = "properties_too_large"
+    BAD_PROPERTY = "bad_property"
+    BAD_NICKNAME = "bad_nickname"
+    NICKNAME_TOO_LONG = "nickname_too_long"
+    BAD_TEXT = "bad_text"
+    TEXT_TOO_LONG = "text_too_long"
+    BAD_CLIENT_ID = "bad_client_id"
+    HELLO_REQUIRED = "hello_required"
+    ALREADY_JOINED = "already_joined"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    BAD_LINE = "bad_line"
+    BAD_TOKEN = "bad_token"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+
+
+class CloseCode:
+    """WebSocket close codes the hub uses besides the standard 1000/1001/1009/1011."""
+
+    HELLO_TIMEOUT = 4001
+    ACCESS_DENIED = 4003
+    TOO_SLOW = 4008
+
+
+class ConnectionState(str, Enum):
+    """The connecting side's outcome, named as in Ozeki's OzWebClient."""
+
+    ACCESS_GRANTED = "ACCESS_GRANTED"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    CONNECTION_FAILED = "CONNECTION_FAILED"
+    CONNECTION_CLOSED = "CONNECTION_CLOSED"
+
+
+class ClientStatus(str, Enum):
+    ONLINE = "ONLINE"
+    OFFLINE = "OFFLINE"
+
+
+class _Frame(msgspec.Struct, tag_field="type", rename="camel", omit_defaults=True):
+    """Base of every frame: the ``type`` tag comes from each subclass."""
+
+
+# ---- client -> hub ------------------------------------------------------------------
+
+
+class Hello(_Frame, tag="hello"):
+    line: str
+    version: int = PROTOCOL_VERSION
+    properties: dict[str, Any] = {}
+    token: Union[str, None] = None
+
+
+class Send(_Frame, tag="send"):
+    text: str
+    to: Union[str, None] = None
+    action: bool = False
+    id: Union[str, None] = None
+
+
+class Update(_Frame, tag="update"):
+    properties: dict[str, Any]
+    id: Union[str, None] = None
+
+
+ClientFrame = Union[Hello, Send, Update]
+
+
+# ---- hub -> client ------------------------------------------------------------------
+
+
+class ClientInfo(msgspec.Struct, rename="camel", frozen=True):
+    """One client's state on a line: what a *client state changed* event carries.
+
+    Shared properties read as attributes (``info.nickname``) or items (``info["avatar"]``);
+    attribute names match property keys case-insensitively, as Ozeki's pages rely on.
+    """
+
+    phone_number: str
+    status: ClientStatus
+    properties: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self.properties:
+            return self.properties[key]
+        folded = key.casefold()
+        for name, value in self.properties.items():
+            if name.casefold() == folded:
+                return value
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        missing = object()
+        value = self.get(key, missing)
+        if value is missing:
+            raise KeyError(key)
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        missing = object()
+        value = self.get(name, missing)
+        if value is missing:
+            raise AttributeError(f"{type(self).__name__} has no attribute or property {name!r}")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        """The nickname when one is shared as text, else the phone number."""
+        nickname = self.get("nickname")
+        return nickname if isinstance(nickname, str) and nickname else self.phone_number
+
+
+class Limits(msgspec.Struct, rename="camel"):
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    max_properties_bytes: int = MAX_PROPERTIES_BYTES
+    max_property_depth: int = MAX_PROPERTY_DEPTH
+    max_nickname_chars: int = MAX_NICKNAME_CHARS
+    max_text_chars: int = MAX_TEXT_CHARS
+
+
+class Welcome(_Frame, tag="welcome", omit_defaults=False):
+    phone_number: str
+    line: str
+    properties: dict[str, Any]
+    last_seq: int
+    version: int = PROTOCOL_VERSION
+    state: ConnectionState = ConnectionState.ACCESS_GRANTED
+    limits: Limits = msgspec.field(default_factory=Limits)
+
+
+class Presence(_Frame, tag="presence"):
+    clients: list[ClientInfo]
+
+
+# Presence changes are batched per frame, this many clients at the most.
+MAX_PRESENCE_BATCH = 100
+# Hub frames may be larger than client frames: a full presence batch with big properties.
+MAX_HUB_FRAME_BYTES = 1024 * 1024
+
+
+class ChatMessage(_Frame, tag="message"):
+    """A chat message as the hub relays it: numbered per line and stamped by the hub."""
+
+    seq: int
+    ts: int
+    sender: str = msgspec.field(name="from")
+    text: str
+    nickname: Union[str, None] = None
+    to: Union[str, None] = None
+    action: bool = False
+    id: Union[str, None] = None
+
+    @property
+    def is_direct(self) -> bool:
+        return self.to is not None
+
+
+class Ack(_Frame, tag="ack"):
+    id: str
+    seq: Union[int, None] = None
+    ts: Union[int, None] = None
+
+
+class ErrorFrame(_Frame, tag="error"):
+    code: str
+    message: str
+    id: Union[str, None] = None
+
+
+HubFrame = Union[Welcome, Presence, ChatMessage, Ack, ErrorFrame]
+
+_encoder = msgspec.json.Encoder()
+_client_decoder = msgspec.json.Decoder(ClientFrame)
+_hub_decoder = msgspec.json.Decoder(HubFrame)
+
+
+def encode(frame: msgspec.Struct) -> bytes:
+    """Encode one frame as UTF-8 JSON, ready for a WebSocket text frame."""
+    return _encoder.encode(frame)
+
+
+def _decode(decoder: msgspec.json.Decoder, data: Union[str, bytes]) -> Any:
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    try:
+        return decoder.decode(data)
+    except RecursionError:
+        raise ProtocolError(ErrorCode.TOO_DEEP, "JSON nested too deeply") from None
+    except msgspec.ValidationError as exc:
+        raise _validation_error(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"not valid JSON: {exc}") from None
+
+
+def _validation_error(text: str) -> ProtocolError:
+    if text.startswith("Expected `object`") and " - at " not in text:
+        return ProtocolError(ErrorCode.NOT_OBJECT, "a frame must be a JSON object")
+    if text == "Object missing required field `type`" or text.endswith("- at `$.type`"):
+        return ProtocolError(ErrorCode.UNKNOWN_TYPE, f"missing or unknown frame type ({text})")
+    return ProtocolError(ErrorCode.BAD_FIELD, text)
+
+
+def decode_client_frame(data: Union[str, bytes]) -> ClientFrame:
+    """Decode and validate a frame sent by a client; raise ProtocolError with a stable code."""
+    frame = _decode(_client_decoder, data)
+    if isinstance(frame, Hello):
+        validate_line(frame.line)
+        validate_properties(frame.properties)
+        return frame
+    validate_client_id(frame.id)
+    try:
+        if isinstance(frame, Send):
+            validate_text(frame.text)
+        else:
+            _check_depth(frame.properties)
+    except ProtocolError as exc:
+        exc.request_id = frame.id
+        raise
+    return frame
+
+
+def decode_hub_frame(data: Union[str, bytes]) -> HubFrame:
+    """Decode a frame sent by a hub; raise ProtocolError when it is not one we know."""
+    return _decode(_hub_decoder, data)
+
+
+# ---- validation ---------------------------------------------------------------------
+
+# Zero-width joiner stays: emoji sequences in nicknames need it.
+_ALLOWED_FORMAT_CHARS = frozenset("\u200d")
+
+
+def _is_unprintable(char: str) -> bool:
+    category = unicodedata.category(char)
+    if category == "Cf":
+        return char not in _ALLOWED_FORMAT_CHARS
+    return category in ("Cc", "Cs", "Zl", "Zp")
+
+
+def validate_line(line: str) -> str:
+    if not line or len(line) > MAX_LINE_CHARS:
+        raise ProtocolError(ErrorCode.BAD_LINE, f"a line name has 1 to {MAX_LINE_CHARS} characters")
+    if any(char.isspace() or _is_unprintable(char) for char in line):
+        raise ProtocolError(ErrorCode.BAD_LINE, "a line name has no spaces or control characters")
+    return line
+
+
+def validate_text(text: str) -> str:
+    if not text.strip():
+        raise ProtocolError(ErrorCode.BAD_TEXT, "a message needs some text")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ProtocolError(ErrorCode.TEXT_TOO_LONG, f"a message has at most {MAX_TEXT_CHARS} characters")
+    return text
+
+
+def validate_client_id(client_id: Union[str, None]) -> None:
+    if client_id is not None and not (0 < len(client_id) <= MAX_CLIENT_ID_CHARS):
+        raise ProtocolError(ErrorCode.BAD_CLIENT_ID, f"an id has 1 to {MAX_CLIENT_ID_CHARS} characters")
+
+
+def _check_depth(value: Any, depth: int = 1) -> None:
+    if isinstance(value, (dict, list)):
+        if depth > MAX_PROPERTY_DEPTH:
+            raise ProtocolError(ErrorCode.TOO_DEEP, f"properties nest at most {MAX_PROPERTY_DEPTH} levels")
+        for item in value.values() if isinstance(value, dict) else value:
+            _check_depth(item, depth + 1)
+
+
+def validate_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """Check a whole properties object against the limits; return it unchanged."""
+    _check_depth(properties)
+    seen: set[str] = set()
+    for key, value in properties.items():
+        if not key or len(key) > MAX_PROPERTY_KEY_CHARS or any(_is_unprintable(c) for c in key):
+            raise ProtocolError(
+                ErrorCode.BAD_PROPERTY,
+                f"property names have 1 to {MAX_PROPERTY_KEY_CHARS} printable characters",
+            )
+        folded = key.casefold()
+        if folded in seen:
+            raise ProtocolError(ErrorCode.BAD_PROPERTY, f"property {key!r} is given twice (names ignore case)")
+        seen.add(folded)
+        if folded == "nickname":
+            validate_nickname(value)
+        elif folded == "avatar" and not isinstance(value, str):
+            raise ProtocolError(ErrorCode.BAD_PROPERTY, "avatar must be a string (a URL or a bundled name)")
+    size = len(_encoder.encode(properties))
+    if size > MAX_PROPERTIES_BYTES:
+        raise ProtocolError(
+            ErrorCode.PROPERTIES_TOO_LARGE,
+            f"properties take {size} bytes encoded; the limit is {MAX_PROPERTIES_BYTES}",
+        )
+    return properties
+
+
+def validate_nickname(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError(ErrorCode.BAD_NICKNAME, "a nickname is a non-empty string")
+    if len(value) > MAX_NICKNAME_CHARS:
+        raise ProtocolError(ErrorCode.NICKNAME_TOO_LONG, f"a nickname has at most {MAX_NICKNAME_CHARS} characters")
+    if any(_is_unprintable(char) for char in value):
+        raise ProtocolError(ErrorCode.BAD_NICKNAME, "a nickname has no control or formatting characters")
+    return value
+
+
+def merge_properties(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply an ``update``: keys are matched ignoring case, a null value removes a key."""
+    merged = dict(current)
+    for key, value in changes.items():
+        for existing in [name for name in merged if name.casefold() == key.casefold()]:
+            del merged[existing]
+        if value is not None:
+            merged[key] = value
+    return validate_properties(merged)
+
+
+def new_phone_number() -> str:
+    return "".join(secrets.choice(PHONE_NUMBER_ALPHABET) for _ in range(PHONE_NUMBER_LENGTH))
+
+
+def server_url(address: str, default_port: int = DEFAULT_PORT) -> str:
+    """Turn ``host``, ``host:port``, ``[v6]:port`` or a ws(s):// URL into a WebSocket URL."""
+    address = address.strip()
+    if "://" in address:
+        parts = urlsplit(address)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError(f"not a ws:// or wss:// address: {address!r}")
+        return address
+    if not address:
+        raise ValueError("an empty server address")
+    parts = urlsplit(f"//{address}")
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ValueError(f"bad port in server address {address!r}") from None
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"no host in server address {address!r}")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"ws://{host}:{port}/"

@@ -1,0 +1,49 @@
+"""Roster: who is on a line, built only from client-state events. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .protocol import ClientInfo, ClientStatus
+
+
+def _sort_key(info: ClientInfo) -> tuple[str, str]:
+    return (info.display_name.casefold(), info.phone_number)
+
+
+class Roster:
+    """The clients present on a line, keyed by phone number, iterated sorted by nickname."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, ClientInfo] = {}
+
+    def apply(self, info: ClientInfo) -> ClientInfo | None:
+        """Take one client-state event; return the state it replaced, if any."""
+        previous = self._clients.get(info.phone_number)
+        if info.status is ClientStatus.ONLINE:
+            self._clients[info.phone_number] = info
+        else:
+            self._clients.pop(info.phone_number, None)
+        return previous
+
+    def clear(self) -> None:
+        self._clients.clear()
+
+    def get(self, phone_number: str) -> ClientInfo | None:
+        return self._clients.get(phone_number)
+
+    def find(self, name_or_number: str) -> list[ClientInfo]:
+        """Clients whose phone number, or else nickname (ignoring case), is the given text."""
+        if name_or_number in self._clients:
+            return [self._clients[name_or_number]]
+        folded = name_or_number.casefold()
+        return [info for info in self if info.display_name.casefold() == folded]
+
+    def __contains__(self, phone_number: object) -> bool:
+        return phone_number in self._clients
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def __iter__(self) -> Iterator[ClientInfo]:
+        return iter(sorted(self._clients.values(), key=_sort_key))

@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "serve":
         args = build_serve_parser().parse_args(argv[1:])
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        # websockets logs every connection at INFO; the hub's own lines say who joined and left.
+        logging.getLogger("ozchat.hub.websockets").setLevel(max(logging.WARNING, logging.getLogger().level))
         return asyncio.run(_serve(args))
     if argv and argv[0] == "events":
         args = build_events_parser().parse_args(argv[1:])

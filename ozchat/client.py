@@ -50,6 +50,7 @@ class ConnectionStateChanged:
     state: ConnectionState
     code: Union[str, int, None] = None
     reason: str = ""
+    retrying: bool = False  # CONNECTION_CLOSED, but the client is reconnecting by itself
 
 
 Event = Union[ConnectionStateChanged, ClientInfo, ChatMessage, ErrorFrame]

@@ -194,6 +194,7 @@ class ChatMessage(_Frame, tag="message"):
     to: Union[str, None] = None
     action: bool = False
     id: Union[str, None] = None
+    history: bool = False  # replayed from the line's stored history, not live
 
     @property
     def is_direct(self) -> bool:

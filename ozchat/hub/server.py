@@ -101,6 +101,7 @@ class Hub:
         ping_interval: float = 20.0,
         ping_timeout: float = 20.0,
         hello_timeout: float = 10.0,
+        close_timeout: float = 5.0,
         max_pending_frames: int = 2000,
     ) -> None:
         self.host = host
@@ -110,6 +111,7 @@ class Hub:
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._hello_timeout = hello_timeout
+        self._close_timeout = close_timeout
         self._max_pending = max_pending_frames
         self._sessions: dict[str, dict[str, _Session]] = {}
         self._server: Server | None = None
@@ -132,6 +134,8 @@ class Hub:
             max_size=MAX_FRAME_BYTES,
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
+            # a peer that stopped reading never answers our close frame: don't wait long for it
+            close_timeout=self._close_timeout,
             logger=logging.getLogger("ozchat.hub.websockets"),
         )
         self.port = self._server.sockets[0].getsockname()[1]

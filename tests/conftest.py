@@ -1,0 +1,69 @@
+"""Fixtures shared by the whole suite: a real hub on 127.0.0.1 and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from ozchat import OzWebClient
+from ozchat.hub import Hub
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[Hub]:
+    """A hub on a free loopback port, with a short keepalive so dropped sockets show fast."""
+    async with Hub("127.0.0.1", 0, ping_interval=0.5, ping_timeout=0.5, hello_timeout=2.0, close_timeout=0.5) as running:
+        yield running
+
+
+class Recorder:
+    """Collects a client's events and waits for the ones a test expects."""
+
+    def __init__(self, client: OzWebClient) -> None:
+        self.client = client
+        self.events: list[Any] = []
+        self._changed = asyncio.Event()
+        client.on_connection_state_changed(self._add)
+        client.on_client_state_changed(self._add)
+        client.on_message_received(self._add)
+        client.on_error(self._add)
+
+    def _add(self, event: Any) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def of_type(self, kind: type) -> list[Any]:
+        return [event for event in self.events if isinstance(event, kind)]
+
+    async def wait_for(self, predicate: Callable[[Any], bool], timeout: float = 5.0) -> Any:
+        """Return the first recorded event matching `predicate`, waiting for it if need be."""
+
+        async def _wait() -> Any:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(_wait(), timeout)
+
+
+@pytest.fixture
+async def connect(hub: Hub) -> AsyncIterator[Callable[..., Awaitable[tuple[OzWebClient, Recorder]]]]:
+    """Connect a real OzWebClient to the test hub: `client, events = await connect(nickname="John")`."""
+    clients: list[OzWebClient] = []
+
+    async def _connect(line: str = "Webphone1", **properties: Any) -> tuple[OzWebClient, Recorder]:
+        client = OzWebClient(ping_interval=None)
+        recorder = Recorder(client)
+        await client.connect(hub.url, line, properties)
+        clients.append(client)
+        return client, recorder
+
+    yield _connect
+    for client in clients:
+        await client.disconnect()

@@ -1,0 +1,114 @@
+"""Presence over a real hub: the classic OzWebClient scenario and its edges."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ozchat import ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
+
+
+async def test_classic_scenario_online_then_offline_with_properties(connect):
+    a, a_events = await connect(nickname="Observer")
+    b, _ = await connect(nickname="John", avatar="http://myavatar.com/1.jpg")
+
+    online = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.ONLINE)
+    assert online.phone_number == b.phone_number
+    assert online.nickname == "John"
+    assert online.avatar == "http://myavatar.com/1.jpg"
+    assert f"{online.nickname} is {online.status.value}" == "John is ONLINE"
+
+    await b.disconnect()
+    offline = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
+    assert offline.phone_number == online.phone_number
+    assert offline.properties == {"nickname": "John", "avatar": "http://myavatar.com/1.jpg"}
+    assert a.roster.get(b.phone_number) is None
+
+
+async def test_connection_states_granted_then_closed(connect):
+    client, events = await connect(nickname="John")
+    await client.disconnect()
+    states = [e.state for e in events.of_type(ConnectionStateChanged)]
+    assert states == [ConnectionState.ACCESS_GRANTED, ConnectionState.CONNECTION_CLOSED]
+
+
+async def test_phone_number_is_five_letters_or_digits(connect):
+    client, _ = await connect(nickname="John")
+    assert client.phone_number is not None
+    assert len(client.phone_number) == 5 and client.phone_number.isalnum() and client.phone_number.isascii()
+
+
+async def test_late_joiner_sees_everyone_already_present(connect):
+    present = [await connect(nickname=f"user{i}") for i in range(5)]
+    late, late_events = await connect(nickname="Late")
+    expected = {client.phone_number for client, _ in present}
+    await late_events.wait_for(lambda e: {i.phone_number for i in late_events.of_type(ClientInfo)} >= expected)
+    assert {info.phone_number for info in late.roster} == expected
+    assert sorted(info.nickname for info in late.roster) == [f"user{i}" for i in range(5)]
+    # granted comes before the roster, so a callback-built roster is complete
+    assert isinstance(late_events.events[0], ConnectionStateChanged)
+
+
+async def test_lines_are_isolated(connect):
+    _, x_events = await connect("LineX", nickname="OnX")
+    y, y_events = await connect("LineY", nickname="OnY")
+    await y.send_message("only for Y")
+    await connect("LineY", nickname="AlsoY")
+    await y_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "AlsoY")
+    await asyncio.sleep(0.1)
+    assert [e for e in x_events.events if not isinstance(e, ConnectionStateChanged)] == []
+
+
+async def test_property_update_reaches_others(connect):
+    a, a_events = await connect(nickname="Observer")
+    b, _ = await connect(nickname="John")
+    me = await b.update_properties({"nickname": "Johnny", "away": "lunch"})
+    assert me.nickname == "Johnny"
+    update = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.get("nickname") == "Johnny")
+    assert update.status is ClientStatus.ONLINE
+    assert update.away == "lunch"
+    assert a.roster.get(b.phone_number).nickname == "Johnny"
+    await b.update_properties({"away": None})
+    back = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.get("nickname") == "Johnny" and "away" not in e.properties)
+    assert back.properties == {"nickname": "Johnny"}
+
+
+async def test_properties_read_case_insensitively(connect):
+    a, a_events = await connect(nickname="Observer")
+    await connect(Nickname="John", Avatar="http://x/1.png")
+    info = await a_events.wait_for(lambda e: isinstance(e, ClientInfo))
+    assert info.nickname == "John" and info["AVATAR"] == "http://x/1.png"
+    assert info.properties == {"Nickname": "John", "Avatar": "http://x/1.png"}
+
+
+async def test_dropped_socket_goes_offline(hub, connect):
+    a, a_events = await connect(nickname="Observer")
+    b, _ = await connect(nickname="Dropper")
+    b._ws.transport.abort()  # no close frame: the TCP connection just ends
+    offline = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
+    assert offline.nickname == "Dropper"
+
+
+async def test_silent_client_goes_offline_by_keepalive(hub, connect):
+    """A client that stops answering pings (frozen, cable pulled) is dropped by the hub."""
+    a, a_events = await connect(nickname="Observer")
+    b, _ = await connect(nickname="Frozen")
+    b._ws.transport.pause_reading()  # the socket stays open but no pong ever comes back
+    offline = await a_events.wait_for(
+        lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE, timeout=5.0
+    )
+    assert offline.phone_number == b.phone_number
+    b._ws.transport.abort()
+
+
+async def test_phone_numbers_unique_across_1000_connects(hub):
+    """1,000 connects, 100 at a time, on one line: no number is handed out twice."""
+    seen: set[str] = set()
+    for _ in range(10):
+        clients = [OzWebClient(ping_interval=None) for _ in range(100)]
+        await asyncio.gather(*(c.connect(hub.url, "Crowd", {}) for c in clients))
+        numbers = {c.phone_number for c in clients}
+        assert len(numbers) == 100
+        assert not numbers & seen
+        seen |= numbers
+        await asyncio.gather(*(c.disconnect() for c in clients))
+    assert len(seen) == 1000

@@ -248,7 +248,16 @@ def _validation_error(text: str) -> ProtocolError:
 
 def decode_client_frame(data: Union[str, bytes]) -> ClientFrame:
     """Decode and validate a frame sent by a client; raise ProtocolError with a stable code."""
-    frame = _decode(_client_decoder, data)
+    return check_client_frame(decode_client_frame_unchecked(data))
+
+
+def decode_client_frame_unchecked(data: Union[str, bytes]) -> ClientFrame:
+    """Decode a client frame by type and field types only; `check_client_frame` does the rest."""
+    return _decode(_client_decoder, data)
+
+
+def check_client_frame(frame: ClientFrame) -> ClientFrame:
+    """Check a decoded client frame against the limits; errors carry the frame's client id."""
     if isinstance(frame, Hello):
         validate_line(frame.line)
         validate_properties(frame.properties)
@@ -259,6 +268,7 @@ def decode_client_frame(data: Union[str, bytes]) -> ClientFrame:
             validate_text(frame.text)
         else:
             _check_depth(frame.properties)
+            _check_names(frame.properties)
     except ProtocolError as exc:
         exc.request_id = frame.id
         raise
@@ -312,11 +322,9 @@ def _check_depth(value: Any, depth: int = 1) -> None:
             _check_depth(item, depth + 1)
 
 
-def validate_properties(properties: dict[str, Any]) -> dict[str, Any]:
-    """Check a whole properties object against the limits; return it unchanged."""
-    _check_depth(properties)
+def _check_names(properties: dict[str, Any]) -> None:
     seen: set[str] = set()
-    for key, value in properties.items():
+    for key in properties:
         if not key or len(key) > MAX_PROPERTY_KEY_CHARS or any(_is_unprintable(c) for c in key):
             raise ProtocolError(
                 ErrorCode.BAD_PROPERTY,
@@ -326,6 +334,14 @@ def validate_properties(properties: dict[str, Any]) -> dict[str, Any]:
         if folded in seen:
             raise ProtocolError(ErrorCode.BAD_PROPERTY, f"property {key!r} is given twice (names ignore case)")
         seen.add(folded)
+
+
+def validate_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """Check a whole properties object against the limits; return it unchanged."""
+    _check_depth(properties)
+    _check_names(properties)
+    for key, value in properties.items():
+        folded = key.casefold()
         if folded == "nickname":
             validate_nickname(value)
         elif folded == "avatar" and not isinstance(value, str):

@@ -33,7 +33,9 @@ from ..protocol import (
     Send,
     Update,
     Welcome,
+    check_client_frame,
     decode_client_frame,
+    decode_client_frame_unchecked,
     encode,
 )
 from .line import Line, LineRegistry
@@ -214,15 +216,11 @@ class Hub:
                     await ws.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
                     return None
                 try:
-                    frame = self._decode(raw)
+                    frame = self._decode(raw, check=False)
+                    if not isinstance(frame, Hello):
+                        raise ProtocolError(ErrorCode.HELLO_REQUIRED, "send a hello first", frame.id)
                 except ProtocolError as exc:
                     await ws.send(encode(ErrorFrame(exc.code, exc.message, exc.request_id)), text=True)
-                    continue
-                if not isinstance(frame, Hello):
-                    await ws.send(
-                        encode(ErrorFrame(ErrorCode.HELLO_REQUIRED, "send a hello first", getattr(frame, "id", None))),
-                        text=True,
-                    )
                     continue
                 refusal = self._refusal(frame)
                 if refusal is not None:
@@ -234,6 +232,10 @@ class Hub:
             return None
 
     def _refusal(self, hello: Hello) -> ErrorFrame | None:
+        try:
+            check_client_frame(hello)
+        except ProtocolError as exc:
+            return ErrorFrame(exc.code, exc.message)
         if hello.version != PROTOCOL_VERSION:
             return ErrorFrame(ErrorCode.UNSUPPORTED_VERSION, f"this hub speaks protocol version {PROTOCOL_VERSION}")
         if self._token is not None and not hmac.compare_digest((hello.token or "").encode(), self._token.encode()):
@@ -241,10 +243,10 @@ class Hub:
         return None
 
     @staticmethod
-    def _decode(raw: str | bytes):
+    def _decode(raw: str | bytes, *, check: bool = True) -> Hello | Send | Update:
         if isinstance(raw, bytes):
             raise ProtocolError(ErrorCode.BINARY_FRAME, "send JSON in text frames, not binary frames")
-        return decode_client_frame(raw)
+        return decode_client_frame(raw) if check else decode_client_frame_unchecked(raw)
 
     async def _serve_member(self, ws: ServerConnection, session: _Session, line: Line, phone_number: str) -> None:
         try:

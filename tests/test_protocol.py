@@ -1,0 +1,169 @@
+"""The wire protocol and the roster as plain code: no sockets, no event loop."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ozchat import ClientInfo, ClientStatus, ProtocolError, Roster
+from ozchat.protocol import (
+    Ack,
+    ChatMessage,
+    ErrorFrame,
+    Hello,
+    Presence,
+    Send,
+    Update,
+    Welcome,
+    decode_client_frame,
+    decode_hub_frame,
+    encode,
+    merge_properties,
+    new_phone_number,
+    server_url,
+)
+from ozchat.text import printable
+
+
+def test_hello_round_trip_keeps_property_names():
+    frame = decode_client_frame(b'{"type":"hello","line":"Webphone1","properties":{"Nickname":"John"},"token":"t"}')
+    assert frame == Hello("Webphone1", properties={"Nickname": "John"}, token="t")
+
+
+def test_send_and_update_decode():
+    assert decode_client_frame('{"type":"send","text":"hi","to":"Qdb3W","id":"c1"}') == Send("hi", to="Qdb3W", id="c1")
+    assert decode_client_frame('{"type":"update","properties":{"away":null}}') == Update({"away": None})
+
+
+def test_hub_frames_use_ozeki_names_on_the_wire():
+    info = ClientInfo("Qdb3W", ClientStatus.ONLINE, {"nickname": "John"})
+    assert json.loads(encode(Presence([info]))) == {
+        "type": "presence",
+        "clients": [{"phoneNumber": "Qdb3W", "status": "ONLINE", "properties": {"nickname": "John"}}],
+    }
+    message = ChatMessage(seq=3, ts=1700000000000, sender="Qdb3W", text="hi", nickname="John")
+    assert json.loads(encode(message)) == {
+        "type": "message", "seq": 3, "ts": 1700000000000, "from": "Qdb3W", "text": "hi", "nickname": "John",
+    }
+    welcome = json.loads(encode(Welcome("Qdb3W", "Webphone1", {}, 0)))
+    assert welcome["state"] == "ACCESS_GRANTED" and welcome["version"] == 1 and welcome["lastSeq"] == 0
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        Welcome("Qdb3W", "Webphone1", {"nickname": "J"}, 4),
+        Presence([ClientInfo("Qdb3W", ClientStatus.OFFLINE, {"a": [1, {"b": None}]})]),
+        ChatMessage(seq=1, ts=2, sender="a", text="t", to="b", action=True, id="x", history=True),
+        Ack("x", 1, 2),
+        ErrorFrame("bad_json", "nope", "x"),
+    ],
+)
+def test_hub_frames_round_trip(frame):
+    assert decode_hub_frame(encode(frame)) == frame
+
+
+def test_client_info_reads_like_ozeki():
+    info = ClientInfo("Qdb3W", ClientStatus.ONLINE, {"Nickname": "John", "avatar": "http://x/1.png"})
+    assert info.nickname == info.NICKNAME == info["nickname"] == "John"
+    assert info.Avatar == "http://x/1.png"
+    assert info.display_name == "John"
+    with pytest.raises(AttributeError):
+        info.missing
+    with pytest.raises(KeyError):
+        info["missing"]
+    assert ClientInfo("Qdb3W", ClientStatus.ONLINE).display_name == "Qdb3W"
+
+
+def test_merge_properties_ignores_case_and_null_removes():
+    merged = merge_properties({"Nickname": "John", "away": "lunch"}, {"nickname": "Johnny", "away": None})
+    assert merged == {"nickname": "Johnny"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"\xff\xfe", "bad_json"),
+        (b"{", "bad_json"),
+        (b"[]", "not_object"),
+        (b'{"type":"nope"}', "unknown_type"),
+        (b'{"type":"send","text":1}', "bad_field"),
+        (b'{"type":"hello","line":"a b"}', "bad_line"),
+        (b'{"type":"send","text":"x","deep":' + b"[" * 100000 + b"]" * 100000 + b"}", "too_deep"),
+    ],
+)
+def test_decode_errors_have_stable_codes(raw, code):
+    with pytest.raises(ProtocolError) as caught:
+        decode_client_frame(raw)
+    assert caught.value.code == code
+
+
+@given(st.binary(max_size=200))
+def test_decoder_never_raises_anything_but_protocol_error(raw):
+    try:
+        decode_client_frame(raw)
+    except ProtocolError:
+        pass
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids), max_leaves=30))
+def test_any_json_value_decodes_or_gets_a_code(value):
+    try:
+        decode_client_frame(json.dumps(value))
+    except ProtocolError as exc:
+        assert exc.code in {"not_object", "unknown_type", "bad_field"}
+
+
+def test_phone_numbers_are_five_alphanumerics():
+    for _ in range(200):
+        number = new_phone_number()
+        assert len(number) == 5 and number.isascii() and number.isalnum()
+
+
+@pytest.mark.parametrize(
+    ("address", "url"),
+    [
+        ("localhost", "ws://localhost:7779/"),
+        ("localhost:8000", "ws://localhost:8000/"),
+        ("127.0.0.1", "ws://127.0.0.1:7779/"),
+        ("[::1]:9000", "ws://[::1]:9000/"),
+        ("wss://chat.example.org/ozchat", "wss://chat.example.org/ozchat"),
+    ],
+)
+def test_server_address_forms(address, url):
+    assert server_url(address) == url
+
+
+@pytest.mark.parametrize("address", ["", "http://x", "host:notaport", "ws://"])
+def test_bad_server_addresses(address):
+    with pytest.raises(ValueError):
+        server_url(address)
+
+
+def test_roster_built_from_events_sorted_by_nickname():
+    roster = Roster()
+    roster.apply(ClientInfo("BBBBB", ClientStatus.ONLINE, {"nickname": "zed"}))
+    roster.apply(ClientInfo("AAAAA", ClientStatus.ONLINE, {"nickname": "Amy"}))
+    roster.apply(ClientInfo("CCCCC", ClientStatus.ONLINE, {}))
+    assert [i.display_name for i in roster] == ["Amy", "CCCCC", "zed"]
+    previous = roster.apply(ClientInfo("BBBBB", ClientStatus.ONLINE, {"nickname": "Bea"}))
+    assert previous.nickname == "zed"
+    assert [i.display_name for i in roster.find("bea")] == ["Bea"]
+    assert roster.find("AAAAA")[0].nickname == "Amy"
+    roster.apply(ClientInfo("AAAAA", ClientStatus.OFFLINE, {"nickname": "Amy"}))
+    assert "AAAAA" not in roster and len(roster) == 2
+
+
+def test_printable_defuses_terminal_sequences():
+    shown = printable("a\x1b]52;c;SGVsbG8=\x07b\x9b2J\u202eevil\r\n")
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
+    assert "\u202e" not in shown
+    assert shown.startswith("a␛]52;c;SGVsbG8=␇b")
+
+
+@given(st.text())
+def test_printable_output_never_has_controls(text):
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in printable(text))

@@ -3,6 +3,10 @@
     client = OzWebClient()
     client.on_client_state_changed(lambda info: print(info.nickname, "is", info.status.value))
     await client.connect("localhost", "Webphone1", {"nickname": "John"})
+
+When the connection drops, the client reconnects by itself (exponential backoff with full
+jitter), resumes its phone number within the hub's grace period, catches up on every message
+it missed and resends what the hub had not acknowledged; the hub drops resends it already has.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,9 +33,12 @@ from .protocol import (
     ClientStatus,
     ConnectionState,
     ErrorFrame,
+    Gap,
     Hello,
     Presence,
+    Resume,
     Send,
+    Synced,
     Update,
     Welcome,
     decode_hub_frame,
@@ -53,19 +61,20 @@ class ConnectionStateChanged:
     retrying: bool = False  # CONNECTION_CLOSED, but the client is reconnecting by itself
 
 
-Event = Union[ConnectionStateChanged, ClientInfo, ChatMessage, ErrorFrame]
+Event = Union[ConnectionStateChanged, ClientInfo, ChatMessage, ErrorFrame, Gap, Synced]
 E = TypeVar("E")
 Callback = Callable[[E], Union[None, Awaitable[None]]]
-_Kind = Literal["connection", "client", "message", "error"]
+_Kind = Literal["connection", "client", "message", "error", "sync"]
 
 _END = object()
-_FINAL_STATES = (ConnectionState.ACCESS_DENIED, ConnectionState.CONNECTION_FAILED, ConnectionState.CONNECTION_CLOSED)
 
 
 class EventStream:
     """An async iterator over one client's events, registered from the moment it is made.
 
-    It ends after the connection's final state (failed, denied or closed).
+    Besides the callback events it yields `Gap` (messages that could not be replayed) and
+    `Synced` (presence and history are complete; live from here). It ends when the
+    connection ends for good (failed, denied, or closed without reconnecting).
     """
 
     def __init__(self, client: OzWebClient) -> None:
@@ -91,14 +100,23 @@ class EventStream:
             self._client._streams.remove(self)
 
 
+@dataclass
+class _Request:
+    data: bytes
+    future: asyncio.Future[Union[Ack, ErrorFrame]]
+
+
 class OzWebClient:
     """A connection to one line of an ozchat hub."""
 
     def __init__(
         self,
         *,
+        reconnect: bool = True,
+        history: int | None = None,
         connect_timeout: float = 10.0,
-        request_timeout: float = 10.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
     ) -> None:
@@ -108,14 +126,24 @@ class OzWebClient:
         self.line: str | None = None
         self.properties: dict[str, Any] = {}
         self.last_seq = 0
+        self._reconnect = reconnect
+        self._history = history
         self._connect_timeout = connect_timeout
-        self._request_timeout = request_timeout
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
+        self._url = ""
+        self._token: str | None = None
+        self._resume_token = ""
         self._ws: ClientConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[str, asyncio.Future[Union[Ack, ErrorFrame]]] = {}
-        self._callbacks: dict[_Kind, list[Callback[Any]]] = {"connection": [], "client": [], "message": [], "error": []}
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._pending: dict[str, _Request] = {}
+        self._stale: set[str] = set()
+        self._callbacks: dict[_Kind, list[Callback[Any]]] = {
+            "connection": [], "client": [], "message": [], "error": [], "sync": []
+        }
         self._streams: list[EventStream] = []
 
     # ---- callbacks, Ozeki style -----------------------------------------------------
@@ -143,13 +171,13 @@ class OzWebClient:
 
     @property
     def me(self) -> ClientInfo | None:
-        if self.phone_number is None or self.state is not ConnectionState.ACCESS_GRANTED:
+        if self.phone_number is None:
             return None
         return ClientInfo(self.phone_number, ClientStatus.ONLINE, self.properties)
 
     @property
     def connected(self) -> bool:
-        return self.state is ConnectionState.ACCESS_GRANTED
+        return self._ws is not None
 
     # ---- connection -----------------------------------------------------------------
 
@@ -166,60 +194,128 @@ class OzWebClient:
         Returns once access is granted; raises ConnectionFailed or AccessDenied otherwise,
         after the connection-state callbacks have heard the same.
         """
-        if self._ws is not None:
+        if self._supervisor is not None:
             raise RuntimeError("already connected; disconnect first")
-        properties = dict(properties or {})
         try:
-            url = server_url(server_address)
+            self._url = server_url(server_address)
         except ValueError as exc:
-            await self._set_state(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=str(exc)))
+            await self._finish(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=str(exc)))
             raise ConnectionFailed(str(exc)) from None
+        self.line = line
+        self.properties = dict(properties or {})
+        self._token = token
+        self.phone_number = None
+        self.last_seq = 0
+        self._stopping.clear()
+        try:
+            ws, welcome = await self._open(Hello(line, properties=self.properties, token=token, history=self._history))
+        except ConnectionFailed as exc:
+            await self._finish(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=str(exc)))
+            raise
+        except AccessDenied as exc:
+            await self._finish(ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message))
+            raise
+        self._supervisor = asyncio.create_task(self._run(ws, welcome), name="ozchat-client")
+        await self._granted(ws, welcome)
+
+    async def _open(self, hello: Hello) -> tuple[ClientConnection, Welcome]:
+        """Open a socket and say hello; raise ConnectionFailed or AccessDenied."""
         try:
             ws = await ws_connect(
-                url,
+                self._url,
                 open_timeout=self._connect_timeout,
                 max_size=MAX_HUB_FRAME_BYTES,
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            reason = f"cannot reach {url}: {exc or type(exc).__name__}"
-            await self._set_state(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason))
-            raise ConnectionFailed(reason) from None
+            raise ConnectionFailed(f"cannot reach {self._url}: {exc or type(exc).__name__}") from None
         try:
-            await ws.send(encode(Hello(line, properties=properties, token=token)), text=True)
+            await ws.send(encode(hello), text=True)
             answer = decode_hub_frame(await asyncio.wait_for(ws.recv(), self._connect_timeout))
         except (websockets.ConnectionClosed, TimeoutError, ProtocolError) as exc:
             await ws.close()
-            reason = f"the hub at {url} did not answer the hello: {exc or type(exc).__name__}"
-            await self._set_state(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason))
-            raise ConnectionFailed(reason) from None
+            raise ConnectionFailed(f"the hub at {self._url} did not answer the hello: {exc or type(exc).__name__}") from None
         if isinstance(answer, ErrorFrame):
             await ws.close()
-            await self._set_state(ConnectionStateChanged(ConnectionState.ACCESS_DENIED, answer.code, answer.message))
             raise AccessDenied(answer.code, answer.message)
         if not isinstance(answer, Welcome):
             await ws.close()
-            reason = f"the hub answered the hello with a {type(answer).__name__} frame"
-            await self._set_state(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason))
-            raise ConnectionFailed(reason)
+            raise ConnectionFailed(f"the hub answered the hello with a {type(answer).__name__} frame")
+        return ws, answer
+
+    async def _granted(self, ws: ClientConnection, welcome: Welcome) -> None:
         self._ws = ws
-        self.phone_number = answer.phone_number
-        self.line = answer.line
-        self.properties = answer.properties
-        self.last_seq = answer.last_seq
-        self.roster.clear()
+        self.phone_number = welcome.phone_number
+        self.line = welcome.line
+        self.properties = welcome.properties
+        self._resume_token = welcome.resume_token
+        if not self.last_seq:
+            self.last_seq = welcome.last_seq
+        # Whoever the hub does not list again before `synced` left while we were away.
+        self._stale = {info.phone_number for info in self.roster}
         await self._set_state(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED))
-        self._reader = asyncio.create_task(self._read(ws), name=f"ozchat-reader-{answer.phone_number}")
+
+    async def _run(self, ws: ClientConnection, welcome: Welcome) -> None:
+        """Read until the socket ends; then reconnect, unless told to stop, until it works."""
+        final: ConnectionStateChanged | None = None
+        while final is None:
+            await self._read(ws)
+            self._ws = None
+            closed = ConnectionStateChanged(ConnectionState.CONNECTION_CLOSED, ws.close_code, ws.close_reason or "")
+            if self._stopping.is_set() or not self._reconnect:
+                final = closed
+                break
+            await self._set_state(ConnectionStateChanged(closed.state, closed.code, closed.reason, retrying=True))
+            attempt = 0
+            while True:
+                delay = random.uniform(0, min(self._backoff_cap, self._backoff_base * 2**attempt))
+                attempt += 1
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    final = closed
+                    break
+                except TimeoutError:
+                    pass
+                try:
+                    ws, welcome = await self._open(self._resume_hello())
+                except ConnectionFailed as exc:
+                    log.info("reconnect attempt %d failed: %s", attempt, exc)
+                    continue
+                except AccessDenied as exc:
+                    final = ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message)
+                    break
+                await self._granted(ws, welcome)
+                for request in list(self._pending.values()):
+                    await self._send_quietly(ws, request.data)
+                break
+        await self._finish(final)
+
+    def _resume_hello(self) -> Hello:
+        resume = Resume(self.phone_number, self._resume_token) if self.phone_number and self._resume_token else None
+        return Hello(self.line or "", properties=self.properties, token=self._token, last_seq=self.last_seq, resume=resume)
+
+    async def _finish(self, final: ConnectionStateChanged) -> None:
+        self._supervisor = None
+        for request in self._pending.values():
+            if not request.future.done():
+                request.future.set_exception(ConnectionClosed("the connection closed before the hub answered"))
+        self._pending.clear()
+        self.roster.clear()
+        await self._set_state(final)
+        for stream in list(self._streams):
+            stream._put(_END)
 
     async def disconnect(self) -> None:
-        """Leave the line; the connection-state callbacks hear CONNECTION_CLOSED."""
-        ws, reader = self._ws, self._reader
-        if ws is None or reader is None:
+        """Leave the line for good; the connection-state callbacks hear CONNECTION_CLOSED."""
+        supervisor = self._supervisor
+        if supervisor is None:
             return
-        await ws.close()
-        if reader is not asyncio.current_task():
-            await reader
+        self._stopping.set()
+        if self._ws is not None:
+            await self._ws.close()
+        if supervisor is not asyncio.current_task():
+            await supervisor
 
     async def __aenter__(self) -> OzWebClient:
         return self
@@ -230,7 +326,10 @@ class OzWebClient:
     # ---- requests -------------------------------------------------------------------
 
     async def send_message(self, text: str, to: str | None = None, *, action: bool = False) -> ChatMessage:
-        """Send to the whole line, or to one phone number; return the message as the hub numbered it."""
+        """Send to the whole line, or to one phone number; return the message as the hub numbered it.
+
+        While the client is reconnecting the message waits and is sent once the line is back.
+        """
         ack = await self._request(lambda client_id: Send(text, to=to, action=action, id=client_id))
         assert ack.seq is not None and ack.ts is not None
         nickname = self.properties.get("nickname")
@@ -253,24 +352,29 @@ class OzWebClient:
         return self.me
 
     async def _request(self, make_frame: Callable[[str], Union[Send, Update]]) -> Ack:
-        ws = self._ws
-        if ws is None:
+        if self._supervisor is None:
             raise ConnectionClosed("not connected")
         client_id = secrets.token_hex(8)
-        future: asyncio.Future[Union[Ack, ErrorFrame]] = asyncio.get_running_loop().create_future()
-        self._pending[client_id] = future
+        request = _Request(encode(make_frame(client_id)), asyncio.get_running_loop().create_future())
+        self._pending[client_id] = request
         try:
-            await ws.send(encode(make_frame(client_id)), text=True)
-            answer = await asyncio.wait_for(future, self._request_timeout)
-        except websockets.ConnectionClosed:
-            raise ConnectionClosed("the connection closed before the hub answered") from None
-        except TimeoutError:
-            raise ConnectionClosed(f"no answer from the hub within {self._request_timeout} s") from None
+            if self._ws is not None:
+                await self._send_quietly(self._ws, request.data)
+            # A lost connection resends it on reconnect; keepalive bounds a silent hub.
+            answer = await request.future
         finally:
             self._pending.pop(client_id, None)
         if isinstance(answer, ErrorFrame):
             raise RequestRejected(answer.code, answer.message)
         return answer
+
+    @staticmethod
+    async def _send_quietly(ws: ClientConnection, data: bytes) -> None:
+        """Send if the socket is still up; a frame lost here is resent after reconnecting."""
+        try:
+            await ws.send(data, text=True)
+        except websockets.ConnectionClosed:
+            pass
 
     # ---- incoming -------------------------------------------------------------------
 
@@ -285,38 +389,40 @@ class OzWebClient:
                 await self._receive(frame)
         except websockets.ConnectionClosed:
             pass
-        finally:
-            self._ws = None
-            self._reader = None
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(ConnectionClosed("the connection closed before the hub answered"))
-            self.roster.clear()
-            code = ws.close_code
-            await self._set_state(ConnectionStateChanged(ConnectionState.CONNECTION_CLOSED, code, ws.close_reason or ""))
 
     async def _receive(self, frame: Any) -> None:
         if isinstance(frame, Presence):
             for info in frame.clients:
-                if info.phone_number != self.phone_number:
-                    self.roster.apply(info)
+                if info.phone_number == self.phone_number:
+                    continue
+                self._stale.discard(info.phone_number)
+                if self.roster.apply(info) != info:
                     await self._emit("client", info)
         elif isinstance(frame, ChatMessage):
+            if not frame.history and frame.seq <= self.last_seq:
+                return  # already shown: a replay overlapping what arrived live
             self.last_seq = max(self.last_seq, frame.seq)
             await self._emit("message", frame)
         elif isinstance(frame, (Ack, ErrorFrame)) and frame.id in self._pending:
-            future = self._pending[frame.id]
+            future = self._pending[frame.id].future
             if not future.done():
                 future.set_result(frame)
         elif isinstance(frame, ErrorFrame):
             await self._emit("error", frame)
+        elif isinstance(frame, Synced):
+            for phone_number in sorted(self._stale):
+                gone = self.roster.get(phone_number)
+                if gone is not None:
+                    self.roster.apply(ClientInfo(phone_number, ClientStatus.OFFLINE, gone.properties))
+                    await self._emit("client", ClientInfo(phone_number, ClientStatus.OFFLINE, gone.properties))
+            self._stale.clear()
+            await self._emit("sync", frame)
+        elif isinstance(frame, Gap):
+            await self._emit("sync", frame)
 
     async def _set_state(self, change: ConnectionStateChanged) -> None:
         self.state = change.state
         await self._emit("connection", change)
-        if change.state in _FINAL_STATES:
-            for stream in list(self._streams):
-                stream._put(_END)
 
     async def _emit(self, kind: _Kind, event: Any) -> None:
         for stream in list(self._streams):

@@ -29,6 +29,7 @@ MAX_NICKNAME_CHARS = 32
 MAX_TEXT_CHARS = 4000
 MAX_LINE_CHARS = 64
 MAX_CLIENT_ID_CHARS = 64
+MAX_REPLAY = 1000  # messages replayed after a reconnect, at the most
 
 PHONE_NUMBER_ALPHABET = string.ascii_letters + string.digits
 PHONE_NUMBER_LENGTH = 5
@@ -56,6 +57,7 @@ class ErrorCode(str, Enum):
     BAD_LINE = "bad_line"
     BAD_TOKEN = "bad_token"
     UNKNOWN_RECIPIENT = "unknown_recipient"
+    STORE_FAILED = "store_failed"
 
 
 class CloseCode:
@@ -87,11 +89,22 @@ class _Frame(msgspec.Struct, tag_field="type", rename="camel", omit_defaults=Tru
 # ---- client -> hub ------------------------------------------------------------------
 
 
+class Resume(msgspec.Struct, rename="camel"):
+    """Reclaim a phone number after a dropped connection, with the token the welcome gave."""
+
+    phone_number: str
+    token: str
+
+
 class Hello(_Frame, tag="hello"):
     line: str
     version: int = PROTOCOL_VERSION
     properties: dict[str, Any] = {}
     token: Union[str, None] = None
+    # Replay every message after this sequence number (a reconnect); None: the newest `history`.
+    last_seq: Union[int, None] = None
+    history: Union[int, None] = None
+    resume: Union[Resume, None] = None
 
 
 class Send(_Frame, tag="send"):
@@ -168,6 +181,8 @@ class Welcome(_Frame, tag="welcome", omit_defaults=False):
     line: str
     properties: dict[str, Any]
     last_seq: int
+    resume_token: str = ""
+    resumed: bool = False
     version: int = PROTOCOL_VERSION
     state: ConnectionState = ConnectionState.ACCESS_GRANTED
     limits: Limits = msgspec.field(default_factory=Limits)
@@ -194,11 +209,24 @@ class ChatMessage(_Frame, tag="message"):
     to: Union[str, None] = None
     action: bool = False
     id: Union[str, None] = None
-    history: bool = False  # replayed from the line's stored history, not live
+    history: bool = False  # said before this client joined: replayed from stored history to a newcomer
 
     @property
     def is_direct(self) -> bool:
         return self.to is not None
+
+
+class Gap(_Frame, tag="gap"):
+    """Messages with after_seq < seq < before_seq exist but can no longer be replayed."""
+
+    after_seq: int
+    before_seq: int
+
+
+class Synced(_Frame, tag="synced"):
+    """Everything owed since the hello (presence, history, replay) has been sent; live from here."""
+
+    last_seq: int
 
 
 class Ack(_Frame, tag="ack"):
@@ -213,7 +241,7 @@ class ErrorFrame(_Frame, tag="error"):
     id: Union[str, None] = None
 
 
-HubFrame = Union[Welcome, Presence, ChatMessage, Ack, ErrorFrame]
+HubFrame = Union[Welcome, Presence, ChatMessage, Gap, Synced, Ack, ErrorFrame]
 
 _encoder = msgspec.json.Encoder()
 _client_decoder = msgspec.json.Decoder(ClientFrame)

@@ -15,7 +15,7 @@ from ozchat.hub import Hub
 @pytest.fixture
 async def hub() -> AsyncIterator[Hub]:
     """A hub on a free loopback port, with a short keepalive so dropped sockets show fast."""
-    async with Hub("127.0.0.1", 0, ping_interval=0.5, ping_timeout=0.5, hello_timeout=2.0, close_timeout=0.5) as running:
+    async with Hub("127.0.0.1", 0, ping_interval=0.5, ping_timeout=0.5, hello_timeout=2.0, close_timeout=0.5, grace=1.0) as running:
         yield running
 
 
@@ -57,8 +57,10 @@ async def connect(hub: Hub) -> AsyncIterator[Callable[..., Awaitable[tuple[OzWeb
     """Connect a real OzWebClient to the test hub: `client, events = await connect(nickname="John")`."""
     clients: list[OzWebClient] = []
 
-    async def _connect(line: str = "Webphone1", **properties: Any) -> tuple[OzWebClient, Recorder]:
-        client = OzWebClient(ping_interval=None)
+    async def _connect(
+        line: str = "Webphone1", *, options: dict[str, Any] | None = None, **properties: Any
+    ) -> tuple[OzWebClient, Recorder]:
+        client = OzWebClient(**{"ping_interval": None, **(options or {})})
         recorder = Recorder(client)
         await client.connect(hub.url, line, properties)
         clients.append(client)

@@ -82,7 +82,7 @@ async def test_properties_read_case_insensitively(connect):
 
 async def test_dropped_socket_goes_offline(hub, connect):
     a, a_events = await connect(nickname="Observer")
-    b, _ = await connect(nickname="Dropper")
+    b, _ = await connect(nickname="Dropper", options={"reconnect": False})
     b._ws.transport.abort()  # no close frame: the TCP connection just ends
     offline = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
     assert offline.nickname == "Dropper"
@@ -91,7 +91,7 @@ async def test_dropped_socket_goes_offline(hub, connect):
 async def test_silent_client_goes_offline_by_keepalive(hub, connect):
     """A client that stops answering pings (frozen, cable pulled) is dropped by the hub."""
     a, a_events = await connect(nickname="Observer")
-    b, _ = await connect(nickname="Frozen")
+    b, _ = await connect(nickname="Frozen", options={"reconnect": False})
     b._ws.transport.pause_reading()  # the socket stays open but no pong ever comes back
     offline = await a_events.wait_for(
         lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE, timeout=5.0

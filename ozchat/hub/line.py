@@ -50,6 +50,12 @@ class Line:
             return None
         return ClientInfo(phone_number, ClientStatus.OFFLINE, info.properties)
 
+    def replace(self, phone_number: str, properties: dict[str, Any]) -> ClientInfo:
+        """Set a present client's whole properties (a resumed client's hello); return the state."""
+        info = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
+        self._members[phone_number] = info
+        return info
+
     def update(self, phone_number: str, changes: dict[str, Any]) -> ClientInfo:
         """Merge property changes (null removes a key) and return the new state."""
         info = ClientInfo(
@@ -94,10 +100,15 @@ class Line:
 
 
 class LineRegistry:
-    """Lines by name, made on first use and forgotten when the last client leaves."""
+    """Lines by name, made on first use and forgotten when the last client leaves.
 
-    def __init__(self) -> None:
+    `last_seq` tells a new Line where its numbering stands, so numbers survive the line
+    emptying and the hub restarting.
+    """
+
+    def __init__(self, last_seq: Callable[[str], int] = lambda name: 0) -> None:
         self._lines: dict[str, Line] = {}
+        self._last_seq = last_seq
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -108,7 +119,7 @@ class LineRegistry:
     def get(self, name: str) -> Line:
         line = self._lines.get(name)
         if line is None:
-            line = self._lines[name] = Line(name)
+            line = self._lines[name] = Line(name, last_seq=self._last_seq(name))
         return line
 
     def discard_if_empty(self, line: Line) -> None:

@@ -1,6 +1,7 @@
-"""The hub's WebSocket server: hello, limits, fan-out and the plain-HTTP routes.
+"""The hub's WebSocket server: hello, limits, fan-out, history replay and the HTTP routes.
 
-Presence and numbering decisions live in `line.py`; this module only moves frames.
+Presence and numbering decisions live in `line.py`, storage in `store.py`; this module moves
+frames and keeps time (grace periods, idle exit).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import asyncio
 import hmac
 import json
 import logging
+import secrets
 import time
 from collections import deque
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Union
 
@@ -22,15 +25,18 @@ from ..exceptions import ProtocolError
 from ..protocol import (
     MAX_FRAME_BYTES,
     MAX_PRESENCE_BATCH,
+    MAX_REPLAY,
     PROTOCOL_VERSION,
     Ack,
     ClientInfo,
     CloseCode,
     ErrorCode,
     ErrorFrame,
+    Gap,
     Hello,
     Presence,
     Send,
+    Synced,
     Update,
     Welcome,
     check_client_frame,
@@ -39,6 +45,7 @@ from ..protocol import (
     encode,
 )
 from .line import Line, LineRegistry
+from .store import HistoryStore, MemoryStore
 
 log = logging.getLogger("ozchat.hub")
 
@@ -91,6 +98,14 @@ class _Session:
         return encode(Presence(batch))
 
 
+@dataclass
+class _Lingering:
+    """A member whose socket dropped, kept on its line until its grace period ends."""
+
+    token: str
+    expiry: asyncio.TimerHandle | None = None
+
+
 class Hub:
     """A hub listening on one address; use `async with Hub(...)` or `start()`/`stop()`."""
 
@@ -100,6 +115,10 @@ class Hub:
         port: int = 0,
         *,
         token: str | None = None,
+        store: HistoryStore | None = None,
+        history: int = 50,
+        grace: float = 10.0,
+        idle_exit: float | None = None,
         ping_interval: float = 20.0,
         ping_timeout: float = 20.0,
         hello_timeout: float = 10.0,
@@ -108,15 +127,24 @@ class Hub:
     ) -> None:
         self.host = host
         self.port = port
-        self.lines = LineRegistry()
+        self.store: HistoryStore = store if store is not None else MemoryStore()
+        self.lines = LineRegistry(self.store.last_seq)
         self._token = token
+        self._history = history
+        self._grace = grace
+        self._idle_exit = idle_exit
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._hello_timeout = hello_timeout
         self._close_timeout = close_timeout
         self._max_pending = max_pending_frames
         self._sessions: dict[str, dict[str, _Session]] = {}
+        self._resume_tokens: dict[tuple[str, str], str] = {}
+        self._lingering: dict[tuple[str, str], _Lingering] = {}
         self._server: Server | None = None
+        self._idle_since = time.monotonic()
+        self._idle_task: asyncio.Task[None] | None = None
+        self.stopped = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -125,7 +153,7 @@ class Hub:
 
     @property
     def client_count(self) -> int:
-        return sum(len(line) for line in self.lines)
+        return sum(len(members) for members in self._sessions.values())
 
     async def start(self) -> None:
         self._server = await serve(
@@ -141,19 +169,28 @@ class Hub:
             logger=logging.getLogger("ozchat.hub.websockets"),
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        self._idle_since = time.monotonic()
+        if self._idle_exit is not None:
+            self._idle_task = asyncio.create_task(self._exit_when_idle(self._idle_exit))
         log.info("hub listening on %s", self.url)
 
     async def stop(self) -> None:
+        if self._idle_task is not None and self._idle_task is not asyncio.current_task():
+            self._idle_task.cancel()
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+            server, self._server = self._server, None
+            server.close()
+            await server.wait_closed()
+            for lingering in self._lingering.values():
+                if lingering.expiry is not None:
+                    lingering.expiry.cancel()
+            self.store.close()
+        self.stopped.set()
 
     async def serve_forever(self) -> None:
         if self._server is None:
             await self.start()
-        assert self._server is not None
-        await self._server.serve_forever()
+        await self.stopped.wait()
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -161,6 +198,16 @@ class Hub:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    async def _exit_when_idle(self, idle: float) -> None:
+        while True:
+            await asyncio.sleep(min(idle, 1.0))
+            if self.client_count or self._lingering:
+                self._idle_since = time.monotonic()
+            elif time.monotonic() - self._idle_since >= idle:
+                log.info("no client for %.0f s: stopping", idle)
+                await self.stop()
+                return
 
     # ---- plain HTTP -----------------------------------------------------------------
 
@@ -180,29 +227,94 @@ class Hub:
         if hello is None:
             return
         line = self.lines.get(hello.line)
-        me = line.join(hello.properties)
+        me, resumed = self._admit(line, hello)
+        key = (line.name, me.phone_number)
         session = _Session(ws, self._max_pending)
         members = self._sessions.setdefault(line.name, {})
         members[me.phone_number] = session
         writer = asyncio.create_task(session.run_writer())
-        log.info("%s joined line %r (%d present)", me.phone_number, line.name, len(line))
-        session.push(encode(Welcome(me.phone_number, line.name, me.properties, line.last_seq)))
-        others = [info for info in line.members() if info.phone_number != me.phone_number]
-        for info in others:
-            session.push(info)
-        self._tell_others(line, me)
+        log.info("%s %s line %r (%d present)", me.phone_number, "resumed on" if resumed else "joined", line.name, len(line))
+        resume_token = self._resume_tokens.setdefault(key, secrets.token_urlsafe(16))
+        session.push(encode(Welcome(me.phone_number, line.name, me.properties, line.last_seq, resume_token, resumed)))
+        for info in line.members():
+            if info.phone_number != me.phone_number:
+                session.push(info)
+        self._replay(session, line, me.phone_number, hello)
+        session.push(encode(Synced(line.last_seq)))
         try:
             await self._serve_member(ws, session, line, me.phone_number)
         finally:
-            del members[me.phone_number]
-            gone = line.leave(me.phone_number)
-            if gone is not None:
-                self._tell_others(line, gone)
-            if not members:
-                del self._sessions[line.name]
-            self.lines.discard_if_empty(line)
             writer.cancel()
-            log.info("%s left line %r (code %s)", me.phone_number, line.name, ws.close_code)
+            if members.get(me.phone_number) is session:
+                del members[me.phone_number]
+                if not members:
+                    del self._sessions[line.name]
+                if self._server is not None and self._grace > 0 and not self._closed_cleanly(ws):
+                    self._linger(line, me.phone_number)
+                else:
+                    self._leave(line, me.phone_number)
+            log.info("%s disconnected from line %r (code %s)", me.phone_number, line.name, ws.close_code)
+
+    def _admit(self, line: Line, hello: Hello) -> tuple[ClientInfo, bool]:
+        """Join the line, or take back a lingering phone number when the hello proves it owns it."""
+        claim = hello.resume
+        if claim is not None:
+            key = (line.name, claim.phone_number)
+            lingering = self._lingering.get(key)
+            if lingering is not None and hmac.compare_digest(lingering.token, claim.token):
+                del self._lingering[key]
+                if lingering.expiry is not None:
+                    lingering.expiry.cancel()
+                previous = next(i for i in line.members() if i.phone_number == claim.phone_number)
+                if previous.properties == hello.properties:
+                    return previous, True
+                info = line.replace(claim.phone_number, hello.properties)
+                self._tell_others(line, info)
+                return info, True
+        info = line.join(hello.properties)
+        self._tell_others(line, info)
+        return info, False
+
+    @staticmethod
+    def _closed_cleanly(ws: ServerConnection) -> bool:
+        """The client said goodbye with a close frame of its own (not a drop, not our kick)."""
+        protocol = ws.protocol
+        received = protocol.close_rcvd
+        return received is not None and bool(protocol.close_rcvd_then_sent) and received.code in (1000, 1001)
+
+    def _linger(self, line: Line, phone_number: str) -> None:
+        key = (line.name, phone_number)
+        lingering = _Lingering(self._resume_tokens[key])
+        lingering.expiry = asyncio.get_running_loop().call_later(self._grace, self._expire, line, phone_number)
+        self._lingering[key] = lingering
+
+    def _expire(self, line: Line, phone_number: str) -> None:
+        if self._lingering.pop((line.name, phone_number), None) is not None:
+            self._leave(line, phone_number)
+
+    def _leave(self, line: Line, phone_number: str) -> None:
+        self._resume_tokens.pop((line.name, phone_number), None)
+        gone = line.leave(phone_number)
+        if gone is not None:
+            self._tell_others(line, gone)
+        self.lines.discard_if_empty(line)
+
+    def _replay(self, session: _Session, line: Line, phone_number: str, hello: Hello) -> None:
+        """Stored messages owed to this client: the newest few, or all it missed since last_seq."""
+        if hello.last_seq is None:
+            wanted = self._history if hello.history is None else max(0, min(hello.history, self._history))
+            messages = self.store.visible(line.name, phone_number, limit=wanted)
+        else:
+            after = max(0, min(hello.last_seq, line.last_seq))
+            messages = self.store.visible(line.name, phone_number, after_seq=after, limit=MAX_REPLAY)
+            first_available = messages[0].seq if messages else line.last_seq + 1
+            first_retained = self.store.first_seq(line.name)
+            if after + 1 < min(first_available, first_retained):
+                session.push(encode(Gap(after, min(first_available, first_retained))))
+        for message in messages:
+            # "history" marks what was said before this client joined, not what a resume catches up on
+            message.history = hello.last_seq is None
+            session.push(encode(message))
 
     async def _receive_hello(self, ws: ServerConnection) -> Hello | None:
         """Wait for a valid hello; answer anything else with an error. None: the socket is done."""
@@ -262,34 +374,38 @@ class Hub:
     def _dispatch(self, frame: Hello | Send | Update, session: _Session, line: Line, phone_number: str) -> None:
         if isinstance(frame, Hello):
             raise ProtocolError(ErrorCode.ALREADY_JOINED, f"already on line {line.name!r}; one hello per connection")
-        if isinstance(frame, Send):
-            try:
-                message = line.post(
-                    phone_number,
-                    frame.text,
-                    ts=int(time.time() * 1000),
-                    to=frame.to,
-                    action=frame.action,
-                    client_id=frame.id,
-                )
-            except ProtocolError as exc:
-                exc.request_id = frame.id
-                raise
-            data = encode(message)
-            members = self._sessions[line.name]
-            for number in line.recipients(message):
-                members[number].push(data)
-            if frame.id is not None:
-                session.push(encode(Ack(frame.id, message.seq, message.ts)))
-            return
         try:
-            info = line.update(phone_number, frame.properties)
+            if isinstance(frame, Send):
+                self._relay(frame, session, line, phone_number)
+            else:
+                self._tell_others(line, line.update(phone_number, frame.properties))
+                if frame.id is not None:
+                    session.push(encode(Ack(frame.id)))
         except ProtocolError as exc:
             exc.request_id = frame.id
             raise
-        self._tell_others(line, info)
+
+    def _relay(self, frame: Send, session: _Session, line: Line, phone_number: str) -> None:
+        """Store, then relay, then acknowledge; a client id seen before is acknowledged again only."""
+        if frame.id is not None and (earlier := self.store.find(line.name, frame.id)) is not None:
+            session.push(encode(Ack(frame.id, earlier.seq, earlier.ts)))
+            return
+        message = line.post(
+            phone_number, frame.text, ts=int(time.time() * 1000), to=frame.to, action=frame.action, client_id=frame.id
+        )
+        try:
+            self.store.append(line.name, message)
+        except Exception:
+            line.last_seq -= 1
+            log.exception("could not store a message on line %r", line.name)
+            raise ProtocolError(ErrorCode.STORE_FAILED, "the hub could not store the message; send it again") from None
+        data = encode(message)
+        members = self._sessions[line.name]
+        for number in line.recipients(message):
+            if (recipient := members.get(number)) is not None:
+                recipient.push(data)
         if frame.id is not None:
-            session.push(encode(Ack(frame.id)))
+            session.push(encode(Ack(frame.id, message.seq, message.ts)))
 
     def _tell_others(self, line: Line, info: ClientInfo) -> None:
         for number, session in self._sessions.get(line.name, {}).items():

@@ -1,0 +1,172 @@
+"""History stores: where the hub keeps every line's numbered messages.
+
+SQLite is the embedded default; `MemoryStore` keeps nothing across restarts. A message is
+appended before the hub acknowledges or relays it. Writes run on the hub's loop: a WAL-mode
+insert is tens of microseconds, cheaper than a thread hop, and keeps relay order simple.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Protocol
+
+from ..protocol import ChatMessage
+
+DEFAULT_KEEP_MESSAGES = 10_000
+DEFAULT_KEEP_DAYS = 30.0
+_PRUNE_EVERY = 100
+
+
+class HistoryStore(Protocol):
+    def last_seq(self, line: str) -> int:
+        """The newest sequence number ever given on the line (0 for none)."""
+
+    def first_seq(self, line: str) -> int:
+        """The oldest retained sequence number (last_seq + 1 when nothing is retained)."""
+
+    def append(self, line: str, message: ChatMessage) -> None: ...
+
+    def find(self, line: str, client_id: str) -> ChatMessage | None:
+        """The retained message a client sent with this id, if any."""
+
+    def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
+        """The newest `limit` messages after `after_seq` that `phone_number` may see, oldest first."""
+
+    def close(self) -> None: ...
+
+
+def _visible_to(message: ChatMessage, phone_number: str) -> bool:
+    return message.to is None or phone_number in (message.sender, message.to)
+
+
+class MemoryStore:
+    """History in memory only: lost when the hub stops."""
+
+    def __init__(self, keep_messages: int = DEFAULT_KEEP_MESSAGES, keep_days: float = DEFAULT_KEEP_DAYS) -> None:
+        self._lines: dict[str, list[ChatMessage]] = {}
+        self._last: dict[str, int] = {}
+        self._keep = keep_messages
+        self._keep_ms = int(keep_days * 86_400_000)
+
+    def last_seq(self, line: str) -> int:
+        return self._last.get(line, 0)
+
+    def first_seq(self, line: str) -> int:
+        self._prune(line)
+        messages = self._lines.get(line)
+        return messages[0].seq if messages else self.last_seq(line) + 1
+
+    def append(self, line: str, message: ChatMessage) -> None:
+        self._lines.setdefault(line, []).append(message)
+        self._last[line] = message.seq
+        self._prune(line)
+
+    def _prune(self, line: str) -> None:
+        messages = self._lines.get(line, [])
+        cutoff = int(time.time() * 1000) - self._keep_ms
+        drop = max(len(messages) - self._keep, 0)
+        while drop < len(messages) and messages[drop].ts < cutoff:
+            drop += 1
+        del messages[:drop]
+
+    def find(self, line: str, client_id: str) -> ChatMessage | None:
+        return next((m for m in reversed(self._lines.get(line, [])) if m.id == client_id), None)
+
+    def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
+        self._prune(line)
+        found = [m for m in self._lines.get(line, []) if m.seq > after_seq and _visible_to(m, phone_number)]
+        return found[-limit:] if limit > 0 else []
+
+    def close(self) -> None:
+        self._lines.clear()
+
+
+class SQLiteStore:
+    """History in one SQLite file, kept across hub restarts."""
+
+    def __init__(
+        self, path: str | Path, keep_messages: int = DEFAULT_KEEP_MESSAGES, keep_days: float = DEFAULT_KEEP_DAYS
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        # WAL: a committed message survives the hub being killed; NORMAL skips an fsync per insert.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS messages (
+                line TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+                sender TEXT NOT NULL, recipient TEXT, nickname TEXT, text TEXT NOT NULL,
+                action INTEGER NOT NULL DEFAULT 0, client_id TEXT,
+                PRIMARY KEY (line, seq));
+            CREATE INDEX IF NOT EXISTS messages_client_id ON messages (line, client_id) WHERE client_id IS NOT NULL;
+            CREATE TABLE IF NOT EXISTS lines (line TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+            """
+        )
+        self._keep = keep_messages
+        self._keep_ms = int(keep_days * 86_400_000)
+        self._appends = 0
+
+    def last_seq(self, line: str) -> int:
+        row = self._db.execute("SELECT last_seq FROM lines WHERE line = ?", (line,)).fetchone()
+        return row[0] if row else 0
+
+    def first_seq(self, line: str) -> int:
+        self._prune(line)
+        row = self._db.execute("SELECT MIN(seq) FROM messages WHERE line = ?", (line,)).fetchone()
+        return row[0] if row[0] is not None else self.last_seq(line) + 1
+
+    def append(self, line: str, message: ChatMessage) -> None:
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (line, message.seq, message.ts, message.sender, message.to, message.nickname,
+                 message.text, int(message.action), message.id),
+            )
+            self._db.execute(
+                "INSERT INTO lines VALUES (?, ?) ON CONFLICT (line) DO UPDATE SET last_seq = excluded.last_seq",
+                (line, message.seq),
+            )
+        self._appends += 1
+        if self._appends % _PRUNE_EVERY == 0:
+            self._prune(line)
+
+    def _prune(self, line: str) -> None:
+        cutoff = int(time.time() * 1000) - self._keep_ms
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "DELETE FROM messages WHERE line = ? AND (seq <= (SELECT last_seq FROM lines WHERE line = ?) - ? OR ts < ?)",
+                (line, line, self._keep, cutoff),
+            )
+
+    @staticmethod
+    def _message(row: tuple) -> ChatMessage:
+        seq, ts, sender, recipient, nickname, text, action, client_id = row
+        return ChatMessage(seq=seq, ts=ts, sender=sender, text=text, nickname=nickname, to=recipient,
+                           action=bool(action), id=client_id)
+
+    _COLUMNS = "seq, ts, sender, recipient, nickname, text, action, client_id"
+
+    def find(self, line: str, client_id: str) -> ChatMessage | None:
+        row = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM messages WHERE line = ? AND client_id = ? ORDER BY seq DESC LIMIT 1",
+            (line, client_id),
+        ).fetchone()
+        return self._message(row) if row else None
+
+    def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
+        self._prune(line)
+        rows = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM messages WHERE line = ? AND seq > ?"
+            " AND (recipient IS NULL OR sender = ? OR recipient = ?) ORDER BY seq DESC LIMIT ?",
+            (line, after_seq, phone_number, phone_number, limit),
+        ).fetchall()
+        return [self._message(row) for row in reversed(rows)]
+
+    def close(self) -> None:
+        self._db.close()

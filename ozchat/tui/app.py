@@ -1,0 +1,554 @@
+"""OzChatApp: the chat screen. A worker owns the client and turns its events into Messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.widgets import Footer, Input, OptionList, TabbedContent, TabPane
+
+from ..client import ConnectionStateChanged, OzWebClient
+from ..exceptions import OzchatError, RequestRejected
+from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ErrorFrame, Gap, Synced
+from ..roster import Roster
+from ..text import printable
+from . import commands
+from .messages import ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
+from .palette import nickname_style
+from .widgets import ChatLog, Composer, IdenticonAvatars, PeopleList, ProfileCard, StatusBar
+from .widgets.avatar import AvatarPainter
+from .widgets.profile_card import property_text
+from .widgets.roster import is_away
+
+PRESENCE_TICK = 0.05  # seconds a presence event may wait to be drawn with others
+NAMES_IN_ANNOUNCEMENT = 3  # more joins than this in one tick are summed up in one line
+LINE_TAB = "line"
+
+
+@dataclass(frozen=True)
+class Join:
+    """Where the app's worker connects its client."""
+
+    server: str
+    line: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    token: str | None = None
+
+
+def local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def name_text(name: str) -> Text:
+    """Someone's name, terminal-safe and in that name's colour."""
+    return Text(printable(name), nickname_style(name))
+
+
+class PresenceBatcher:
+    """Collects client-state events and posts them as one PresenceChanged per tick."""
+
+    def __init__(self, post: Callable[[Message], object], interval: float) -> None:
+        self._post = post
+        self._interval = interval
+        self._pending: list[ClientInfo] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, info: ClientInfo) -> None:
+        self._pending.append(info)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            self._post(PresenceChanged(tuple(self._pending)))
+            self._pending = []
+
+
+class Conversation(TabPane):
+    """One tab: the whole line, or a direct conversation with one phone number."""
+
+    def __init__(self, caption: str, partner: str | None, max_entries: int, *, id: str) -> None:
+        self.caption = caption
+        self.partner = partner
+        self.unread = 0
+        self.chat = ChatLog(max_entries)
+        super().__init__(self.label(), self.chat, id=id)
+
+    def label(self) -> Content:
+        title = Content(printable(self.caption))
+        return title + Content.styled(f" ({self.unread})", "bold") if self.unread else title
+
+
+class OzChatApp(App[None]):
+    """Presence sidebar, chat tabs and an input line over one OzWebClient."""
+
+    TITLE = "ozchat"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-normal"), (170, "-wide")]
+
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("f2", "people", "People"),
+        Binding("f3", "next_tab", "Next tab"),
+        Binding("f4", "close_tab", "Close tab"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("escape", "focus_composer", "Back to input", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    #main { height: 1fr; }
+    #conversations { width: 1fr; height: 1fr; }
+    #conversations > ContentSwitcher { height: 1fr; }
+    #conversations TabPane { padding: 0; height: 1fr; }
+    Screen.-narrow PeopleList { width: 24; }
+    Screen.-wide PeopleList { width: 38; }
+    """
+
+    def __init__(
+        self,
+        client: OzWebClient,
+        *,
+        join: Join | None,
+        avatars: AvatarPainter | None = None,
+        clock: Callable[[], datetime] = local_now,
+        max_chat_lines: int = 2000,
+        theme: str | None = None,
+    ) -> None:
+        """`join=None` connects nowhere: the screen shows only the Messages posted to it."""
+        super().__init__()
+        self.client = client
+        self.roster = Roster()
+        self.me: ClientInfo | None = None
+        self.line = join.line if join is not None else None
+        self._join = join
+        self._avatars = avatars or IdenticonAvatars()
+        self._clock = clock
+        self._max_chat_lines = max_chat_lines
+        self._start_theme = theme
+        self._has_joined = False
+
+    # ---- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        with Horizontal(id="main"):
+            with TabbedContent(id="conversations"):
+                yield Conversation(f"#{self.line or 'line'}", None, self._max_chat_lines, id=LINE_TAB)
+            yield PeopleList(self._avatars, id="people")
+        yield Composer(self.nicknames, id="composer")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self._start_theme:
+            self.theme = self._start_theme
+        status = self.query_one(StatusBar)
+        if self.line is not None:
+            status.show_line(self.line)
+        if self._join is not None:
+            status.show_state("connecting", f"connecting to {self._join.server}")
+            self._run_client(self._join)
+        else:
+            status.show_state("closed", "not connected")
+        self.query_one(Composer).focus()
+
+    async def on_unmount(self) -> None:
+        with contextlib.suppress(OzchatError, TimeoutError):
+            await asyncio.wait_for(self.client.disconnect(), 2.0)
+
+    @property
+    def people(self) -> PeopleList:
+        return self.query_one(PeopleList)
+
+    @property
+    def tabs(self) -> TabbedContent:
+        return self.query_one(TabbedContent)
+
+    @property
+    def line_conversation(self) -> Conversation:
+        return self.query_one(f"#{LINE_TAB}", Conversation)
+
+    @property
+    def active_conversation(self) -> Conversation:
+        pane = self.tabs.active_pane
+        return pane if isinstance(pane, Conversation) else self.line_conversation
+
+    def direct_conversation(self, phone_number: str) -> Conversation | None:
+        matches = self.query(f"#dm-{phone_number}").results(Conversation)
+        return next(matches, None)
+
+    def nicknames(self) -> list[str]:
+        names = [info.display_name for info in self.roster]
+        return names + [self.me.display_name] if self.me is not None else names
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # ---- the client's worker ------------------------------------------------------------
+
+    @work(exclusive=True, group="client")
+    async def _run_client(self, join: Join) -> None:
+        events = self.client.events()
+        batcher = PresenceBatcher(self.post_message, PRESENCE_TICK)
+        try:
+            with contextlib.suppress(OzchatError):  # the event stream reports the failure too
+                await self.client.connect(join.server, join.line, join.properties, token=join.token)
+            async for event in events:
+                if isinstance(event, ClientInfo):
+                    batcher.add(event)
+                    continue
+                batcher.flush()  # presence stays ahead of whatever followed it
+                if not isinstance(event, Synced):  # the roster and history need no marker
+                    self.post_message(self._message_for(event))
+            batcher.flush()
+        finally:
+            events.close()
+
+    def _message_for(self, event: ConnectionStateChanged | ChatMessage | ErrorFrame | Gap) -> Message:
+        if isinstance(event, ConnectionStateChanged):
+            return ConnectionChanged(event, self.client.me, self.client.line)
+        if isinstance(event, ChatMessage):
+            return ChatReceived(event)
+        if isinstance(event, Gap):
+            return HistoryGap(event)
+        return HubErrorReceived(event)
+
+    # ---- events from the worker -------------------------------------------------------
+
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        change = message.change
+        status = self.query_one(StatusBar)
+        log = self.line_conversation.chat
+        if change.state is ConnectionState.ACCESS_GRANTED:
+            self.me = message.me
+            self.line = message.line or self.line
+            if self.line is not None:
+                status.show_line(self.line)
+                self._retitle(self.line_conversation, f"#{self.line}")
+            if self.me is not None:
+                status.show_me(self.me)
+                joined = "are back on" if self._has_joined else "joined"
+                log.add_system(
+                    self.now(),
+                    Text.assemble(f"You {joined} #{printable(self.line or '')} as ", name_text(self.me.display_name), f" ({self.me.phone_number})"),
+                )
+                self._has_joined = True
+            status.show_state("connected", "connected")
+        else:
+            if not change.retrying:
+                self.roster.clear()  # while reconnecting the client reconciles it at sync
+            description = describe_state(change)
+            status.show_state("reconnecting" if change.retrying else "closed", description)
+            log.add_system(self.now(), description, kind="system" if change.retrying else "error")
+        self.people.show(self.roster, self.me)
+
+    def on_presence_changed(self, message: PresenceChanged) -> None:
+        joined: list[ClientInfo] = []
+        left: list[ClientInfo] = []
+        log = self.line_conversation.chat
+        now = self.now()
+        for info in message.clients:
+            if self.me is not None and info.phone_number == self.me.phone_number:
+                continue
+            previous = self.roster.apply(info)
+            conversation = self.direct_conversation(info.phone_number)
+            if info.status is ClientStatus.OFFLINE:
+                left.append(previous or info)
+                if conversation is not None:
+                    conversation.chat.add_system(now, Text.assemble(name_text(info.display_name), " is OFFLINE"))
+            elif previous is None:
+                joined.append(info)
+            else:
+                if previous.display_name != info.display_name:
+                    log.add_system(now, Text.assemble(name_text(previous.display_name), " is now known as ", name_text(info.display_name)))
+                    if conversation is not None:
+                        self._retitle(conversation, info.display_name)
+                if is_away(previous) != is_away(info):
+                    log.add_system(now, away_text(info))
+        self._announce(joined, "ONLINE")
+        self._announce(left, "OFFLINE")
+        self.people.show(self.roster, self.me)
+
+    def _announce(self, infos: list[ClientInfo], state: str) -> None:
+        if not infos:
+            return
+        log = self.line_conversation.chat
+        if len(infos) <= NAMES_IN_ANNOUNCEMENT:
+            for info in infos:
+                log.add_system(self.now(), Text.assemble(name_text(info.display_name), f" is {state}"))
+            return
+        names = Text(", ").join(name_text(info.display_name) for info in infos[:NAMES_IN_ANNOUNCEMENT])
+        others = len(infos) - NAMES_IN_ANNOUNCEMENT
+        log.add_system(self.now(), Text.assemble(names, f" and {others} others are {state}"))
+
+    async def on_chat_received(self, received: ChatReceived) -> None:
+        message = received.message
+        own = self.me is not None and message.sender == self.me.phone_number
+        if message.to is None:
+            conversation = self.line_conversation
+        else:
+            partner = message.to if own else message.sender
+            conversation = await self.open_conversation(partner, None if own else message.nickname)
+        mention = not own and not message.history and self._mentions_me(message.text)
+        conversation.chat.add_message(
+            datetime.fromtimestamp(message.ts / 1000, tz=self.now().tzinfo),
+            self._sender_name(message, own),
+            message.text,
+            action=message.action,
+            own=own,
+            mention=mention,
+            history=message.history,
+        )
+        if conversation is not self.tabs.active_pane and not message.history:
+            conversation.unread += 1
+            self._relabel(conversation)
+        if mention:
+            self.bell()
+
+    def on_history_gap(self, message: HistoryGap) -> None:
+        missing = message.gap.before_seq - message.gap.after_seq - 1
+        self.line_conversation.chat.add_system(self.now(), f"{missing} earlier messages could not be replayed")
+
+    def on_hub_error_received(self, message: HubErrorReceived) -> None:
+        error = message.error
+        self.line_conversation.chat.add_system(self.now(), f"the hub says {error.code}: {error.message}", kind="error")
+
+    def _sender_name(self, message: ChatMessage, own: bool) -> str:
+        if own and self.me is not None:
+            return self.me.display_name
+        info = self.roster.get(message.sender)
+        return info.display_name if info is not None else message.nickname or message.sender
+
+    def _mentions_me(self, text: str) -> bool:
+        if self.me is None:
+            return False
+        pattern = rf"(?<!\w){re.escape(self.me.display_name)}(?!\w)"
+        return re.search(pattern, text, re.IGNORECASE) is not None
+
+    # ---- conversations ----------------------------------------------------------------
+
+    async def open_conversation(self, phone_number: str, nickname: str | None = None, *, activate: bool = False) -> Conversation:
+        """The direct-message tab with this number, added next to the line's tab if new."""
+        conversation = self.direct_conversation(phone_number)
+        if conversation is None:
+            info = self.roster.get(phone_number)
+            title = info.display_name if info is not None else nickname or phone_number
+            conversation = Conversation(title, phone_number, self._max_chat_lines, id=f"dm-{phone_number}")
+            await self.tabs.add_pane(conversation)
+        if activate:
+            self.tabs.active = conversation.id or LINE_TAB
+        return conversation
+
+    def _retitle(self, conversation: Conversation, caption: str) -> None:
+        conversation.caption = caption
+        self._relabel(conversation)
+
+    def _relabel(self, conversation: Conversation) -> None:
+        if not conversation.is_attached:
+            return
+        try:
+            tab = self.tabs.get_tab(conversation)
+        except NoMatches:
+            self.call_after_refresh(self._relabel, conversation)  # its tab is still being mounted
+            return
+        tab.label = conversation.label()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        conversation = event.pane
+        if isinstance(conversation, Conversation) and conversation.unread:
+            conversation.unread = 0
+            self._relabel(conversation)
+
+    @on(OptionList.OptionSelected, "#people")
+    def _person_selected(self, event: OptionList.OptionSelected) -> None:
+        number = event.option.id
+        is_me = self.me is not None and number == self.me.phone_number
+        info = self.me if is_me else self.roster.get(number or "")
+        if info is None:
+            return
+
+        async def message_chosen(phone_number: str | None) -> None:
+            if phone_number is not None:
+                await self.open_conversation(phone_number, activate=True)
+            self.query_one(Composer).focus()
+
+        self.push_screen(ProfileCard(info, self._avatars, is_me=is_me), message_chosen)
+
+    # ---- what the user types ----------------------------------------------------------
+
+    @on(Input.Submitted, "#composer")
+    async def _submitted(self, event: Input.Submitted) -> None:
+        composer = self.query_one(Composer)
+        text = event.value
+        composer.value = ""
+        if not text.strip():
+            return
+        composer.remember(text)
+        conversation = self.active_conversation
+        try:
+            command = commands.parse(text)
+        except commands.CommandError as error:
+            conversation.chat.add_system(self.now(), str(error), kind="error")
+            return
+        await self.run_command(command, conversation)
+
+    async def run_command(self, command: commands.Command, conversation: Conversation) -> None:
+        log = conversation.chat
+        match command:
+            case commands.Say(text):
+                self._request(conversation, self.client.send_message(text, to=conversation.partner))
+            case commands.Me(action):
+                self._request(conversation, self.client.send_message(action, to=conversation.partner, action=True))
+            case commands.Msg(target, text):
+                person = self._find_one(target, log)
+                if person is not None:
+                    direct = await self.open_conversation(person.phone_number, activate=True)
+                    self._request(direct, self.client.send_message(text, to=person.phone_number))
+            case commands.Nick(name):
+                self._share(conversation, {"nickname": name}, Text.assemble("You are now known as ", name_text(name)))
+            case commands.Avatar(url):
+                self._share(conversation, {"avatar": url}, f"Your avatar is now {url}")
+            case commands.Away(reason):
+                self._share(conversation, {"away": reason or True}, "You are marked as away")
+            case commands.Back():
+                self._share(conversation, {"away": None}, "You are back")
+            case commands.Set(key, None):
+                self._share(conversation, {key: None}, f"You no longer share {key}")
+            case commands.Set(key, value):
+                self._share(conversation, {key: value}, f"You share {key}: {value}")
+            case commands.Who():
+                log.add_system(self.now(), self._who_text())
+            case commands.Whois(target):
+                person = self._find_one(target, log)
+                if person is not None:
+                    log.add_system(self.now(), whois_text(person))
+            case commands.Clear():
+                log.clear()
+            case commands.Help(topic):
+                log.add_system(self.now(), help_text(topic))
+            case commands.Quit():
+                await self.action_quit()
+
+    def _request(self, conversation: Conversation, request: Awaitable[Any], done: Text | str | None = None) -> None:
+        """Send without blocking the screen; a refusal becomes a one-line error in the tab."""
+
+        async def send() -> None:
+            try:
+                result = await request
+            except RequestRejected as error:
+                conversation.chat.add_system(self.now(), f"the hub refused: {error.code}: {error.message}", kind="error")
+                return
+            except OzchatError as error:
+                conversation.chat.add_system(self.now(), f"not sent: {error}", kind="error")
+                return
+            if isinstance(result, ClientInfo):
+                self.me = result
+                self.query_one(StatusBar).show_me(result)
+                self.people.show(self.roster, self.me)
+            if done is not None:
+                conversation.chat.add_system(self.now(), done)
+
+        self.run_worker(send(), group="requests")
+
+    def _share(self, conversation: Conversation, changes: dict[str, Any], done: Text | str) -> None:
+        self._request(conversation, self.client.update_properties(changes), done)
+
+    def _find_one(self, target: str, log: ChatLog) -> ClientInfo | None:
+        """The one person a nickname or number names; otherwise say why not in the tab."""
+        if self.me is not None and target in (self.me.phone_number, self.me.display_name):
+            return self.me
+        matches = self.roster.find(target)
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            log.add_system(self.now(), f"no one called {target} is on #{self.line}", kind="error")
+        else:
+            numbers = ", ".join(info.phone_number for info in matches)
+            log.add_system(self.now(), f"{len(matches)} people are called {target}; use a number: {numbers}", kind="error")
+        return None
+
+    def _who_text(self) -> Text:
+        everyone = sorted([*self.roster, *([self.me] if self.me else [])], key=lambda info: info.display_name.casefold())
+        lines = [Text(f"{len(everyone)} on #{printable(self.line or '')}:")]
+        for info in everyone:
+            line = Text.assemble("  ", name_text(info.display_name), f"  {info.phone_number}")
+            if is_away(info):
+                line.append("  away", "italic")
+            lines.append(line)
+        return Text("\n").join(lines)
+
+    # ---- key bindings -----------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.active_conversation.chat.add_system(self.now(), help_text(None))
+
+    def action_people(self) -> None:
+        self.people.focus()
+
+    def action_focus_composer(self) -> None:
+        self.query_one(Composer).focus()
+
+    def action_next_tab(self) -> None:
+        panes = list(self.query(Conversation))
+        index = panes.index(self.active_conversation)
+        self.tabs.active = panes[(index + 1) % len(panes)].id or LINE_TAB
+
+    async def action_close_tab(self) -> None:
+        conversation = self.active_conversation
+        if conversation.partner is not None:
+            await self.tabs.remove_pane(conversation.id or "")
+            self.tabs.active = LINE_TAB
+
+    async def action_quit(self) -> None:
+        with contextlib.suppress(OzchatError, TimeoutError):
+            await asyncio.wait_for(self.client.disconnect(), 2.0)
+        self.exit()
+
+
+def describe_state(change: ConnectionStateChanged) -> str:
+    """`reconnecting: …` or `closed: ACCESS_DENIED bad_token …`, as the header shows it."""
+    detail = " ".join(str(part) for part in (change.code, change.reason) if part not in (None, ""))
+    if change.retrying:
+        return f"reconnecting{': ' + detail if detail else ''}"
+    return f"closed: {change.state.value}{' ' + detail if detail else ''}"
+
+
+def away_text(info: ClientInfo) -> Text:
+    if not is_away(info):
+        return Text.assemble(name_text(info.display_name), " is back")
+    reason = info.get("away")
+    why = f" ({property_text(reason)})" if isinstance(reason, str) else ""
+    return Text.assemble(name_text(info.display_name), f" is away{why}")
+
+
+def whois_text(info: ClientInfo) -> Text:
+    lines = [Text.assemble(name_text(info.display_name), f" is {info.phone_number}")]
+    for key, value in sorted(info.properties.items(), key=lambda item: item[0].casefold()):
+        lines.append(Text(f"  {printable(key)}: {property_text(value)}"))
+    if not info.properties:
+        lines.append(Text("  shares no properties"))
+    return Text("\n").join(lines)
+
+
+def help_text(topic: str | None) -> Text:
+    chosen: Iterable[str] = [topic] if topic is not None else commands.COMMANDS
+    width = max(len(commands.COMMANDS[name].usage) for name in chosen)
+    lines = [Text(f"{commands.COMMANDS[name].usage:<{width}}  {commands.COMMANDS[name].summary}") for name in chosen]
+    if topic is None:
+        lines.insert(0, Text("Commands (Tab completes, Up/Down recall, // sends a leading slash):"))
+    return Text("\n").join(lines)

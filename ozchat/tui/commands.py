@@ -1,0 +1,211 @@
+"""Slash commands typed into the composer: parsing and completion only. No I/O.
+
+`parse` turns one submitted line into a command object the app carries out; anything that
+is not a command is a `Say`. A line starting with `//` says the text with one slash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Union
+
+
+class CommandError(ValueError):
+    """A command was mistyped; the message is one line, ready for the chat pane."""
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Nick:
+    name: str
+
+
+@dataclass(frozen=True)
+class Avatar:
+    url: str
+
+
+@dataclass(frozen=True)
+class Away:
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Back:
+    pass
+
+
+@dataclass(frozen=True)
+class Msg:
+    target: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Me:
+    action: str
+
+
+@dataclass(frozen=True)
+class Who:
+    pass
+
+
+@dataclass(frozen=True)
+class Whois:
+    target: str
+
+
+@dataclass(frozen=True)
+class Set:
+    key: str
+    value: str | None  # None removes the property
+
+
+@dataclass(frozen=True)
+class Clear:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    topic: str | None
+
+
+@dataclass(frozen=True)
+class Quit:
+    pass
+
+
+Command = Union[Say, Nick, Avatar, Away, Back, Msg, Me, Who, Whois, Set, Clear, Help, Quit]
+
+
+@dataclass(frozen=True)
+class CommandHelp:
+    usage: str
+    summary: str
+
+
+COMMANDS: dict[str, CommandHelp] = {
+    "nick": CommandHelp("/nick NAME", "change the nickname everyone sees"),
+    "avatar": CommandHelp("/avatar URL", "share an avatar image URL"),
+    "away": CommandHelp("/away [TEXT]", "tell everyone you are away, with an optional reason"),
+    "back": CommandHelp("/back", "you are back: the away mark goes"),
+    "msg": CommandHelp("/msg NICK|NUMBER TEXT", "send a direct message (opens its own tab)"),
+    "me": CommandHelp("/me ACTION", "say what you do: * John waves"),
+    "who": CommandHelp("/who", "list everyone on the line with their numbers"),
+    "whois": CommandHelp("/whois NICK|NUMBER", "show everything someone shares"),
+    "set": CommandHelp("/set KEY [VALUE]", "share any property; without a value it is removed"),
+    "clear": CommandHelp("/clear", "empty this tab's messages"),
+    "help": CommandHelp("/help [COMMAND]", "list the commands, or explain one"),
+    "quit": CommandHelp("/quit", "leave the line and close ozchat"),
+}
+
+
+def _usage(name: str) -> CommandError:
+    return CommandError(f"usage: {COMMANDS[name].usage}")
+
+
+def _split_target(rest: str) -> tuple[str, str]:
+    """The first word, or a "double quoted" name with spaces, and the text after it."""
+    rest = rest.strip()
+    if rest.startswith('"'):
+        end = rest.find('"', 1)
+        if end == -1:
+            raise CommandError('a quoted name needs its closing "')
+        return rest[1:end], rest[end + 1 :].strip()
+    target, _, text = rest.partition(" ")
+    return target, text.strip()
+
+
+def _no_arguments(name: str, rest: str, command: Command) -> Command:
+    if rest.strip():
+        raise CommandError(f"/{name} takes no arguments")
+    return command
+
+
+def parse(line: str) -> Command:
+    """Parse one submitted line; raise CommandError with a one-line explanation."""
+    if not line.strip():
+        raise CommandError("nothing to send")
+    if not line.startswith("/"):
+        return Say(line)
+    if line.startswith("//"):
+        return Say(line[1:])
+    word, _, rest = line[1:].partition(" ")
+    name = word.casefold()
+    if not name:
+        raise CommandError("a command follows the slash: type /help for the list")
+    argument = rest.strip()
+    if name in ("nick", "me") and not argument:
+        raise _usage(name)
+    if name == "nick":
+        return Nick(argument)
+    if name == "avatar":
+        if not argument or len(argument.split()) != 1:
+            raise _usage(name)
+        return Avatar(argument)
+    if name == "away":
+        return Away(argument or None)
+    if name == "back":
+        return _no_arguments(name, rest, Back())
+    if name == "msg":
+        target, text = _split_target(rest)
+        if not target or not text:
+            raise _usage(name)
+        return Msg(target, text)
+    if name == "me":
+        return Me(argument)
+    if name == "who":
+        return _no_arguments(name, rest, Who())
+    if name == "whois":
+        target, extra = _split_target(rest)
+        if not target or extra:
+            raise _usage(name)
+        return Whois(target)
+    if name == "set":
+        key, _, value = argument.partition(" ")
+        if not key:
+            raise _usage(name)
+        return Set(key, value.strip() or None)
+    if name == "clear":
+        return _no_arguments(name, rest, Clear())
+    if name == "help":
+        topic = argument.lstrip("/").casefold() or None
+        if topic is not None and topic not in COMMANDS:
+            raise CommandError(f"no command /{topic}: type /help for the list")
+        return Help(topic)
+    if name == "quit":
+        return Quit()
+    raise CommandError(f"unknown command /{word}: type /help for the list")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Replace `text[start:end]` with one of `candidates` (Tab cycles through them)."""
+
+    start: int
+    end: int
+    candidates: tuple[str, ...]
+
+
+def complete(text: str, cursor: int, nicknames: Iterable[str]) -> Completion | None:
+    """Complete the word before the cursor: a command name after a leading slash, else a nickname."""
+    start = text.rfind(" ", 0, cursor) + 1
+    word = text[start:cursor]
+    if start == 0 and word.startswith("/"):
+        prefix = word[1:].casefold()
+        names = tuple(f"/{name} " for name in COMMANDS if name.startswith(prefix))
+        return Completion(start, cursor, names) if names else None
+    if not word:
+        return None
+    folded = word.casefold()
+    # A nickname opening a plain message is addressed to someone: "Mary: ".
+    suffix = ": " if start == 0 else " "
+    matches = sorted({name for name in nicknames if name.casefold().startswith(folded)}, key=str.casefold)
+    return Completion(start, cursor, tuple(name + suffix for name in matches)) if matches else None

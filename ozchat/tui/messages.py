@@ -1,0 +1,51 @@
+"""Textual Messages that carry the client's events into the UI.
+
+Only the worker that owns the client posts these; widgets never touch the network. Each
+message carries everything needed to draw it, so a test or a replay can post them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from ..client import ConnectionStateChanged
+from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap
+
+
+@dataclass
+class ConnectionChanged(Message):
+    """The connection's state changed; `me` and `line` are set once access is granted."""
+
+    change: ConnectionStateChanged
+    me: ClientInfo | None = None
+    line: str | None = None
+
+
+@dataclass
+class PresenceChanged(Message):
+    """Client-state events in arrival order, batched so a join storm is drawn once per tick."""
+
+    clients: tuple[ClientInfo, ...]
+
+
+@dataclass
+class ChatReceived(Message):
+    """A chat message for the line or a direct one, live or replayed from history."""
+
+    message: ChatMessage
+
+
+@dataclass
+class HubErrorReceived(Message):
+    """An error the hub sent that answers no request of ours."""
+
+    error: ErrorFrame
+
+
+@dataclass
+class HistoryGap(Message):
+    """Messages between two sequence numbers exist but the hub can no longer replay them."""
+
+    gap: Gap

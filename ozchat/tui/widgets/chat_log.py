@@ -1,0 +1,213 @@
+"""The chat pane: timestamped lines, rewrapped to the pane's width, bounded in memory.
+
+A Line-API `ScrollView` that keeps entries (not rendered lines), so a resize rewraps every
+message with a hanging indent and a theme change restyles them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...text import printable
+from ..palette import nickname_style
+
+
+@dataclass(eq=False)
+class Entry:
+    """One thing said or one event; `kind` picks its component style."""
+
+    time: datetime
+    body: Text
+    name: str | None = None  # shown before the body in the nickname's colour
+    kind: str = "message"  # message, action, system or error
+    own: bool = False  # said by this user: set apart
+    mention: bool = False  # names this user: highlighted
+    history: bool = False
+    _strips: tuple[int, list[Strip]] | None = field(default=None, repr=False)
+
+
+class ChatLog(ScrollView, can_focus=True):
+    """Chat lines for one conversation; live lines below a divider that ends the history."""
+
+    COMPONENT_CLASSES = {
+        "chat-log--time",
+        "chat-log--own",
+        "chat-log--mention",
+        "chat-log--system",
+        "chat-log--error",
+        "chat-log--history",
+        "chat-log--divider",
+    }
+
+    DEFAULT_CSS = """
+    ChatLog {
+        height: 1fr;
+        background: $surface;
+        scrollbar-size-vertical: 1;
+        & > .chat-log--time { color: $text-muted; }
+        & > .chat-log--own { background: $primary 12%; }
+        & > .chat-log--mention { background: $warning 22%; }
+        & > .chat-log--system { color: $text-muted; text-style: italic; }
+        & > .chat-log--error { color: $text-error; }
+        & > .chat-log--history { color: $text-muted; }
+        & > .chat-log--divider { color: $secondary; }
+    }
+    """
+
+    def __init__(self, max_entries: int = 2000, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.max_entries = max_entries
+        self._history: deque[Entry] = deque()
+        self._live: deque[Entry] = deque()
+        self._lines: list[Strip] | None = None
+        self._lines_width = 0
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [*self._history, *self._live]
+
+    @property
+    def plain_lines(self) -> list[str]:
+        """The text of every entry, unwrapped: what a reader sees, for tests and copying."""
+        return [self._line_text(entry).plain for entry in self.entries]
+
+    # ---- adding -----------------------------------------------------------------------
+
+    def add(self, entry: Entry) -> None:
+        at_end = self.is_vertical_scroll_end
+        (self._history if entry.history else self._live).append(entry)
+        while len(self._history) + len(self._live) > self.max_entries:
+            (self._history or self._live).popleft()
+        self._lines = None
+        self._refresh_size(follow=at_end)
+
+    def add_message(
+        self,
+        time: datetime,
+        name: str,
+        text: str,
+        *,
+        action: bool = False,
+        own: bool = False,
+        mention: bool = False,
+        history: bool = False,
+    ) -> None:
+        """Someone's message; `name` and `text` are shown literally, never as markup."""
+        kind = "action" if action else "message"
+        self.add(Entry(time, Text(printable(text)), printable(name), kind, own, mention, history))
+
+    def add_system(self, time: datetime, text: Text | str, *, kind: str = "system") -> None:
+        """A line from ozchat itself (`John is ONLINE`); names in a Text must be printable already."""
+        body = text if isinstance(text, Text) else Text(printable(text, keep_newlines=True))
+        self.add(Entry(time, body, None, kind))
+
+    def clear(self) -> None:
+        self._history.clear()
+        self._live.clear()
+        self._lines = None
+        self._refresh_size(follow=True)
+
+    # ---- drawing ----------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        for entry in self.entries:
+            entry._strips = None
+        self._lines = None
+
+    def _on_resize(self) -> None:
+        self._refresh_size(follow=self.is_vertical_scroll_end)
+
+    def _refresh_size(self, follow: bool) -> None:
+        if not self.is_mounted:
+            return  # the first resize sizes it
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._all_lines()))
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def _prefix(self, entry: Entry) -> Text:
+        prefix = Text(entry.time.strftime("%H:%M "), self.get_component_rich_style("chat-log--time", partial=True))
+        if entry.kind == "action":
+            prefix.append("* ")
+            prefix.append(entry.name or "", nickname_style(entry.name or ""))
+            prefix.append(" ")
+        elif entry.name is not None:
+            prefix.append(entry.name, nickname_style(entry.name))
+            prefix.append(" ")
+        elif entry.kind == "error":
+            prefix.append("! ", self.get_component_rich_style("chat-log--error", partial=True))
+        return prefix
+
+    def _line_text(self, entry: Entry) -> Text:
+        return Text.assemble(self._prefix(entry), entry.body)
+
+    def _entry_style(self, entry: Entry) -> Style:
+        if entry.own:
+            return self.get_component_rich_style("chat-log--own", partial=True)
+        if entry.mention:
+            return self.get_component_rich_style("chat-log--mention", partial=True)
+        if entry.kind in ("system", "error"):
+            return self.get_component_rich_style(f"chat-log--{entry.kind}", partial=True)
+        if entry.history:
+            return self.get_component_rich_style("chat-log--history", partial=True)
+        return Style()
+
+    def _render_entry(self, entry: Entry, width: int) -> list[Strip]:
+        if entry._strips is not None and entry._strips[0] == width:
+            return entry._strips[1]
+        console = self.app.console
+        style = self._entry_style(entry)
+        prefix = self._prefix(entry)
+        indent = prefix.cell_len if prefix.cell_len <= width // 2 else 0
+        body = entry.body.copy()
+        body.stylize(style)
+        if indent:
+            # A hanging indent keeps wrapped lines clear of the time and the name.
+            wrapped = body.wrap(console, width - indent)
+            lines = [Text.assemble(prefix if n == 0 else " " * indent, line) for n, line in enumerate(wrapped)]
+        else:
+            lines = list(Text.assemble(prefix, body).wrap(console, width))
+        strips = [
+            Strip(Segment.adjust_line_length(list(line.render(console, "")), width, style), width)
+            for line in lines or [Text()]
+        ]
+        entry._strips = (width, strips)
+        return strips
+
+    def _divider(self, width: int) -> Strip:
+        label = " history "
+        side = max(0, width - len(label)) // 2
+        text = "─" * side + label + "─" * max(0, width - side - len(label))
+        return Strip([Segment(text[:width], self.get_component_rich_style("chat-log--divider", partial=True))], width)
+
+    def _all_lines(self) -> list[Strip]:
+        width = self.scrollable_content_region.width
+        if self._lines is None or width != self._lines_width:
+            lines: list[Strip] = []
+            if width > 0:
+                for entry in self._history:
+                    lines.extend(self._render_entry(entry, width))
+                if self._history:
+                    lines.append(self._divider(width))
+                for entry in self._live:
+                    lines.extend(self._render_entry(entry, width))
+            self._lines, self._lines_width = lines, width
+        return self._lines
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        lines = self._all_lines()
+        index = self.scroll_offset.y + y
+        if index >= len(lines):
+            return Strip.blank(width, self.rich_style)
+        return lines[index].crop_extend(0, width, self.rich_style).apply_style(self.rich_style)

@@ -1,0 +1,118 @@
+"""The chat screen against a real hub, driven by Pilot, with scripted clients on the line."""
+
+from __future__ import annotations
+
+from ozchat import ChatMessage, ClientInfo, ClientStatus
+from ozchat.tui.widgets import PeopleList
+
+from .conftest import chat_lines, until
+
+
+def people_ids(app) -> list[str | None]:
+    return [option.id for option in app.query_one(PeopleList).options]
+
+
+async def test_roster_gains_and_loses_john(chat_app, connect):
+    app = chat_app(nickname="Mary")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        john, _ = await connect(nickname="John")
+        await until(pilot, lambda: john.phone_number in people_ids(app))
+        assert "John is ONLINE" in " ".join(chat_lines(app))
+        assert app.query_one(PeopleList).border_title == "People 2"
+        await john.disconnect()
+        await until(pilot, lambda: john.phone_number not in people_ids(app))
+        assert "John is OFFLINE" in " ".join(chat_lines(app))
+
+
+def received(recorder, predicate=lambda message: True) -> list[ChatMessage]:
+    return [event for event in recorder.of_type(ChatMessage) if predicate(event)]
+
+
+async def test_typed_message_reaches_others_and_their_reply_appears(chat_app, connect):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, mary_events = await connect(nickname="Mary")
+        await until(pilot, lambda: mary.phone_number in people_ids(app))
+        await pilot.press(*"hello Mary", "enter")
+        heard = await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "hello Mary")
+        assert heard.sender == app.me.phone_number and heard.nickname == "John"
+        await mary.send_message("hi John, welcome")
+        await until(pilot, lambda: any("Mary hi John, welcome" in line for line in chat_lines(app)))
+        assert any(line.endswith("John hello Mary") for line in chat_lines(app))
+        assert app.query_one("#composer").value == ""
+
+
+async def test_nick_changes_the_name_others_see(chat_app, connect):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, mary_events = await connect(nickname="Mary")
+        await until(pilot, lambda: mary.phone_number in people_ids(app))
+        await pilot.press(*"/nick Johnny", "enter")
+        renamed = await mary_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.get("nickname") == "Johnny")
+        assert renamed.phone_number == app.me.phone_number
+        assert mary.roster.get(app.me.phone_number).nickname == "Johnny"
+        await until(pilot, lambda: app.me.display_name == "Johnny")
+        assert any("You are now known as Johnny" in line for line in chat_lines(app))
+
+
+async def test_hub_refusal_is_one_line_in_the_pane(chat_app):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        await pilot.press(*("/nick " + "x" * 40), "enter")
+        await until(pilot, lambda: any("nickname_too_long" in line for line in chat_lines(app)))
+        await pilot.press(*"/frobnicate", "enter")
+        await until(pilot, lambda: any("unknown command /frobnicate" in line for line in chat_lines(app)))
+        assert app.me.display_name == "John"
+
+
+async def test_msg_opens_a_dm_tab_and_only_the_recipient_gets_it(chat_app, connect):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, mary_events = await connect(nickname="Mary")
+        bob, bob_events = await connect(nickname="Bob")
+        await until(pilot, lambda: {mary.phone_number, bob.phone_number} <= set(people_ids(app)))
+        await pilot.press(*"/msg mary psst, just you", "enter")
+        heard = await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "psst, just you")
+        assert heard.to == mary.phone_number
+        tab = f"dm-{mary.phone_number}"
+        await until(pilot, lambda: app.query_one("#conversations").active == tab)
+        await until(pilot, lambda: any("John psst, just you" in line for line in chat_lines(app, tab)))
+        assert not any("psst" in line for line in chat_lines(app))
+
+        # Plain text typed in the DM tab goes to Mary alone too; her answer lands in the tab.
+        await pilot.press(*"and this", "enter")
+        await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "and this" and e.to == mary.phone_number)
+        await mary.send_message("got it", to=app.me.phone_number)
+        await until(pilot, lambda: any("Mary got it" in line for line in chat_lines(app, tab)))
+
+        # A DM arriving while another tab is shown counts as unread on its tab.
+        await pilot.press("f3")
+        await until(pilot, lambda: app.query_one("#conversations").active == "line")
+        await mary.send_message("still there?", to=app.me.phone_number)
+        await until(pilot, lambda: app.query_one(f"#{tab}").unread == 1)
+        assert app.query_one("#conversations").get_tab(tab).label.plain == "Mary (1)"
+
+        await bob.send_message("line check")
+        await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "line check")
+        await bob_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "line check")
+        assert received(bob_events, lambda m: m.to is not None) == []
+
+
+async def test_mention_is_highlighted_and_rings_the_bell_once(chat_app, connect):
+    app = chat_app(nickname="John")
+    rings: list[None] = []
+    app.bell = lambda: rings.append(None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, _ = await connect(nickname="Mary")
+        await mary.send_message("john, lunch?")
+        await mary.send_message("nobody in particular")
+        await until(pilot, lambda: any("nobody in particular" in line for line in chat_lines(app)))
+        entries = app.query_one("#line").chat.entries
+        assert [entry.mention for entry in entries if entry.name == "Mary"] == [True, False]
+        assert len(rings) == 1

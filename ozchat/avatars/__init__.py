@@ -1,0 +1,135 @@
+"""Avatars for the UI: fetched with httpx, decoded with Pillow in a thread, drawn with rich-pixels.
+
+    async with AvatarService(base_url="http://hub:7779/avatars/") as avatars:
+        row.avatar = avatars.identicon(info.phone_number, 8)        # at once
+        result = await avatars.load(info["avatar"], 8, "#1e1e1e", seed=info.phone_number)
+        row.avatar = result.avatar                                  # the picture, or the identicon
+        if result.error: row.tooltip = result.error.message
+
+`load` never raises for a bad avatar: the failure comes back as `result.error`, with a stable
+`code`, and `result.avatar` is then the identicon of `seed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass
+
+import httpx
+
+from ._shared import SharedCalls
+from .errors import AvatarError, AvatarErrorCode
+from .fetch import AvatarFetcher, default_cache_dir
+from .image import Colour, check_size, identicon_image, to_rgb
+from .render import RenderCache, RenderedAvatar, RenderKey, render_avatar, render_image, render_key
+
+DEFAULT_BACKGROUND: Colour = (0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarResult:
+    """What `AvatarService.load` gives: always an avatar to draw, and the error if it is a stand-in."""
+
+    avatar: RenderedAvatar
+    error: AvatarError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@functools.lru_cache(maxsize=1024)
+def _identicon(seed: str, size: int) -> RenderedAvatar:
+    return render_image(identicon_image(seed, size))
+
+
+class AvatarService:
+    """The one object the UI talks to for avatars.
+
+    `base_url` resolves values that are no absolute URL (a bundled name such as "cat", an
+    uploaded "<hash>.png") against the hub; when no `fetcher` is given, one is made that
+    trusts the host of `base_url`. Renderings are cached per (image bytes, size, background),
+    `cache_size` of them at most. Closing the service closes its fetcher.
+    """
+
+    def __init__(
+        self, fetcher: AvatarFetcher | None = None, *, base_url: str | None = None, cache_size: int = 512
+    ) -> None:
+        self._base = httpx.URL(base_url) if base_url is not None else None
+        if fetcher is None:
+            trusted = [f"{self._base.host}:{self._base.port or _default_port(self._base)}"] if self._base else []
+            fetcher = AvatarFetcher(trusted_hosts=trusted)
+        self.fetcher = fetcher
+        self._renders = RenderCache(cache_size)
+        self._inflight: SharedCalls[RenderKey, RenderedAvatar] = SharedCalls()
+
+    async def __aenter__(self) -> AvatarService:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._inflight.cancel_all()
+        await self.fetcher.aclose()
+
+    def identicon(self, seed: str, size: int) -> RenderedAvatar:
+        """The generated stand-in for `seed` (a phone number or nickname), drawn at once."""
+        return _identicon(seed, check_size(size))
+
+    def resolve(self, value: str) -> str:
+        """The URL an avatar property points at: itself when absolute, else joined to `base_url`."""
+        if self._base is None or "://" in value:
+            return value
+        return str(self._base.join(value))
+
+    async def load(
+        self, url: str, size: int, background: Colour = DEFAULT_BACKGROUND, *, seed: str | None = None
+    ) -> AvatarResult:
+        """Fetch, decode (in a thread) and draw the avatar at `url`, `size` pixels square.
+
+        Transparent parts show `background`. On failure the result carries the error and the
+        identicon of `seed` (default: the URL).
+        """
+        check_size(size)
+        colour = to_rgb(background)
+        try:
+            avatar = await self._load(self.resolve(url), size, colour)
+        except AvatarError as error:
+            return AvatarResult(self.identicon(seed if seed is not None else url, size), error)
+        return AvatarResult(avatar)
+
+    async def _load(self, url: str, size: int, colour: tuple[int, int, int]) -> RenderedAvatar:
+        data = await self.fetcher.fetch(url)
+        key = render_key(data, size, colour)
+        return await self._inflight.run(key, lambda: self._render(data, key))
+
+    async def _render(self, data: bytes, key: RenderKey) -> RenderedAvatar:
+        entry = self._renders.get(key)
+        if entry is None:
+            try:
+                entry = await asyncio.to_thread(render_avatar, data, key[1], key[2])
+            except AvatarError as error:
+                entry = error
+            self._renders.put(key, entry)
+        if isinstance(entry, AvatarError):
+            raise entry.copy()
+        return entry
+
+
+def _default_port(url: httpx.URL) -> int:
+    return 443 if url.scheme == "https" else 80
+
+
+__all__ = [
+    "DEFAULT_BACKGROUND",
+    "AvatarError",
+    "AvatarErrorCode",
+    "AvatarFetcher",
+    "AvatarResult",
+    "AvatarService",
+    "Colour",
+    "RenderedAvatar",
+    "default_cache_dir",
+]

@@ -1,0 +1,93 @@
+"""Draw avatars as half-block pixel art with rich-pixels: two pixels per terminal cell, stacked."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from PIL import Image
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
+from rich.text import Text
+from rich_pixels import HalfcellRenderer
+
+from .errors import AvatarError
+from .image import RGB, check_size, decode_avatar, to_rgb
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedAvatar:
+    """An avatar as terminal cells: `size` pixels square, drawn `size` columns by `size // 2` rows.
+
+    It is a Rich renderable; `lines` (Segments) and `text_lines()` serve Line-API widgets.
+    """
+
+    size: int
+    lines: tuple[tuple[Segment, ...], ...]
+
+    @property
+    def width(self) -> int:
+        return self.size
+
+    @property
+    def height(self) -> int:
+        return len(self.lines)
+
+    def text_lines(self) -> list[Text]:
+        """One Text per row of cells, e.g. for an OptionList prompt or a DataTable cell."""
+        return [Text.assemble(*((segment.text, segment.style) for segment in line)) for line in self.lines]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines:
+            yield from line
+            yield Segment.line()
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(self.size, self.size)
+
+
+def render_image(image: Image.Image) -> RenderedAvatar:
+    """Draw a square image with an even side; each cell is "▄" in the lower pixel's colour on the upper's."""
+    size = check_size(image.width)
+    if image.height != size:
+        raise ValueError(f"a rendered avatar is square, not {image.width}x{image.height}")
+    segments = HalfcellRenderer().render(image.convert("RGB"), None)
+    return RenderedAvatar(size, tuple(tuple(line) for line in Segment.split_lines(segments)))
+
+
+def render_avatar(data: bytes, size: int, background: RGB) -> RenderedAvatar:
+    """Decode and draw image bytes in one go (blocking: meant for ``asyncio.to_thread``)."""
+    return render_image(decode_avatar(data, size, background))
+
+
+RenderKey = tuple[bytes, int, RGB]
+
+
+def render_key(data: bytes, size: int, background: str | RGB) -> RenderKey:
+    """The cache key of a rendering: the bytes' sha256, the side and the background colour."""
+    return hashlib.sha256(data).digest(), check_size(size), to_rgb(background)
+
+
+class RenderCache:
+    """The most recently used renderings (or the error the bytes gave), `max_entries` at most."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[RenderKey, RenderedAvatar | AvatarError] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: RenderKey) -> RenderedAvatar | AvatarError | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: RenderKey, entry: RenderedAvatar | AvatarError) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)

@@ -1,0 +1,120 @@
+"""Avatar files the hub serves: the bundled pixel art and validated uploads.
+
+No sockets here. The functions block (Pillow, file I/O): the server calls them through
+``asyncio.to_thread``. Uploads pass the same decoder limits as the clients' avatars and are
+stored re-encoded, so the hub never hands out bytes a user wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import threading
+from importlib.resources import files
+from pathlib import Path
+
+from PIL import Image
+
+from ..avatars.errors import AvatarError, AvatarErrorCode
+from ..avatars.image import fit_square, load_image
+
+MAX_UPLOAD_BYTES = 256 * 1024
+MAX_UPLOAD_SIDE = 64
+DEFAULT_STORE_BYTES = 64 * 1024 * 1024
+
+_BUNDLED = files("ozchat") / "assets" / "avatars"
+_BUNDLED_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_UPLOAD_NAME = re.compile(r"[0-9a-f]{32}\.png")
+
+
+class UploadRejected(AvatarError):
+    """An upload the hub will not store; `code` is stable (``upload_too_large``, ``not_an_image``, ...)."""
+
+
+def bundled_names() -> list[str]:
+    """The names of the bundled avatars, sorted, e.g. ``["alien", "bear", ...]``."""
+    return sorted(item.name.removesuffix(".png") for item in _BUNDLED.iterdir() if item.name.endswith(".png"))
+
+
+def bundled_avatar(name: str) -> bytes | None:
+    """The PNG of the bundled avatar `name` ("cat" or "cat.png"), or None for any other name."""
+    stem = name.removesuffix(".png")
+    if not _BUNDLED_NAME.fullmatch(stem):
+        return None
+    try:
+        return (_BUNDLED / f"{stem}.png").read_bytes()
+    except OSError:
+        return None
+
+
+def accept_upload(data: bytes) -> tuple[str, bytes]:
+    """Validate an uploaded image and return (name, png): a square PNG of at most 64x64 pixels.
+
+    The first frame is kept with its transparency, cropped to its centre square and scaled
+    down; the PNG is encoded from bare pixels, so no metadata survives. The name is the sha256
+    of that PNG (32 hex digits) + ".png": the same picture always gets the same name.
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadRejected(
+            AvatarErrorCode.UPLOAD_TOO_LARGE, f"{len(data)} bytes; an upload has at most {MAX_UPLOAD_BYTES}"
+        )
+    try:
+        image = load_image(data)
+    except AvatarError as exc:
+        raise UploadRejected(exc.code, exc.message) from None
+    picture = fit_square(image, min(MAX_UPLOAD_SIDE, *image.size))
+    bare = Image.frombytes("RGBA", picture.size, picture.tobytes())
+    buffer = io.BytesIO()
+    bare.save(buffer, "PNG", optimize=True)
+    png = buffer.getvalue()
+    return f"{hashlib.sha256(png).hexdigest()[:32]}.png", png
+
+
+class UploadStore:
+    """Accepted uploads kept in `directory` by name, `max_bytes` in all; the oldest go first."""
+
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int = DEFAULT_STORE_BYTES) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def add(self, data: bytes) -> str:
+        """Validate and store an upload; return its name. Raises UploadRejected."""
+        name, png = accept_upload(data)
+        path = self.directory / name
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                path.touch()  # uploaded again: now the newest, the last to be evicted
+            else:
+                temporary = path.with_name(f".{name}.tmp")
+                temporary.write_bytes(png)
+                os.replace(temporary, path)
+            self._evict(keep=path)
+        return name
+
+    def get(self, name: str) -> bytes | None:
+        """The stored PNG called `name`, or None (unknown or malformed names included)."""
+        if not _UPLOAD_NAME.fullmatch(name):
+            return None
+        try:
+            return (self.directory / name).read_bytes()
+        except OSError:
+            return None
+
+    def total_bytes(self) -> int:
+        return sum(path.stat().st_size for path in self.directory.glob("*.png"))
+
+    def _evict(self, keep: Path) -> None:
+        stored = sorted(
+            ((path.stat(), path) for path in self.directory.glob("*.png")), key=lambda item: item[0].st_mtime
+        )
+        total = sum(stat.st_size for stat, _ in stored)
+        for stat, path in stored:
+            if total <= self.max_bytes:
+                break
+            if path != keep:
+                path.unlink(missing_ok=True)
+                total -= stat.st_size

@@ -1,0 +1,128 @@
+"""Decoding and drawing, without a network: formats, limits, sizes, identicons."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from rich.console import Console
+
+from ozchat.avatars import AvatarError, AvatarErrorCode, AvatarService
+from ozchat.avatars.bundled import draw
+from ozchat.avatars.image import decode_avatar, fit_square, identicon_image
+from ozchat.avatars.render import RenderCache, render_avatar, render_image, render_key
+
+from .helpers import BLUE, GREEN, RED, YELLOW, close, encode, noise, pixels, png_header, quadrants
+
+
+@pytest.mark.parametrize("size", [8, 10, 32])
+def test_a_png_becomes_half_block_cells_of_the_requested_size(size: int) -> None:
+    avatar = render_avatar(encode(quadrants(), "PNG"), size, (0, 0, 0))
+
+    assert (avatar.width, avatar.height) == (size, size // 2)
+    assert [sum(len(segment.text) for segment in line) for line in avatar.lines] == [size] * (size // 2)
+    grid = pixels(avatar)
+    assert close(grid[0][0], RED) and close(grid[0][-1], GREEN)
+    assert close(grid[-1][0], BLUE) and close(grid[-1][-1], YELLOW)
+
+
+def test_identical_inputs_give_identical_output() -> None:
+    data = encode(quadrants(), "JPEG", quality=90)
+    assert render_avatar(data, 10, (1, 2, 3)) == render_avatar(data, 10, (1, 2, 3))
+
+
+def test_a_rendered_avatar_prints_and_gives_text_lines() -> None:
+    avatar = render_avatar(encode(quadrants(), "PNG"), 8, (0, 0, 0))
+    console = Console(width=40, force_terminal=True, color_system="truecolor", record=True)
+    console.print(avatar)
+
+    assert console.export_text().splitlines() == ["▄" * 8] * 4
+    texts = avatar.text_lines()
+    assert [text.cell_len for text in texts] == [8] * 4
+    assert texts[0].spans[0].style == avatar.lines[0][0].style
+
+
+def test_the_picture_is_cropped_to_its_centre_square() -> None:
+    wide = Image.new("RGB", (300, 100), RED)
+    wide.paste(GREEN, (100, 0, 200, 100))
+    assert {colour for row in pixels(render_image(fit_square(wide.convert("RGBA"), 8).convert("RGB"))) for colour in row} == {GREEN}
+
+
+def test_transparency_shows_the_background() -> None:
+    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    image.paste((*RED, 255), (8, 8, 24, 24))
+    grid = pixels(render_avatar(encode(image, "PNG"), 8, "#102030"))
+    assert grid[0][0] == (16, 32, 48) and close(grid[4][4], RED)
+
+
+def test_pixel_art_is_scaled_up_without_blur() -> None:
+    cat = draw("cat")
+    grid = decode_avatar(encode(cat, "PNG"), 32, (0, 0, 0))
+    for x, y in [(0, 0), (5, 9), (15, 15)]:
+        source = cat.getpixel((x, y))
+        expected = source[:3] if source[3] else (0, 0, 0)
+        block = {grid.getpixel((2 * x + dx, 2 * y + dy)) for dx in (0, 1) for dy in (0, 1)}
+        assert block == {expected}
+
+
+@pytest.mark.parametrize("size", [0, 7, 130, 8.0])
+def test_sizes_are_even_and_bounded(size: object) -> None:
+    with pytest.raises(ValueError):
+        render_avatar(encode(quadrants(), "PNG"), size, (0, 0, 0))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"<html><body>not found</body></html>", AvatarErrorCode.NOT_AN_IMAGE),
+        (b"", AvatarErrorCode.NOT_AN_IMAGE),
+        (encode(quadrants(), "TIFF"), AvatarErrorCode.UNSUPPORTED_FORMAT),
+        (encode(quadrants(), "BMP"), AvatarErrorCode.UNSUPPORTED_FORMAT),
+        (png_header(5000, 5000), AvatarErrorCode.TOO_MANY_PIXELS),  # over our cap, under Pillow's
+        (png_header(10000, 10000), AvatarErrorCode.TOO_MANY_PIXELS),  # Pillow's warning, made an error
+        (png_header(20000, 20000), AvatarErrorCode.TOO_MANY_PIXELS),  # Pillow's own bomb error
+        (png_header(64, 64), AvatarErrorCode.CORRUPT),
+        (encode(noise(), "PNG")[:2000], AvatarErrorCode.CORRUPT),
+    ],
+    ids=["html", "empty", "tiff", "bmp", "25Mpx", "100Mpx", "400Mpx", "no-pixel-data", "truncated"],
+)
+def test_bad_bytes_raise_a_precise_error(data: bytes, code: AvatarErrorCode) -> None:
+    with pytest.raises(AvatarError) as caught:
+        decode_avatar(data, 8)
+    assert caught.value.code is code
+
+
+def test_the_first_frame_of_an_animation_is_used() -> None:
+    frames = [Image.new("RGB", (16, 16), colour) for colour in (RED, BLUE, GREEN)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert Image.open(io.BytesIO(data)).n_frames == 3
+    assert {c for row in pixels(render_avatar(data, 8, (0, 0, 0))) for c in row} == {RED}
+
+
+def test_identicons_are_deterministic_symmetric_and_seeded() -> None:
+    first, again, other = identicon_image("Qdb3W", 10), identicon_image("Qdb3W", 10), identicon_image("John", 10)
+
+    assert first.tobytes() == again.tobytes() != other.tobytes()
+    for y in range(10):
+        assert [first.getpixel((x, y)) for x in range(10)] == [first.getpixel((9 - x, y)) for x in range(10)]
+    assert len({first.getpixel((x, y)) for x in range(10) for y in range(10)}) == 2
+
+
+def test_the_service_draws_identicons_at_any_size_at_once() -> None:
+    service = AvatarService.__new__(AvatarService)  # identicons need no fetcher
+    for size in (8, 10, 32):
+        avatar = service.identicon("Qdb3W", size)
+        assert (avatar.width, avatar.height) == (size, size // 2)
+        assert avatar == render_image(identicon_image("Qdb3W", size))
+
+
+def test_the_render_cache_keeps_the_most_recent_entries() -> None:
+    cache = RenderCache(max_entries=2)
+    avatars = {name: render_image(identicon_image(name, 8)) for name in "abc"}
+    keys = {name: render_key(name.encode(), 8, (0, 0, 0)) for name in "abc"}
+    cache.put(keys["a"], avatars["a"])
+    cache.put(keys["b"], avatars["b"])
+    assert cache.get(keys["a"]) is avatars["a"]
+    cache.put(keys["c"], avatars["c"])
+    assert cache.get(keys["b"]) is None and cache.get(keys["a"]) is avatars["a"] and len(cache) == 2

@@ -19,6 +19,8 @@ from .protocol import (
     ConnectionState,
     ErrorCode,
     ErrorFrame,
+    Gap,
+    Synced,
 )
 from .roster import Roster
 
@@ -38,11 +40,13 @@ __all__ = [
     "ErrorCode",
     "ErrorFrame",
     "EventStream",
+    "Gap",
     "OzWebClient",
     "OzchatConnectionError",
     "OzchatError",
     "ProtocolError",
     "RequestRejected",
     "Roster",
+    "Synced",
     "__version__",
 ]

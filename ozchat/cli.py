@@ -7,15 +7,22 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import threading
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
 
 from . import __version__
 from .client import ConnectionStateChanged, OzWebClient
 from .exceptions import OzchatError
-from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, encode
+from .hub.autostart import StartedHub, ensure_local_hub, is_loopback
+from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, encode, server_url
 from .text import printable
+from .tui.settings import DEFAULT_SCROLLBACK, ChatSettings, SettingsError, load_settings, settings_path
 
 
 def _property(text: str) -> tuple[str, str]:
@@ -35,12 +42,30 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
         "--prop", type=_property, action="append", default=[], metavar="KEY=VALUE", help="share any property (repeatable)"
     )
     parser.add_argument("--token", help="the line's security token, if the hub asks for one")
+    parser.add_argument(
+        "--no-autostart", dest="autostart", action="store_false",
+        help="do not start a local hub when none listens on a loopback --host",
+    )
+    parser.add_argument(
+        "--autostart-idle", type=float, default=60.0, metavar="SECONDS",
+        help="a hub started here stops after this long with no client (default: 60)",
+    )
 
 
 def _server_address(args: argparse.Namespace) -> str:
     if args.port is None or "://" in args.host:
         return args.host
     return f"{args.host}:{args.port}"
+
+
+async def start_local_hub_if_needed(args: argparse.Namespace) -> StartedHub | None:
+    """With a loopback --host and nothing listening there, start a detached hub (unless --no-autostart)."""
+    if not args.autostart:
+        return None
+    parts = urlsplit(server_url(_server_address(args)))
+    if parts.scheme != "ws" or not parts.hostname or not is_loopback(parts.hostname):
+        return None
+    return await ensure_local_hub(parts.hostname, parts.port or DEFAULT_PORT, idle_exit=args.autostart_idle)
 
 
 def _properties(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,14 +77,29 @@ def _properties(args: argparse.Namespace) -> dict[str, Any]:
     return properties
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParser:
+    """The chat's options; `settings` (by default the user's settings.toml) supplies their defaults."""
+    path = settings_path()
     parser = argparse.ArgumentParser(
         prog="ozchat",
         description="Terminal chat with live presence. `ozchat serve` runs a hub, "
         "`ozchat events` prints a line's events; with neither, the chat UI starts.",
+        epilog=f"Defaults for the chat's options can be kept in {path} (TOML): host, port, line, nick, "
+        "avatar, token, theme, scrollback, and a [properties] table of shared properties. Flags win.",
     )
     parser.add_argument("--version", action="version", version=f"ozchat {__version__}")
     _add_connection_options(parser)
+    parser.add_argument("--theme", help="a Textual theme, such as nord, gruvbox or textual-light")
+    parser.add_argument(
+        "--scrollback", type=int, default=DEFAULT_SCROLLBACK, metavar="LINES",
+        help=f"messages each chat tab keeps in memory (default: {DEFAULT_SCROLLBACK})",
+    )
+    if settings is None:
+        try:
+            settings = load_settings(path)
+        except SettingsError as exc:
+            parser.error(str(exc))
+    parser.set_defaults(**settings.option_defaults(), settings_properties=settings.properties)
     return parser
 
 
@@ -68,6 +108,18 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 picks one)")
     parser.add_argument("--token", help="require this security token in every hello")
+    parser.add_argument(
+        "--store", default=None, metavar="PATH|memory",
+        help="history file (default: history-PORT.sqlite3 in the user data directory; memory with --port 0), "
+        "or 'memory' to keep none",
+    )
+    parser.add_argument("--history", type=int, default=50, help="messages replayed to a newcomer (default: 50)")
+    parser.add_argument("--keep-messages", type=int, default=10_000, help="messages kept per line (default: 10000)")
+    parser.add_argument("--keep-days", type=float, default=30.0, help="days a message is kept (default: 30)")
+    parser.add_argument(
+        "--grace", type=float, default=10.0, help="seconds a dropped client keeps its number to resume (default: 10)"
+    )
+    parser.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS", help="stop after this long with no client")
     parser.add_argument("--ping-interval", type=float, default=20.0, help="seconds between keepalive pings")
     parser.add_argument("--ping-timeout", type=float, default=20.0, help="seconds a client may take to answer a ping")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -91,19 +143,40 @@ def build_events_parser() -> argparse.ArgumentParser:
 async def _serve(args: argparse.Namespace) -> int:
     from .hub import Hub
 
-    hub = Hub(args.host, args.port, token=args.token, ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
+    from .hub.store import HistoryStore, MemoryStore, SQLiteStore
+
+    store: HistoryStore
+    if args.store == "memory" or (args.store is None and args.port == 0):
+        store, where = MemoryStore(args.keep_messages, args.keep_days), "memory only"
+    else:
+        path = Path(args.store or Path(platformdirs.user_data_dir("ozchat")) / f"history-{args.port}.sqlite3")
+        try:
+            store, where = SQLiteStore(path, args.keep_messages, args.keep_days), str(path)
+        except (OSError, sqlite3.Error) as exc:
+            print(f"ozchat serve: cannot open the history file {path}: {exc}", file=sys.stderr)
+            return 1
+    hub = Hub(
+        args.host,
+        args.port,
+        token=args.token,
+        store=store,
+        history=args.history,
+        grace=args.grace,
+        idle_exit=args.idle_exit,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
+    )
     try:
         await hub.start()
     except OSError as exc:
+        store.close()
         print(f"ozchat serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"ozchat hub listening on {hub.url}", flush=True)
-    stop = asyncio.Event()
+    print(f"ozchat hub listening on {hub.url} (history: {where})", flush=True)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await hub.stop()
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(hub.stop()))
+    await hub.serve_forever()
     return 0
 
 
@@ -192,8 +265,15 @@ async def _events(args: argparse.Namespace) -> int:
     closed = asyncio.Event()
     client.on_connection_state_changed(lambda change: closed.set() if change.state is ConnectionState.CONNECTION_CLOSED else None)
     try:
+        started = await start_local_hub_if_needed(args)
+        if started is not None:
+            print(f"-- started a local hub on {started.host}:{started.port} (log: {started.log_path})", file=sys.stderr)
         await client.connect(_server_address(args), args.line, _properties(args), token=args.token)
-    except OzchatError:
+    except ValueError as exc:
+        print(f"ozchat events: {exc}", file=sys.stderr)
+        return 2
+    except OzchatError as exc:
+        print(f"ozchat events: {exc}", file=sys.stderr)
         return 1
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
@@ -214,13 +294,39 @@ async def _events(args: argparse.Namespace) -> int:
 # ---- chat ---------------------------------------------------------------------------
 
 
+def _ask_nickname() -> str | None:
+    if not sys.stdin.isatty():
+        return None
+    try:
+        return input("Nickname: ").strip() or None
+    except EOFError:
+        return None
+
+
 def _chat(args: argparse.Namespace) -> int:
-    print(
-        "The chat UI is not built yet. Meanwhile `ozchat events` joins a line from the terminal:\n"
-        f"  ozchat events --host {args.host} --line {args.line} --nick {args.nick or 'NAME'}",
-        file=sys.stderr,
-    )
-    return 2
+    from .tui.app import Join, OzChatApp  # Textual loads only for the chat
+
+    nickname = args.nick or _ask_nickname()
+    if nickname is None:
+        print("ozchat: a nickname is needed: --nick NAME, or nick in the settings file", file=sys.stderr)
+        return 2
+    properties = {**args.settings_properties, **dict(args.prop), "nickname": nickname}
+    if args.avatar:
+        properties["avatar"] = args.avatar
+    join = Join(_server_address(args), args.line, properties, args.token)
+    app = OzChatApp(OzWebClient(), join=join, theme=args.theme, max_chat_lines=args.scrollback)
+    if args.theme and args.theme not in app.available_themes:
+        print(f"ozchat: no theme {args.theme!r}; try one of: {', '.join(sorted(app.available_themes))}", file=sys.stderr)
+        return 2
+    try:
+        started = asyncio.run(start_local_hub_if_needed(args))
+    except (ValueError, OzchatError) as exc:
+        print(f"ozchat: {exc}", file=sys.stderr)
+        return 2
+    if started is not None:
+        print(f"started a local hub on {started.host}:{started.port} (log: {started.log_path})", file=sys.stderr)
+    app.run()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,7 @@ class ConnectionStateChanged:
 Event = Union[ConnectionStateChanged, ClientInfo, ChatMessage, ErrorFrame, Gap, Synced]
 E = TypeVar("E")
 Callback = Callable[[E], Union[None, Awaitable[None]]]
-_Kind = Literal["connection", "client", "message", "error", "sync"]
+_Kind = Literal["connection", "client", "message", "error", "synced", "gap"]
 
 _END = object()
 
@@ -142,7 +142,7 @@ class OzWebClient:
         self._pending: dict[str, _Request] = {}
         self._stale: set[str] = set()
         self._callbacks: dict[_Kind, list[Callback[Any]]] = {
-            "connection": [], "client": [], "message": [], "error": [], "sync": []
+            "connection": [], "client": [], "message": [], "error": [], "synced": [], "gap": []
         }
         self._streams: list[EventStream] = []
 
@@ -163,6 +163,16 @@ class OzWebClient:
     def on_error(self, callback: Callback[ErrorFrame]) -> Callback[ErrorFrame]:
         """Errors the hub sends that answer no request of this client."""
         self._callbacks["error"].append(callback)
+        return callback
+
+    def on_synced(self, callback: Callback[Synced]) -> Callback[Synced]:
+        """After each (re)connect: presence, history and replay are complete; live from here."""
+        self._callbacks["synced"].append(callback)
+        return callback
+
+    def on_gap(self, callback: Callback[Gap]) -> Callback[Gap]:
+        """Messages missed while away that the hub no longer has."""
+        self._callbacks["gap"].append(callback)
         return callback
 
     def events(self) -> EventStream:
@@ -215,6 +225,8 @@ class OzWebClient:
         except AccessDenied as exc:
             await self._finish(ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message))
             raise
+        # Numbering starts from the hub's newest message: what came before is history, not missed.
+        self.last_seq = welcome.last_seq
         self._supervisor = asyncio.create_task(self._run(ws, welcome), name="ozchat-client")
         await self._granted(ws, welcome)
 
@@ -250,8 +262,6 @@ class OzWebClient:
         self.line = welcome.line
         self.properties = welcome.properties
         self._resume_token = welcome.resume_token
-        if not self.last_seq:
-            self.last_seq = welcome.last_seq
         # Whoever the hub does not list again before `synced` left while we were away.
         self._stale = {info.phone_number for info in self.roster}
         await self._set_state(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED))
@@ -416,9 +426,9 @@ class OzWebClient:
                     self.roster.apply(ClientInfo(phone_number, ClientStatus.OFFLINE, gone.properties))
                     await self._emit("client", ClientInfo(phone_number, ClientStatus.OFFLINE, gone.properties))
             self._stale.clear()
-            await self._emit("sync", frame)
+            await self._emit("synced", frame)
         elif isinstance(frame, Gap):
-            await self._emit("sync", frame)
+            await self._emit("gap", frame)
 
     async def _set_state(self, change: ConnectionStateChanged) -> None:
         self.state = change.state

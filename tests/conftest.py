@@ -10,6 +10,7 @@ import pytest
 
 from ozchat import OzWebClient
 from ozchat.hub import Hub
+from processes import processes  # noqa: F401  (a fixture, shared by the process tests)
 
 
 @pytest.fixture
@@ -30,6 +31,8 @@ class Recorder:
         client.on_client_state_changed(self._add)
         client.on_message_received(self._add)
         client.on_error(self._add)
+        client.on_synced(self._add)
+        client.on_gap(self._add)
 
     def _add(self, event: Any) -> None:
         self.events.append(event)

@@ -1,0 +1,69 @@
+"""The local hub that starts itself: outlives its first client, stops when idle, never starts twice."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _healthz(port: int) -> dict | None:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1, trust_env=False)
+    except httpx.HTTPError:
+        return None
+    return response.json()
+
+
+
+def _wait_gone(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _healthz(port) is None:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_started_hub_outlives_its_first_client_then_stops_when_idle(processes):
+    port = _free_port()
+    first = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "First", "--autostart-idle", "2")
+    first.wait_for(r"started a local hub on 127\.0\.0\.1:%d \(log: .+\)" % port)
+    first.wait_for(r"ACCESS_GRANTED")
+    assert first.interrupt() == 0
+    assert _healthz(port) is not None  # the line survives the first user quitting
+    second = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Second", "--autostart-idle", "2")
+    second.wait_for(r"ACCESS_GRANTED")
+    assert not any("started a local hub" in line for line in second.lines)
+    assert _healthz(port)["clients"] == 1
+    assert second.interrupt() == 0
+    assert _wait_gone(port, timeout=15), "the hub did not stop after its idle time"
+
+
+def test_two_clients_starting_at_once_share_one_hub(processes):
+    port = _free_port()
+    a = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Ann", "--autostart-idle", "2")
+    b = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Ben", "--autostart-idle", "2")
+    a.wait_for(r"ACCESS_GRANTED")
+    b.wait_for(r"ACCESS_GRANTED")
+    a.wait_for(r"^Ben is ONLINE$")
+    b.wait_for(r"^Ann is ONLINE$")
+    assert _healthz(port)["clients"] == 2
+    a.interrupt()
+    b.interrupt()
+    assert _wait_gone(port, timeout=15)
+
+
+def test_no_autostart_means_no_hub(processes):
+    port = _free_port()
+    client = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Solo", "--no-autostart")
+    client.wait_for(r"CONNECTION_FAILED")
+    assert client.proc.wait(10) == 1
+    assert _healthz(port) is None

@@ -1,0 +1,210 @@
+"""History, reconnect and resume against real hubs: nothing acknowledged is lost, nothing shows twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+
+from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
+from ozchat.hub import Hub
+from ozchat.hub.store import MemoryStore, SQLiteStore
+from ozchat.protocol import Gap, Synced
+
+FAST = {"backoff_base": 0.05, "backoff_cap": 0.3, "ping_interval": None}
+
+
+def _texts(recorder) -> list[str]:
+    return [m.text for m in recorder.of_type(ChatMessage)]
+
+
+async def test_newcomer_gets_recent_history_above_live(connect):
+    a, _ = await connect(nickname="Alice")
+    for i in range(3):
+        await a.send_message(f"old {i}")
+    c, c_events = await connect(nickname="Carol")
+    await c_events.wait_for(lambda e: isinstance(e, Synced))
+    history = c_events.of_type(ChatMessage)
+    assert [m.text for m in history] == ["old 0", "old 1", "old 2"]
+    assert all(m.history for m in history)
+    await a.send_message("live")
+    live = await c_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "live")
+    assert not live.history
+
+
+async def test_history_count_is_limited_by_the_hub_and_the_client(hub):
+    hub._history = 5
+    sender = OzWebClient(ping_interval=None)
+    await sender.connect(hub.url, "Busy", {"nickname": "S"})
+    for i in range(8):
+        await sender.send_message(f"m{i}")
+    for asked, expected in ((None, ["m3", "m4", "m5", "m6", "m7"]), (2, ["m6", "m7"]), (0, [])):
+        late = OzWebClient(ping_interval=None, history=asked)
+        got: list[str] = []
+        late.on_message_received(lambda m: got.append(m.text))
+        stream = late.events()
+        await late.connect(hub.url, "Busy", {})
+        async for event in stream:
+            if isinstance(event, Synced):
+                break
+        assert got == expected
+        await late.disconnect()
+    await sender.disconnect()
+
+
+async def test_direct_messages_replay_only_to_their_parties(connect):
+    a, _ = await connect(nickname="Alice")
+    b, _ = await connect(nickname="Bob")
+    await a.send_message("public")
+    await a.send_message("secret", to=b.phone_number)
+    c, c_events = await connect(nickname="Carol")
+    await c_events.wait_for(lambda e: isinstance(e, Synced))
+    assert _texts(c_events) == ["public"]
+
+
+async def test_resend_of_the_same_client_id_is_relayed_once(hub, connect):
+    _, watcher = await connect(nickname="Watcher")
+    async with ws_connect(hub.url, ping_interval=None) as ws:
+        await ws.send(json.dumps({"type": "hello", "line": "Webphone1", "properties": {"nickname": "Retry"}}))
+        frame = {"type": "send", "text": "only once", "id": "same-id"}
+        await ws.send(json.dumps(frame))
+        await ws.send(json.dumps(frame))
+        acks = []
+        while len(acks) < 2:
+            got = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if got["type"] == "ack":
+                acks.append(got)
+    assert acks[0]["seq"] == acks[1]["seq"]
+    await watcher.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
+    assert _texts(watcher) == ["only once"]
+
+
+async def test_dropped_socket_resumes_same_number_and_misses_nothing(connect):
+    a, a_events = await connect(nickname="Alice")
+    b, b_events = await connect(nickname="Bob", options=FAST)
+    number = b.phone_number
+    await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
+    b._ws.transport.abort()  # no close frame
+    await b_events.wait_for(lambda e: isinstance(e, ConnectionStateChanged) and e.retrying)
+    sent_while_away = [await a.send_message(f"while away {i}") for i in range(3)]
+    in_flight = asyncio.create_task(b.send_message("typed while away"))
+    await b_events.wait_for(
+        lambda e: [c.state for c in b_events.of_type(ConnectionStateChanged)].count(ConnectionState.ACCESS_GRANTED) == 2
+    )
+    await in_flight
+    await b_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "typed while away")
+    assert b.phone_number == number
+    texts = _texts(b_events)
+    assert texts == ["while away 0", "while away 1", "while away 2", "typed while away"]
+    assert [m.seq for m in b_events.of_type(ChatMessage)][:3] == [m.seq for m in sent_while_away]
+    states = [(e.state, e.retrying) for e in b_events.of_type(ConnectionStateChanged)]
+    assert states == [
+        (ConnectionState.ACCESS_GRANTED, False),
+        (ConnectionState.CONNECTION_CLOSED, True),
+        (ConnectionState.ACCESS_GRANTED, False),
+    ]
+    # Alice saw Bob neither leave nor come back: he resumed within the grace period.
+    await a.send_message("sync")
+    await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "sync")
+    assert [e.status for e in a_events.of_type(ClientInfo) if e.phone_number == number] == [ClientStatus.ONLINE]
+    assert _texts(a_events).count("typed while away") == 1
+
+
+async def test_resume_after_grace_gets_a_new_number_and_roster_is_reconciled(hub, connect):
+    hub._grace = 0.1
+    a, a_events = await connect(nickname="Alice", options={**FAST, "backoff_base": 2.0, "backoff_cap": 2.0})
+    b, _ = await connect(nickname="Bob", options={"reconnect": False})
+    await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
+    old_number = a.phone_number
+    a._ws.transport.abort()
+    await b.disconnect()  # Bob leaves while Alice is away: she must hear of it after reconnecting
+    await a_events.wait_for(
+        lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob" and e.status is ClientStatus.OFFLINE, timeout=10
+    )
+    assert a.phone_number != old_number
+    assert len(a.roster) == 0
+
+
+async def test_resume_from_before_retained_history_reports_a_gap(hub, connect):
+    hub.store = MemoryStore(keep_messages=5)
+    hub.lines = type(hub.lines)(hub.store.last_seq)
+    a, a_events = await connect(nickname="Alice", options={**FAST, "backoff_base": 1.0, "backoff_cap": 1.0})
+    b, _ = await connect(nickname="Bob")
+    first = await b.send_message("seen")
+    await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "seen")
+    a._ws.transport.abort()
+    for i in range(20):
+        await b.send_message(f"burst {i}")
+    gap = await a_events.wait_for(lambda e: isinstance(e, Gap), timeout=10)
+    assert gap.after_seq == first.seq
+    assert gap.before_seq == first.seq + 16  # only the newest 5 of the 20 are retained
+    await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "burst 19")
+    assert _texts(a_events) == ["seen"] + [f"burst {i}" for i in range(15, 20)]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _wait_process_line(proc: asyncio.subprocess.Process, needle: str) -> None:
+    while True:
+        line = await asyncio.wait_for(proc.stdout.readline(), 10)
+        assert line, f"the hub exited before printing {needle!r}"
+        if needle in line.decode():
+            return
+
+
+async def _start_hub_process(port: int, store: str) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        "python", "-m", "ozchat", "serve", "--host", "127.0.0.1", "--port", str(port), "--store", store,
+        "--grace", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    await _wait_process_line(proc, "listening on")
+    return proc
+
+
+async def test_hub_killed_and_restarted_loses_nothing_acknowledged(tmp_path):
+    port, store = _free_port(), str(tmp_path / "history.sqlite3")
+    hub = await _start_hub_process(port, store)
+    address = f"127.0.0.1:{port}"
+    alice, bob = OzWebClient(**FAST), OzWebClient(**FAST)
+    got: list[ChatMessage] = []
+    bob.on_message_received(got.append)
+    bob_granted = asyncio.Event()
+    bob.on_connection_state_changed(lambda c: bob_granted.set() if c.state is ConnectionState.ACCESS_GRANTED else None)
+    try:
+        await alice.connect(address, "Webphone1", {"nickname": "Alice"})
+        await bob.connect(address, "Webphone1", {"nickname": "Bob"})
+        before = [await alice.send_message(f"before {i}") for i in range(5)]
+        hub.kill()  # SIGKILL: no goodbye, no flush beyond what was committed
+        await hub.wait()
+        bob_granted.clear()
+        typed = [asyncio.create_task(alice.send_message(f"outage {i}")) for i in range(3)]
+        await asyncio.sleep(0.3)
+        hub = await _start_hub_process(port, store)
+        outage = [await task for task in typed]
+        await asyncio.wait_for(bob_granted.wait(), 10)
+        await asyncio.wait_for(_until(lambda: any(m.text == "outage 2" for m in got)), 10)
+        texts = [m.text for m in got]
+        assert texts == [f"before {i}" for i in range(5)] + [f"outage {i}" for i in range(3)]
+        seqs = [m.seq for m in got]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert [m.seq for m in outage] == seqs[5:]
+        # every acknowledged message is in the stored history after the restart
+        history = SQLiteStore(store).visible("Webphone1", "nobody", limit=100)
+        assert [m.seq for m in history] == [m.seq for m in before + outage]
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+        hub.kill()
+        await hub.wait()
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.02)

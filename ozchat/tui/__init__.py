@@ -1,5 +1,4 @@
-"""The Textual chat UI over an OzWebClient."""
+"""The Textual chat UI over an OzWebClient: `ozchat.tui.app.OzChatApp`.
 
-from .app import Join, OzChatApp
-
-__all__ = ["Join", "OzChatApp"]
+Nothing is imported here, so the command line can read chat settings without loading Textual.
+"""

@@ -10,7 +10,7 @@ import pytest
 
 from ozchat import OzWebClient
 from ozchat.hub import Hub
-from ozchat.tui import Join, OzChatApp
+from ozchat.tui.app import Join, OzChatApp
 
 FIXED_TIME = datetime(2024, 5, 17, 9, 30, tzinfo=timezone.utc)
 

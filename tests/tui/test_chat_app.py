@@ -39,8 +39,8 @@ async def test_typed_message_reaches_others_and_their_reply_appears(chat_app, co
         heard = await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "hello Mary")
         assert heard.sender == app.me.phone_number and heard.nickname == "John"
         await mary.send_message("hi John, welcome")
-        await until(pilot, lambda: any("Mary hi John, welcome" in line for line in chat_lines(app)))
-        assert any(line.endswith("John hello Mary") for line in chat_lines(app))
+        await until(pilot, lambda: any("<Mary> hi John, welcome" in line for line in chat_lines(app)))
+        assert any(line.endswith("<John> hello Mary") for line in chat_lines(app))
         assert app.query_one("#composer").value == ""
 
 
@@ -81,14 +81,14 @@ async def test_msg_opens_a_dm_tab_and_only_the_recipient_gets_it(chat_app, conne
         assert heard.to == mary.phone_number
         tab = f"dm-{mary.phone_number}"
         await until(pilot, lambda: app.query_one("#conversations").active == tab)
-        await until(pilot, lambda: any("John psst, just you" in line for line in chat_lines(app, tab)))
+        await until(pilot, lambda: any("<John> psst, just you" in line for line in chat_lines(app, tab)))
         assert not any("psst" in line for line in chat_lines(app))
 
         # Plain text typed in the DM tab goes to Mary alone too; her answer lands in the tab.
         await pilot.press(*"and this", "enter")
         await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "and this" and e.to == mary.phone_number)
         await mary.send_message("got it", to=app.me.phone_number)
-        await until(pilot, lambda: any("Mary got it" in line for line in chat_lines(app, tab)))
+        await until(pilot, lambda: any("<Mary> got it" in line for line in chat_lines(app, tab)))
 
         # A DM arriving while another tab is shown counts as unread on its tab.
         await pilot.press("f3")

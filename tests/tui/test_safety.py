@@ -31,7 +31,7 @@ async def test_markup_and_control_sequences_are_shown_literally(chat_app, connec
 
         chat = rendered_lines(app.query_one("#line").query_one(ChatLog))
         message = next(line for line in chat if "click" in line)
-        assert f"{MARKUP_NICK} copy ␛]52;c;aGk=␇ then <U+009B>2J clear [link=http://evil.example]click[/link] [/nope]" in message
+        assert f"<{MARKUP_NICK}> copy ␛]52;c;aGk=␇ then <U+009B>2J clear [link=http://evil.example]click[/link] [/nope]" in message
         assert any(f"{MARKUP_NICK} is ONLINE" in line for line in chat)
         assert any(MARKUP_NICK in line for line in rendered_lines(app.query_one(PeopleList)))
         assert app.query_one("#conversations").get_tab(tab).label.plain == f"{MARKUP_NICK} (1)"

@@ -136,16 +136,17 @@ class ChatLog(ScrollView, can_focus=True):
         self.refresh()
 
     def _prefix(self, entry: Entry) -> Text:
-        prefix = Text(entry.time.strftime("%H:%M "), self.get_component_rich_style("chat-log--time", partial=True))
+        prefix = Text(entry.time.strftime("%H:%M "), self._style("chat-log--time"))
         if entry.kind == "action":
             prefix.append("* ")
             prefix.append(entry.name or "", nickname_style(entry.name or ""))
             prefix.append(" ")
         elif entry.name is not None:
+            prefix.append("<")
             prefix.append(entry.name, nickname_style(entry.name))
-            prefix.append(" ")
+            prefix.append("> ")
         elif entry.kind == "error":
-            prefix.append("! ", self.get_component_rich_style("chat-log--error", partial=True))
+            prefix.append("! ", self._style("chat-log--error"))
         return prefix
 
     def _line_text(self, entry: Entry) -> Text:
@@ -153,14 +154,22 @@ class ChatLog(ScrollView, can_focus=True):
 
     def _entry_style(self, entry: Entry) -> Style:
         if entry.own:
-            return self.get_component_rich_style("chat-log--own", partial=True)
+            return self._style("chat-log--own")
         if entry.mention:
-            return self.get_component_rich_style("chat-log--mention", partial=True)
+            return self._style("chat-log--mention")
         if entry.kind in ("system", "error"):
-            return self.get_component_rich_style(f"chat-log--{entry.kind}", partial=True)
+            return self._style(f"chat-log--{entry.kind}")
         if entry.history:
-            return self.get_component_rich_style("chat-log--history", partial=True)
+            return self._style("chat-log--history")
         return Style()
+
+    def _style(self, component: str) -> Style:
+        """A component's style with translucent colours blended over this log's background."""
+        styles = self.get_component_styles(component)
+        base = self.background_colors[1]
+        color = (base + styles.color).rich_color if styles.has_rule("color") else None
+        background = (base + styles.background).rich_color if styles.has_rule("background") else None
+        return Style(color=color, bgcolor=background) + styles.text_style
 
     def _render_entry(self, entry: Entry, width: int) -> list[Strip]:
         if entry._strips is not None and entry._strips[0] == width:
@@ -169,14 +178,14 @@ class ChatLog(ScrollView, can_focus=True):
         style = self._entry_style(entry)
         prefix = self._prefix(entry)
         indent = prefix.cell_len if prefix.cell_len <= width // 2 else 0
-        body = entry.body.copy()
-        body.stylize(style)
         if indent:
             # A hanging indent keeps wrapped lines clear of the time and the name.
-            wrapped = body.wrap(console, width - indent)
+            wrapped = entry.body.wrap(console, width - indent)
             lines = [Text.assemble(prefix if n == 0 else " " * indent, line) for n, line in enumerate(wrapped)]
         else:
-            lines = list(Text.assemble(prefix, body).wrap(console, width))
+            lines = list(Text.assemble(prefix, entry.body).wrap(console, width))
+        for line in lines:
+            line.stylize_before(style)
         strips = [
             Strip(Segment.adjust_line_length(list(line.render(console, "")), width, style), width)
             for line in lines or [Text()]
@@ -188,7 +197,7 @@ class ChatLog(ScrollView, can_focus=True):
         label = " history "
         side = max(0, width - len(label)) // 2
         text = "─" * side + label + "─" * max(0, width - side - len(label))
-        return Strip([Segment(text[:width], self.get_component_rich_style("chat-log--divider", partial=True))], width)
+        return Strip([Segment(text[:width], self._style("chat-log--divider"))], width)
 
     def _all_lines(self) -> list[Strip]:
         width = self.scrollable_content_region.width

@@ -1,0 +1,69 @@
+"""Chat defaults from `settings.toml` in the user config directory; command-line flags win.
+
+    host = "chat.example.com"
+    port = 7779
+    line = "Webphone1"
+    nick = "John"
+    theme = "nord"
+    scrollback = 5000
+
+    [properties]
+    mood = "sunny"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+DEFAULT_SCROLLBACK = 2000
+
+
+class SettingsError(ValueError):
+    """The settings file cannot be read or holds a value of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    host: str | None = None
+    port: int | None = None
+    line: str | None = None
+    nick: str | None = None
+    avatar: str | None = None
+    token: str | None = None
+    theme: str | None = None
+    scrollback: int | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def option_defaults(self) -> dict[str, Any]:
+        """The settings that stand in for command-line options not given."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "properties" and getattr(self, f.name) is not None}
+
+
+def settings_path() -> Path:
+    return Path(platformdirs.user_config_dir("ozchat")) / "settings.toml"
+
+
+_TYPES: dict[str, type] = {f.name: int if f.name in ("port", "scrollback") else str for f in fields(ChatSettings)}
+_TYPES["properties"] = dict
+
+
+def load_settings(path: Path) -> ChatSettings:
+    """Read the file; a missing file means no settings."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ChatSettings()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read {path}: {exc}") from None
+    for key, value in data.items():
+        expected = _TYPES.get(key)
+        if expected is None:
+            raise SettingsError(f"{path}: unknown setting {key!r}; known: {', '.join(_TYPES)}")
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise SettingsError(f"{path}: {key} should be a {'table' if expected is dict else expected.__name__}")
+    return ChatSettings(**data)

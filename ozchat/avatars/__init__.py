@@ -39,6 +39,11 @@ class AvatarResult:
         return self.error is None
 
 
+def identicon(seed: str, size: int) -> RenderedAvatar:
+    """The generated stand-in for `seed` (a phone number or nickname), drawn at once."""
+    return _identicon(seed, check_size(size))
+
+
 @functools.lru_cache(maxsize=1024)
 def _identicon(seed: str, size: int) -> RenderedAvatar:
     return render_image(identicon_image(seed, size))
@@ -76,7 +81,7 @@ class AvatarService:
 
     def identicon(self, seed: str, size: int) -> RenderedAvatar:
         """The generated stand-in for `seed` (a phone number or nickname), drawn at once."""
-        return _identicon(seed, check_size(size))
+        return identicon(seed, size)
 
     def resolve(self, value: str) -> str:
         """The URL an avatar property points at: itself when absolute, else joined to `base_url`."""
@@ -132,4 +137,5 @@ __all__ = [
     "Colour",
     "RenderedAvatar",
     "default_cache_dir",
+    "identicon",
 ]

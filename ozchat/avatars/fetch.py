@@ -125,11 +125,12 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, guard: _AddressGuard, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        ssl_context = httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         # httpx 0.28 takes no network backend (encode/httpx#3749), so the pool it just built is
         # replaced by the same pool over the guarded backend; no proxy is used, by construction.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -323,23 +324,32 @@ class AvatarFetcher:
         cached = await asyncio.to_thread(self._cache.load, url)
         if cached is not None and time.monotonic() - self._validated.get(url, -math.inf) < self._fresh_for:
             return cached.body
-        async with self._semaphore:
-            try:
-                async with asyncio.timeout(self._deadline):
-                    fresh = await self._download(url, cached)
-            except TimeoutError:
-                raise AvatarError(AvatarErrorCode.TIMEOUT, f"no complete answer within {self._deadline:g} s") from None
-            except httpx.TimeoutException as exc:
-                raise AvatarError(AvatarErrorCode.TIMEOUT, f"the server did not answer in time ({exc})") from None
-            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-                raise AvatarError(AvatarErrorCode.BAD_URL, str(exc)) from None
-            except httpx.HTTPError as exc:
-                raise AvatarError(AvatarErrorCode.CONNECTION_FAILED, str(exc) or type(exc).__name__) from None
-        entry, store = fresh
+        try:
+            async with self._semaphore:
+                entry, store = await self._download_in_time(url, cached)
+        except AvatarError as error:
+            # An avatar seen before stays on screen while its server is unreachable.
+            if cached is not None and error.code in (AvatarErrorCode.TIMEOUT, AvatarErrorCode.CONNECTION_FAILED):
+                return cached.body
+            raise
         self._validated[url] = time.monotonic()
         if store:
             await asyncio.to_thread(self._cache.store, entry)
         return entry.body
+
+    async def _download_in_time(self, url: str, cached: _Cached | None) -> tuple[_Cached, bool]:
+        """`_download` within the overall deadline, its httpx errors told as AvatarError."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await self._download(url, cached)
+        except TimeoutError:
+            raise AvatarError(AvatarErrorCode.TIMEOUT, f"no complete answer within {self._deadline:g} s") from None
+        except httpx.TimeoutException as exc:
+            raise AvatarError(AvatarErrorCode.TIMEOUT, f"the server did not answer in time ({exc})") from None
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise AvatarError(AvatarErrorCode.BAD_URL, str(exc)) from None
+        except httpx.HTTPError as exc:
+            raise AvatarError(AvatarErrorCode.CONNECTION_FAILED, str(exc) or type(exc).__name__) from None
 
     async def _download(self, url: str, cached: _Cached | None) -> tuple[_Cached, bool]:
         """GET `url` following redirects by hand; return the entry and whether to store it.

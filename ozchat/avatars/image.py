@@ -112,7 +112,9 @@ def fit_square(image: Image.Image, size: int) -> Image.Image:
     return image.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
-def decode_avatar(data: bytes, size: int, background: Colour = (0, 0, 0), *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def decode_avatar(
+    data: bytes, size: int, background: Colour = (0, 0, 0), *, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
     """Decode `data` into a `size` x `size` RGB avatar, transparency laid over `background`."""
     check_size(size)
     picture = fit_square(load_image(data, max_pixels=max_pixels, draft=size), size)

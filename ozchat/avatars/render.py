@@ -37,7 +37,13 @@ class RenderedAvatar:
 
     def text_lines(self) -> list[Text]:
         """One Text per row of cells, e.g. for an OptionList prompt or a DataTable cell."""
-        return [Text.assemble(*((segment.text, segment.style) for segment in line)) for line in self.lines]
+        texts = []
+        for line in self.lines:
+            text = Text(no_wrap=True, overflow="crop")
+            for segment in line:
+                text.append(segment.text, segment.style)
+            texts.append(text)
+        return texts
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         for line in self.lines:

@@ -300,3 +300,45 @@ async def test_bundled_names_resolve_against_the_hub(
 
     assert result.ok, result.error
     assert server.count("/avatars/cat") == 1
+
+
+async def test_a_cached_avatar_outlives_its_server(server: AvatarServer, tmp_path: Path) -> None:
+    data = sample("PNG")
+    server.image("/cat.png", data, etag=etag_of(data))
+    async with AvatarFetcher(trusted_hosts=[server.host], cache_dir=tmp_path) as first:
+        assert await first.fetch(server.url("/cat.png")) == data
+    await server.stop()
+
+    async with AvatarFetcher(trusted_hosts=[server.host], cache_dir=tmp_path) as second:
+        assert await second.fetch(server.url("/cat.png")) == data
+        with pytest.raises(AvatarError) as caught:
+            await second.fetch(server.url("/never-seen.png"))
+    assert caught.value.code is AvatarErrorCode.CONNECTION_FAILED
+
+
+async def test_fetches_are_bounded_and_a_waiter_giving_up_cancels_nothing(
+    server: AvatarServer, tmp_path: Path
+) -> None:
+    data = sample("PNG")
+    running, most = 0, 0
+
+    async def slow(request: Request, writer: asyncio.StreamWriter) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        writer.write(head("200 OK", {"Content-Type": "image/png", "Content-Length": str(len(data))}) + data)
+
+    paths = [f"/slow-{index}.png" for index in range(8)]
+    for path in paths:
+        server.routes[path] = slow
+    async with AvatarFetcher(trusted_hosts=[server.host], cache_dir=tmp_path, max_concurrency=2) as fetcher:
+        impatient = asyncio.create_task(fetcher.fetch(server.url(paths[0])))
+        patient = asyncio.create_task(fetcher.fetch(server.url(paths[0])))
+        await asyncio.sleep(0)
+        impatient.cancel()
+        bodies = await asyncio.gather(*(fetcher.fetch(server.url(path)) for path in paths[1:]))
+
+        assert await patient == data and bodies == [data] * 7
+    assert most <= 2 and server.count(paths[0]) == 1

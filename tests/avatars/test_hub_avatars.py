@@ -34,7 +34,9 @@ def test_a_dozen_bundled_avatars_ship_as_16px_pngs() -> None:
             assert image.convert("RGBA").tobytes() == draw(name).tobytes()
 
 
-@pytest.mark.parametrize("name", ["../x", "../../etc/passwd", "/etc/passwd", "cat/../cat", "CAT", "", ".png", "c\0t", "cat.png.png"])
+@pytest.mark.parametrize(
+    "name", ["../x", "../../etc/passwd", "/etc/passwd", "cat/../cat", "CAT", "", ".png", "c\0t", "cat.png.png"]
+)
 def test_only_plain_bundled_names_are_served(name: str) -> None:
     assert bundled_avatar(name) is None
 
@@ -67,7 +69,7 @@ def test_an_upload_is_re_encoded_small_bare_and_named_by_content() -> None:
 
 
 def test_a_small_upload_keeps_its_size_and_transparency() -> None:
-    name, png = accept_upload(encode(draw("ghost"), "PNG"))
+    _, png = accept_upload(encode(draw("ghost"), "PNG"))
     with Image.open(io.BytesIO(png)) as image:
         assert image.size == (16, 16) and image.getpixel((0, 0))[3] == 0
 

@@ -116,3 +116,50 @@ async def test_mention_is_highlighted_and_rings_the_bell_once(chat_app, connect)
         entries = app.query_one("#line").chat.entries
         assert [entry.mention for entry in entries if entry.name == "Mary"] == [True, False]
         assert len(rings) == 1
+
+
+async def test_away_back_set_who_whois_and_clear(chat_app, connect):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, mary_events = await connect(nickname="Mary")
+        await until(pilot, lambda: mary.phone_number in people_ids(app))
+        await pilot.press(*"/away lunch", "enter")
+        await mary_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.get("away") == "lunch")
+        await pilot.press(*"/set mood sunny", "enter")
+        await mary_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.get("mood") == "sunny")
+        await pilot.press(*"/back", "enter")
+        back = await mary_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.get("away") is None and e.get("mood"))
+        assert back.properties == {"nickname": "John", "mood": "sunny"}
+
+        await mary.update_properties({"away": "meeting"})
+        await until(pilot, lambda: any("Mary is away (meeting)" in line for line in chat_lines(app)))
+        await pilot.press(*"/who", "enter")
+        await until(pilot, lambda: any(f"Mary  {mary.phone_number}  away" in line for line in chat_lines(app)))
+        await pilot.press(*"/whois mary", "enter")
+        await until(pilot, lambda: any("away: meeting" in line for line in chat_lines(app)))
+        await pilot.press(*"/whois nobody", "enter")
+        await until(pilot, lambda: any("no one called nobody" in line for line in chat_lines(app)))
+        await pilot.press(*"/clear", "enter")
+        await until(pilot, lambda: chat_lines(app) == [])
+
+
+async def test_tab_completes_and_up_recalls(chat_app, connect):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, _ = await connect(nickname="Mary")
+        await until(pilot, lambda: mary.phone_number in people_ids(app))
+        composer = app.query_one("#composer")
+        await pilot.press(*"ma", "tab")
+        assert composer.value == "Mary: "
+        await pilot.press(*"/wh", "tab")
+        assert composer.value == "Mary: /wh"  # a slash mid-line is text, not a command
+        composer.value = ""
+        await pilot.press(*"/wh", "tab", "tab")
+        assert composer.value == "/whois "
+        composer.value = ""
+        await pilot.press(*"first", "enter", *"second", "enter", "up", "up")
+        assert composer.value == "first"
+        await pilot.press("down", "down")
+        assert composer.value == ""

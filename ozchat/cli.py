@@ -113,6 +113,9 @@ def build_serve_parser() -> argparse.ArgumentParser:
         help="history file (default: history-PORT.sqlite3 in the user data directory; memory with --port 0), "
         "or 'memory' to keep none",
     )
+    parser.add_argument(
+        "--uploads", default=None, metavar="DIR", help="where uploaded avatars are kept (default: avatars/ in the user data directory)"
+    )
     parser.add_argument("--history", type=int, default=50, help="messages replayed to a newcomer (default: 50)")
     parser.add_argument("--keep-messages", type=int, default=10_000, help="messages kept per line (default: 10000)")
     parser.add_argument("--keep-days", type=float, default=30.0, help="days a message is kept (default: 30)")
@@ -143,6 +146,7 @@ def build_events_parser() -> argparse.ArgumentParser:
 async def _serve(args: argparse.Namespace) -> int:
     from .hub import Hub
 
+    from .hub.avatars import UploadStore
     from .hub.store import HistoryStore, MemoryStore, SQLiteStore
 
     store: HistoryStore
@@ -155,11 +159,13 @@ async def _serve(args: argparse.Namespace) -> int:
         except (OSError, sqlite3.Error) as exc:
             print(f"ozchat serve: cannot open the history file {path}: {exc}", file=sys.stderr)
             return 1
+    uploads_dir = Path(args.uploads or Path(platformdirs.user_data_dir("ozchat")) / "avatars")
     hub = Hub(
         args.host,
         args.port,
         token=args.token,
         store=store,
+        uploads=UploadStore(uploads_dir),
         history=args.history,
         grace=args.grace,
         idle_exit=args.idle_exit,

@@ -4,7 +4,7 @@
     client.on_client_state_changed(lambda info: print(info.nickname, "is", info.status.value))
     await client.connect("localhost", "Webphone1", {"nickname": "John"})
 
-When the connection drops, the client reconnects by itself (exponential backoff with full
+When the connection drops, the client reconnects by itself (exponential backoff with
 jitter), resumes its phone number within the hub's grace period, catches up on every message
 it missed and resends what the hub had not acknowledged; the hub drops resends it already has.
 """
@@ -12,6 +12,7 @@ it missed and resends what the hub had not acknowledged; the hub drops resends i
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import logging
 import random
@@ -40,6 +41,8 @@ from .protocol import (
     Send,
     Synced,
     Update,
+    Upload,
+    Uploaded,
     Welcome,
     decode_hub_frame,
     encode,
@@ -103,7 +106,7 @@ class EventStream:
 @dataclass
 class _Request:
     data: bytes
-    future: asyncio.Future[Union[Ack, ErrorFrame]]
+    future: asyncio.Future[Union[Ack, Uploaded, ErrorFrame]]
 
 
 class OzWebClient:
@@ -279,7 +282,9 @@ class OzWebClient:
             await self._set_state(ConnectionStateChanged(closed.state, closed.code, closed.reason, retrying=True))
             attempt = 0
             while True:
-                delay = random.uniform(0, min(self._backoff_cap, self._backoff_base * 2**attempt))
+                # "Equal jitter": at least half the backoff, so a restarted hub is not hit at once by all.
+                ceiling = min(self._backoff_cap, self._backoff_base * 2**attempt)
+                delay = ceiling / 2 + random.uniform(0, ceiling / 2)
                 attempt += 1
                 try:
                     await asyncio.wait_for(self._stopping.wait(), delay)
@@ -361,7 +366,16 @@ class OzWebClient:
         assert self.me is not None
         return self.me
 
-    async def _request(self, make_frame: Callable[[str], Union[Send, Update]]) -> Ack:
+    async def upload_avatar(self, image: bytes) -> str:
+        """Give the hub an avatar image (PNG, JPEG, GIF or WebP, 256 KiB at most); return its URL.
+
+        The hub re-encodes it as a small PNG and serves it; share the URL as `avatar` to use it.
+        """
+        answer = await self._request(lambda client_id: Upload(base64.b64encode(image).decode("ascii"), id=client_id))
+        assert isinstance(answer, Uploaded)
+        return answer.url
+
+    async def _request(self, make_frame: Callable[[str], Union[Send, Update, Upload]]) -> Any:
         if self._supervisor is None:
             raise ConnectionClosed("not connected")
         client_id = secrets.token_hex(8)
@@ -413,7 +427,7 @@ class OzWebClient:
                 return  # already shown: a replay overlapping what arrived live
             self.last_seq = max(self.last_seq, frame.seq)
             await self._emit("message", frame)
-        elif isinstance(frame, (Ack, ErrorFrame)) and frame.id in self._pending:
+        elif isinstance(frame, (Ack, Uploaded, ErrorFrame)) and frame.id in self._pending:
             future = self._pending[frame.id].future
             if not future.done():
                 future.set_result(frame)

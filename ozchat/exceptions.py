@@ -6,7 +6,9 @@
     │   ├── ConnectionFailed   the hub could not be reached or the handshake broke
     │   ├── AccessDenied       the hub refused the hello (carries `code`)
     │   └── ConnectionClosed   the connection ended while an operation waited on it
-    └── RequestRejected        the hub answered a request with an error frame (carries `code`)
+    ├── RequestRejected        the hub answered a request with an error frame (carries `code`)
+    └── AvatarError            an avatar could not be fetched, decoded or stored (ozchat.avatars.errors)
+        └── UploadRejected     the hub refused an avatar upload (ozchat.hub.avatars)
 
 Errors raised by websockets and httpx are translated into this tree at the boundary, so
 callers never import those libraries to handle a failure.

@@ -22,6 +22,7 @@ DEFAULT_PORT = 7779
 
 # Limits, all in the hub's welcome frame so a client can check before sending.
 MAX_FRAME_BYTES = 64 * 1024
+MAX_UPLOAD_FRAME_BYTES = 512 * 1024  # an `upload` frame: a 256 KiB image in base64, with room
 MAX_PROPERTIES_BYTES = 4 * 1024
 MAX_PROPERTY_DEPTH = 8
 MAX_PROPERTY_KEY_CHARS = 64
@@ -51,6 +52,9 @@ class ErrorCode(str, Enum):
     BAD_TEXT = "bad_text"
     TEXT_TOO_LONG = "text_too_long"
     BAD_CLIENT_ID = "bad_client_id"
+    FRAME_TOO_LARGE = "frame_too_large"
+    BAD_UPLOAD = "bad_upload"
+    UPLOADS_DISABLED = "uploads_disabled"
     HELLO_REQUIRED = "hello_required"
     ALREADY_JOINED = "already_joined"
     UNSUPPORTED_VERSION = "unsupported_version"
@@ -119,7 +123,14 @@ class Update(_Frame, tag="update"):
     id: Union[str, None] = None
 
 
-ClientFrame = Union[Hello, Send, Update]
+class Upload(_Frame, tag="upload"):
+    """An avatar image, base64-encoded; the hub answers with an `uploaded` frame naming its URL."""
+
+    data: str
+    id: Union[str, None] = None
+
+
+ClientFrame = Union[Hello, Send, Update, Upload]
 
 
 # ---- hub -> client ------------------------------------------------------------------
@@ -174,6 +185,7 @@ class Limits(msgspec.Struct, rename="camel"):
     max_property_depth: int = MAX_PROPERTY_DEPTH
     max_nickname_chars: int = MAX_NICKNAME_CHARS
     max_text_chars: int = MAX_TEXT_CHARS
+    max_upload_frame_bytes: int = MAX_UPLOAD_FRAME_BYTES
 
 
 class Welcome(_Frame, tag="welcome", omit_defaults=False):
@@ -229,6 +241,14 @@ class Synced(_Frame, tag="synced"):
     last_seq: int
 
 
+class Uploaded(_Frame, tag="uploaded"):
+    """An accepted avatar upload: set `url` as your `avatar` property to show it."""
+
+    name: str
+    url: str
+    id: Union[str, None] = None
+
+
 class Ack(_Frame, tag="ack"):
     id: str
     seq: Union[int, None] = None
@@ -241,7 +261,7 @@ class ErrorFrame(_Frame, tag="error"):
     id: Union[str, None] = None
 
 
-HubFrame = Union[Welcome, Presence, ChatMessage, Gap, Synced, Ack, ErrorFrame]
+HubFrame = Union[Welcome, Presence, ChatMessage, Gap, Synced, Uploaded, Ack, ErrorFrame]
 
 _encoder = msgspec.json.Encoder()
 _client_decoder = msgspec.json.Decoder(ClientFrame)
@@ -281,7 +301,14 @@ def decode_client_frame(data: Union[str, bytes]) -> ClientFrame:
 
 def decode_client_frame_unchecked(data: Union[str, bytes]) -> ClientFrame:
     """Decode a client frame by type and field types only; `check_client_frame` does the rest."""
-    return _decode(_client_decoder, data)
+    frame = _decode(_client_decoder, data)
+    if not isinstance(frame, Upload) and len(data) > MAX_FRAME_BYTES:
+        raise ProtocolError(
+            ErrorCode.FRAME_TOO_LARGE,
+            f"frames other than upload have at most {MAX_FRAME_BYTES} bytes",
+            getattr(frame, "id", None),
+        )
+    return frame
 
 
 def check_client_frame(frame: ClientFrame) -> ClientFrame:
@@ -294,7 +321,7 @@ def check_client_frame(frame: ClientFrame) -> ClientFrame:
     try:
         if isinstance(frame, Send):
             validate_text(frame.text)
-        else:
+        elif isinstance(frame, Update):
             _check_depth(frame.properties)
             _check_names(frame.properties)
     except ProtocolError as exc:

@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from ozchat import ChatMessage, ClientInfo, ConnectionStateChanged
+from ozchat import ChatMessage, ClientInfo, ConnectionStateChanged, Synced
 
 
 async def _raw(hub):
@@ -46,7 +46,7 @@ async def _assert_bystander_unaffected(bystander, connect):
     echoed = await events.wait_for(lambda e: isinstance(e, ChatMessage) and e.seq == sent.seq)
     assert echoed.text == "still fine"
     assert client.connected
-    unexpected = [e for e in events.events if not isinstance(e, (ConnectionStateChanged, ClientInfo, ChatMessage))]
+    unexpected = [e for e in events.events if not isinstance(e, (ConnectionStateChanged, ClientInfo, ChatMessage, Synced))]
     assert unexpected == []
     # the only chat it saw is well-formed: the offender's apology and its own line
     assert {e.text for e in events.of_type(ChatMessage)} <= {"sorry", "still fine"}
@@ -121,10 +121,20 @@ async def test_binary_frame(hub, bystander, connect):
     await _assert_bystander_unaffected(bystander, connect)
 
 
-async def test_oversize_frame_closes_with_1009(hub, bystander, connect):
+async def test_oversize_frame_gets_frame_too_large(hub, bystander, connect):
     ws = await _raw(hub)
     await _hello(ws)
-    await ws.send(json.dumps({"type": "send", "text": "x" * (70 * 1024)}))
+    await ws.send(json.dumps({"type": "send", "text": "x" * (70 * 1024), "id": "big"}))
+    error = await _next_error(ws)
+    assert (error["code"], error["id"]) == ("frame_too_large", "big")
+    await ws.close()
+    await _assert_bystander_unaffected(bystander, connect)
+
+
+async def test_frame_over_the_transport_limit_closes_with_1009(hub, bystander, connect):
+    ws = await _raw(hub)
+    await _hello(ws)
+    await ws.send(json.dumps({"type": "upload", "data": "A" * (600 * 1024)}))
     with pytest.raises(ConnectionClosed):
         while True:
             await asyncio.wait_for(ws.recv(), 5)

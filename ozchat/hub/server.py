@@ -7,6 +7,9 @@ frames and keeps time (grace periods, idle exit).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
 import hmac
 import json
 import logging
@@ -21,9 +24,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..avatars.errors import AvatarError
 from ..exceptions import ProtocolError
 from ..protocol import (
-    MAX_FRAME_BYTES,
+    MAX_UPLOAD_FRAME_BYTES,
     MAX_PRESENCE_BATCH,
     MAX_REPLAY,
     PROTOCOL_VERSION,
@@ -38,12 +42,15 @@ from ..protocol import (
     Send,
     Synced,
     Update,
+    Upload,
+    Uploaded,
     Welcome,
     check_client_frame,
     decode_client_frame,
     decode_client_frame_unchecked,
     encode,
 )
+from .avatars import UploadStore, bundled_avatar
 from .line import Line, LineRegistry
 from .store import HistoryStore, MemoryStore
 
@@ -116,6 +123,7 @@ class Hub:
         *,
         token: str | None = None,
         store: HistoryStore | None = None,
+        uploads: UploadStore | None = None,
         history: int = 50,
         grace: float = 10.0,
         idle_exit: float | None = None,
@@ -129,6 +137,7 @@ class Hub:
         self.port = port
         self.store: HistoryStore = store if store is not None else MemoryStore()
         self.lines = LineRegistry(self.store.last_seq)
+        self.uploads = uploads
         self._token = token
         self._history = history
         self._grace = grace
@@ -161,7 +170,7 @@ class Hub:
             self.host,
             self.port,
             process_request=self._process_request,
-            max_size=MAX_FRAME_BYTES,
+            max_size=MAX_UPLOAD_FRAME_BYTES,
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
             # a peer that stopped reading never answers our close frame: don't wait long for it
@@ -211,14 +220,34 @@ class Hub:
 
     # ---- plain HTTP -----------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?", 1)[0] == "/healthz":
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
             body = {"status": "ok", "version": PROTOCOL_VERSION, "lines": len(self.lines), "clients": self.client_count}
-            response = connection.respond(HTTPStatus.OK, json.dumps(body) + "\n")
-            del response.headers["Content-Type"]
-            response.headers["Content-Type"] = "application/json"
-            return response
+            return _respond(connection, HTTPStatus.OK, (json.dumps(body) + "\n").encode(), "application/json")
+        if path.startswith("/avatars/"):
+            return await self._avatar_response(connection, request, path.removeprefix("/avatars/"))
         return None
+
+    async def _avatar_response(self, connection: ServerConnection, request: Request, name: str) -> Response:
+        """A bundled or uploaded avatar as image/png, revalidated by its ETag."""
+        png = await asyncio.to_thread(self._avatar_bytes, name)
+        if png is None:
+            return _respond(connection, HTTPStatus.NOT_FOUND, b"no such avatar\n", "text/plain")
+        etag = '"' + hashlib.sha256(png).hexdigest()[:32] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            response = _respond(connection, HTTPStatus.NOT_MODIFIED, b"", "image/png")
+        else:
+            response = _respond(connection, HTTPStatus.OK, png, "image/png")
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        return response
+
+    def _avatar_bytes(self, name: str) -> bytes | None:
+        found = bundled_avatar(name)
+        if found is None and self.uploads is not None:
+            found = self.uploads.get(name)
+        return found
 
     # ---- one connection -------------------------------------------------------------
 
@@ -364,12 +393,31 @@ class Hub:
         try:
             async for raw in ws:
                 try:
-                    self._dispatch(self._decode(raw), session, line, phone_number)
+                    frame = self._decode(raw)
+                    if isinstance(frame, Upload):
+                        await self._accept_upload(ws, session, frame)
+                    else:
+                        self._dispatch(frame, session, line, phone_number)
                 except ProtocolError as exc:
                     log.debug("%s sent a bad frame: %s", phone_number, exc)
                     session.push(encode(ErrorFrame(exc.code, exc.message, exc.request_id)))
         except ConnectionClosed:
             pass
+
+    async def _accept_upload(self, ws: ServerConnection, session: _Session, frame: Upload) -> None:
+        """Validate and store an avatar image off the loop; answer with the URL it is served at."""
+        if self.uploads is None:
+            raise ProtocolError(ErrorCode.UPLOADS_DISABLED, "this hub does not store avatar uploads", frame.id)
+        try:
+            data = base64.b64decode(frame.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ProtocolError(ErrorCode.BAD_UPLOAD, "upload data must be base64", frame.id) from None
+        try:
+            name = await asyncio.to_thread(self.uploads.add, data)
+        except AvatarError as exc:
+            raise ProtocolError(exc.code.value, exc.message, frame.id) from None
+        host = ws.request.headers.get("Host", f"{self.host}:{self.port}") if ws.request else f"{self.host}:{self.port}"
+        session.push(encode(Uploaded(name, f"http://{host}/avatars/{name}", frame.id)))
 
     def _dispatch(self, frame: Hello | Send | Update, session: _Session, line: Line, phone_number: str) -> None:
         if isinstance(frame, Hello):
@@ -411,3 +459,13 @@ class Hub:
         for number, session in self._sessions.get(line.name, {}).items():
             if number != info.phone_number:
                 session.push(info)
+
+
+def _respond(connection: ServerConnection, status: HTTPStatus, body: bytes, content_type: str) -> Response:
+    response = connection.respond(status, "")
+    response.body = body
+    del response.headers["Content-Type"]
+    del response.headers["Content-Length"]
+    response.headers["Content-Type"] = content_type
+    response.headers["Content-Length"] = str(len(body))
+    return response

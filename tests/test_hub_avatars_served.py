@@ -1,0 +1,90 @@
+"""The hub serves bundled avatars and validated uploads over plain HTTP on its own port."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import httpx
+import pytest
+from PIL import Image
+from websockets.asyncio.client import connect as ws_connect
+
+from ozchat import RequestRejected
+from ozchat.hub import Hub
+from ozchat.hub.avatars import UploadStore, bundled_names
+
+
+@pytest.fixture
+async def avatar_hub(tmp_path):
+    async with Hub("127.0.0.1", 0, uploads=UploadStore(tmp_path / "uploads")) as running:
+        yield running
+
+
+def _png(size=(40, 30), colour=(200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    image = Image.new("RGB", size, colour)
+    image.save(out, "PNG", pnginfo=None)
+    return out.getvalue()
+
+
+async def _get(url: str, **headers: str) -> httpx.Response:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        return await http.get(url, headers=headers)
+
+
+async def test_bundled_avatar_is_served_and_revalidated(avatar_hub):
+    name = bundled_names()[0]
+    base = f"http://127.0.0.1:{avatar_hub.port}/avatars/"
+    first = await _get(base + f"{name}.png")
+    assert first.status_code == 200 and first.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(first.content)).format == "PNG"
+    again = await _get(base + name, **{"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert (await _get(base + "..%2Fsecret")).status_code == 404
+    assert (await _get(base + "nope")).status_code == 404
+
+
+async def test_upload_becomes_a_url_others_can_fetch(avatar_hub, tmp_path):
+    from ozchat import OzWebClient
+
+    client = OzWebClient(ping_interval=None)
+    await client.connect(avatar_hub.url, "Webphone1", {"nickname": "Up"})
+    try:
+        url = await client.upload_avatar(_png())
+        assert url.startswith(f"http://127.0.0.1:{avatar_hub.port}/avatars/") and url.endswith(".png")
+        fetched = await _get(url)
+        assert fetched.status_code == 200
+        image = Image.open(io.BytesIO(fetched.content))
+        assert image.format == "PNG" and max(image.size) <= 64 and not image.info.get("exif")
+        assert await client.upload_avatar(_png()) == url  # same picture, same name
+        with pytest.raises(RequestRejected) as not_image:
+            await client.upload_avatar(b"this is not an image at all")
+        assert not_image.value.code == "not_an_image"
+        with pytest.raises(RequestRejected) as too_big:
+            await client.upload_avatar(b"\x89PNG" + b"\0" * (300 * 1024))
+        assert too_big.value.code == "upload_too_large"
+        assert client.connected
+    finally:
+        await client.disconnect()
+
+
+async def test_upload_errors_on_the_wire(avatar_hub):
+    async with ws_connect(avatar_hub.url, ping_interval=None, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "hello", "line": "Webphone1"}))
+        await ws.recv()
+        await ws.send(json.dumps({"type": "upload", "data": "***not base64***", "id": "u1"}))
+        await ws.send(json.dumps({"type": "send", "text": "x" * 70_000, "id": "s1"}))
+        errors = []
+        while len(errors) < 2:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == "error":
+                errors.append((frame["code"], frame["id"]))
+    assert errors == [("bad_upload", "u1"), ("frame_too_large", "s1")]
+
+
+async def test_hub_without_upload_store_says_so(hub, connect):
+    client, _ = await connect(nickname="Up")
+    with pytest.raises(RequestRejected) as caught:
+        await client.upload_avatar(_png())
+    assert caught.value.code == "uploads_disabled"

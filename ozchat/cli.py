@@ -207,11 +207,15 @@ class _EventPrinter:
 
     def connection(self, change: ConnectionStateChanged) -> None:
         if self._json:
-            self._out(json.dumps({"event": "connection", "state": change.state.value, "code": change.code, "reason": change.reason}))
+            self._out(json.dumps({
+                "event": "connection", "state": change.state.value, "code": change.code,
+                "reason": change.reason, "retrying": change.retrying,
+            }))
             return
         detail = f" as {self._client.phone_number} on {self._client.line}" if change.state is ConnectionState.ACCESS_GRANTED else ""
         why = f" ({change.code}: {printable(change.reason)})" if change.code or change.reason else ""
-        print(f"-- {change.state.value}{detail}{why}", file=sys.stderr, flush=True)
+        retrying = ", reconnecting" if change.retrying else ""
+        print(f"-- {change.state.value}{detail}{why}{retrying}", file=sys.stderr, flush=True)
 
     def client(self, info: ClientInfo) -> None:
         if self._json:
@@ -269,7 +273,9 @@ async def _events(args: argparse.Namespace) -> int:
     client.on_client_state_changed(printer.client)
     client.on_message_received(printer.message)
     closed = asyncio.Event()
-    client.on_connection_state_changed(lambda change: closed.set() if change.state is ConnectionState.CONNECTION_CLOSED else None)
+    client.on_connection_state_changed(
+        lambda change: closed.set() if change.state is ConnectionState.CONNECTION_CLOSED and not change.retrying else None
+    )
     try:
         started = await start_local_hub_if_needed(args)
         if started is not None:

@@ -32,6 +32,7 @@ from .protocol import (
     ChatMessage,
     ClientInfo,
     ClientStatus,
+    CloseCode,
     ConnectionState,
     ErrorFrame,
     Gap,
@@ -70,6 +71,25 @@ Callback = Callable[[E], Union[None, Awaitable[None]]]
 _Kind = Literal["connection", "client", "message", "error", "synced", "gap"]
 
 _END = object()
+
+
+_CLOSE_REASONS = {
+    1000: "closed",
+    1001: "the hub is going away",
+    1006: "the connection was lost",
+    1009: "a frame was too large",
+    1011: "the hub stopped answering, or failed",
+    CloseCode.HELLO_TIMEOUT: "no hello in time",
+    CloseCode.ACCESS_DENIED: "access denied",
+    CloseCode.TOO_SLOW: "this client read too slowly",
+}
+
+
+def _close_reason(ws: ClientConnection) -> str:
+    """What ended a socket, in words: the hub's reason when it gave one."""
+    if ws.close_reason:
+        return ws.close_reason
+    return _CLOSE_REASONS.get(ws.close_code or 1006, f"closed with code {ws.close_code}")
 
 
 class EventStream:
@@ -275,7 +295,7 @@ class OzWebClient:
         while final is None:
             await self._read(ws)
             self._ws = None
-            closed = ConnectionStateChanged(ConnectionState.CONNECTION_CLOSED, ws.close_code, ws.close_reason or "")
+            closed = ConnectionStateChanged(ConnectionState.CONNECTION_CLOSED, ws.close_code, _close_reason(ws))
             if self._stopping.is_set() or not self._reconnect:
                 final = closed
                 break

@@ -30,12 +30,13 @@ class Process:
         self._buffer = b""
         os.set_blocking(self.proc.stdout.fileno(), False)
 
-    def wait_for(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+    def wait_for(self, pattern: str, timeout: float = 10.0, nth: int = 1) -> re.Match[str]:
+        """The `nth` output line matching `pattern`, waiting up to `timeout` seconds for it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in self.lines:
-                if match := re.search(pattern, line):
-                    return match
+            matches = [match for line in self.lines if (match := re.search(pattern, line))]
+            if len(matches) >= nth:
+                return matches[nth - 1]
             try:
                 chunk = os.read(self.proc.stdout.fileno(), 65536)
             except BlockingIOError:

@@ -72,3 +72,16 @@ def test_readme_and_ci_use_the_same_test_command():
     ci = (root / ".ci" / "run").read_text()
     command = re.search(r"^\s*(pip install -e '\.\[test\]' && pytest.*)$", readme, re.M).group(1)
     assert command in ci
+
+
+def test_events_client_rides_out_a_hub_restart(processes, tmp_path):
+    hub = processes("serve", "--host", "127.0.0.1", "--port", "0")
+    port = hub.wait_for(r"listening on ws://127\.0\.0\.1:(\d+)/").group(1)
+    watcher = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Stayer", "--no-autostart")
+    watcher.wait_for(r"ACCESS_GRANTED")
+    hub.kill()
+    watcher.wait_for(r"CONNECTION_CLOSED .*, reconnecting$")
+    again = processes("serve", "--host", "127.0.0.1", "--port", port)
+    again.wait_for(r"listening on")
+    watcher.wait_for(r"ACCESS_GRANTED", timeout=20, nth=2)
+    assert watcher.proc.poll() is None

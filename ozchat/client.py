@@ -250,7 +250,7 @@ class OzWebClient:
             raise
         # Numbering starts from the hub's newest message: what came before is history, not missed.
         self.last_seq = welcome.last_seq
-        self._supervisor = asyncio.create_task(self._run(ws, welcome), name="ozchat-client")
+        self._supervisor = asyncio.create_task(self._run(ws), name="ozchat-client")
         await self._granted(ws, welcome)
 
     async def _open(self, hello: Hello) -> tuple[ClientConnection, Welcome]:
@@ -289,7 +289,7 @@ class OzWebClient:
         self._stale = {info.phone_number for info in self.roster}
         await self._set_state(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED))
 
-    async def _run(self, ws: ClientConnection, welcome: Welcome) -> None:
+    async def _run(self, ws: ClientConnection) -> None:
         """Read until the socket ends; then reconnect, unless told to stop, until it works."""
         final: ConnectionStateChanged | None = None
         while final is None:

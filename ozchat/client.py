@@ -82,6 +82,7 @@ _CLOSE_REASONS = {
     CloseCode.HELLO_TIMEOUT: "no hello in time",
     CloseCode.ACCESS_DENIED: "access denied",
     CloseCode.TOO_SLOW: "this client read too slowly",
+    CloseCode.REPLACED: "replaced by a newer connection",
 }
 
 

@@ -69,6 +69,7 @@ class CloseCode:
 
     HELLO_TIMEOUT = 4001
     ACCESS_DENIED = 4003
+    REPLACED = 4009
     TOO_SLOW = 4008
 
 

@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect as ws_connect
 from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.hub import Hub
 from ozchat.hub.store import MemoryStore, SQLiteStore
-from ozchat.protocol import Gap, Synced
+from ozchat.protocol import Gap, Synced, Welcome, decode_hub_frame, encode
 
 FAST = {"backoff_base": 0.05, "backoff_cap": 0.3, "ping_interval": None}
 
@@ -208,3 +208,22 @@ async def test_hub_killed_and_restarted_loses_nothing_acknowledged(tmp_path):
 async def _until(predicate) -> None:
     while not predicate():
         await asyncio.sleep(0.02)
+
+
+async def test_resume_takes_over_a_connection_the_hub_still_thinks_alive(hub, connect):
+    """The client noticed the drop first: its resume replaces the old socket, others see nothing."""
+    a, a_events = await connect(nickname="Alice")
+    b, _ = await connect(nickname="Bob", options={"reconnect": False})
+    number = b.phone_number
+    await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
+    b._ws.transport.pause_reading()  # the hub's side of the old socket stays open
+    async with ws_connect(hub.url, ping_interval=None) as ws:
+        await ws.send(encode(b._resume_hello()), text=True)
+        welcome = decode_hub_frame(await ws.recv())
+        assert isinstance(welcome, Welcome) and welcome.resumed and welcome.phone_number == number
+        await a.send_message("still here?")
+        await ws.send(json.dumps({"type": "send", "text": "yes", "id": "r1"}))
+        reply = await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "yes")
+        assert reply.sender == number
+        assert [e.status for e in a_events.of_type(ClientInfo) if e.phone_number == number] == [ClientStatus.ONLINE]
+    b._ws.transport.abort()

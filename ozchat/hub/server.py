@@ -289,11 +289,15 @@ class Hub:
         claim = hello.resume
         if claim is not None:
             key = (line.name, claim.phone_number)
-            lingering = self._lingering.get(key)
-            if lingering is not None and hmac.compare_digest(lingering.token, claim.token):
-                del self._lingering[key]
-                if lingering.expiry is not None:
+            token = self._resume_tokens.get(key)
+            if token is not None and claim.phone_number in line and hmac.compare_digest(token, claim.token):
+                lingering = self._lingering.pop(key, None)
+                if lingering is not None and lingering.expiry is not None:
                     lingering.expiry.cancel()
+                # The client saw its socket die before we did: the new connection takes over.
+                stale = self._sessions.get(line.name, {}).pop(claim.phone_number, None)
+                if stale is not None:
+                    asyncio.get_running_loop().create_task(stale.ws.close(CloseCode.REPLACED, "resumed on a new connection"))
                 previous = next(i for i in line.members() if i.phone_number == claim.phone_number)
                 if previous.properties == hello.properties:
                     return previous, True

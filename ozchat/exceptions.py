@@ -21,16 +21,23 @@ class OzchatError(Exception):
     """Base of every error ozchat raises on purpose."""
 
 
-class ProtocolError(OzchatError):
+class _CodedError(OzchatError):
+    """An error that carries one of the protocol's stable error codes and its message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ProtocolError(_CodedError):
     """A frame broke the wire protocol; `code` is one of the stable error codes.
 
     `request_id` is the client id of the frame at fault, when it could be read.
     """
 
     def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.request_id = request_id
 
 
@@ -42,23 +49,13 @@ class ConnectionFailed(OzchatConnectionError):
     """The hub could not be reached, or the WebSocket handshake failed."""
 
 
-class AccessDenied(OzchatConnectionError):
+class AccessDenied(_CodedError, OzchatConnectionError):
     """The hub refused the hello; `code` says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 class ConnectionClosed(OzchatConnectionError):
     """The connection ended while an operation was waiting on it."""
 
 
-class RequestRejected(OzchatError):
+class RequestRejected(_CodedError):
     """The hub answered a request (a message, a property update) with an error frame."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message

@@ -11,7 +11,7 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -23,6 +23,9 @@ from .hub.autostart import StartedHub, ensure_local_hub, is_loopback
 from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, encode, server_url
 from .text import printable
 from .tui.settings import DEFAULT_SCROLLBACK, ChatSettings, SettingsError, load_settings, settings_path
+
+if TYPE_CHECKING:
+    from .tui.app import OzChatApp
 
 
 def _property(text: str) -> tuple[str, str]:
@@ -37,7 +40,10 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help=f"hub port (default: {DEFAULT_PORT})")
     parser.add_argument("--line", default="Webphone1", help="the line to join (default: Webphone1)")
     parser.add_argument("--nick", help="your nickname, shared with everyone on the line")
-    parser.add_argument("--avatar", help="avatar URL to share")
+    parser.add_argument(
+        "--avatar", metavar="URL|NAME|FILE",
+        help="avatar to share: an image URL, a bundled name such as cat, or a local image file to upload (chat only)",
+    )
     parser.add_argument(
         "--prop", type=_property, action="append", default=[], metavar="KEY=VALUE", help="share any property (repeatable)"
     )
@@ -125,6 +131,10 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS", help="stop after this long with no client")
     parser.add_argument("--ping-interval", type=float, default=20.0, help="seconds between keepalive pings")
     parser.add_argument("--ping-timeout", type=float, default=20.0, help="seconds a client may take to answer a ping")
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="frames a second one client may send on average; 0 for no limit (default: 10)"
+    )
+    parser.add_argument("--burst", type=int, default=30, help="frames one client may send in a burst (default: 30)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -147,6 +157,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from .hub import Hub
 
     from .hub.avatars import UploadStore
+    from .hub.limits import RateLimit
     from .hub.store import HistoryStore, MemoryStore, SQLiteStore
 
     store: HistoryStore
@@ -171,6 +182,7 @@ async def _serve(args: argparse.Namespace) -> int:
         idle_exit=args.idle_exit,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
+        rate_limit=RateLimit(args.rate, args.burst) if args.rate > 0 else None,
     )
     try:
         await hub.start()
@@ -315,18 +327,49 @@ def _ask_nickname() -> str | None:
         return None
 
 
-def _chat(args: argparse.Namespace) -> int:
-    from .tui.app import Join, OzChatApp  # Textual loads only for the chat
+def build_chat_app(args: argparse.Namespace, nickname: str) -> OzChatApp:
+    """The chat app for these options, with an avatar service that trusts the hub's host.
 
+    `--avatar` may name a bundled avatar (shared as the hub's URL for it) or a local file
+    (uploaded once connected); raises ValueError for a bad address or a missing file.
+    """
+    from .avatars import AvatarService
+    from .tui.app import Join, OzChatApp  # Textual loads only for the chat
+    from .tui.avatar_choice import avatar_base_url, choose_avatar
+
+    server = _server_address(args)
+    base_url = avatar_base_url(server)
+    properties = {**args.settings_properties, **dict(args.prop), "nickname": nickname}
+    avatar_file = None
+    if args.avatar:
+        choice = choose_avatar(args.avatar, base_url)
+        if isinstance(choice, Path):
+            if not choice.is_file():
+                raise ValueError(f"no avatar file {choice}")
+            avatar_file = choice
+            properties.pop("avatar", None)  # the upload's URL is shared once connected
+        else:
+            properties["avatar"] = choice
+    return OzChatApp(
+        OzWebClient(),
+        join=Join(server, args.line, properties, args.token),
+        avatars=AvatarService(base_url=base_url),
+        avatar_file=avatar_file,
+        theme=args.theme,
+        max_chat_lines=args.scrollback,
+    )
+
+
+def _chat(args: argparse.Namespace) -> int:
     nickname = args.nick or _ask_nickname()
     if nickname is None:
         print("ozchat: a nickname is needed: --nick NAME, or nick in the settings file", file=sys.stderr)
         return 2
-    properties = {**args.settings_properties, **dict(args.prop), "nickname": nickname}
-    if args.avatar:
-        properties["avatar"] = args.avatar
-    join = Join(_server_address(args), args.line, properties, args.token)
-    app = OzChatApp(OzWebClient(), join=join, theme=args.theme, max_chat_lines=args.scrollback)
+    try:
+        app = build_chat_app(args, nickname)
+    except ValueError as exc:
+        print(f"ozchat: {exc}", file=sys.stderr)
+        return 2
     if args.theme and args.theme not in app.available_themes:
         print(f"ozchat: no theme {args.theme!r}; try one of: {', '.join(sorted(app.available_themes))}", file=sys.stderr)
         return 2

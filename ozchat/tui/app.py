@@ -8,6 +8,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -18,18 +19,20 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Footer, Input, OptionList, TabbedContent, TabPane
 
+from ..avatars import AvatarService
 from ..client import ConnectionStateChanged, OzWebClient
 from ..exceptions import OzchatError, RequestRejected
 from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ErrorFrame, Gap, Synced
 from ..roster import Roster
 from ..text import printable
 from . import commands
-from .messages import ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
+from .avatar_choice import AvatarFileError, avatar_base_url, choose_avatar, read_avatar_file
+from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
 from .palette import nickname_style
-from .widgets import ChatLog, Composer, IdenticonAvatars, PeopleList, ProfileCard, StatusBar
-from .widgets.avatar import AvatarPainter
+from .widgets import AvatarBoard, ChatLog, Composer, PeopleList, ProfileCard, StatusBar
 from .widgets.profile_card import property_text
 from .widgets.roster import is_away
 
@@ -124,19 +127,26 @@ class OzChatApp(App[None]):
         client: OzWebClient,
         *,
         join: Join | None,
-        avatars: AvatarPainter | None = None,
+        avatars: AvatarService | None = None,
+        avatar_file: Path | None = None,
         clock: Callable[[], datetime] = local_now,
         max_chat_lines: int = 2000,
         theme: str | None = None,
     ) -> None:
-        """`join=None` connects nowhere: the screen shows only the Messages posted to it."""
+        """`join=None` connects nowhere: the screen shows only the Messages posted to it.
+
+        `avatars` loads the pictures people share (without it only identicons are drawn) and is
+        closed with the app; `avatar_file` is uploaded once connected and shared as the avatar.
+        """
         super().__init__()
         self.client = client
         self.roster = Roster()
         self.me: ClientInfo | None = None
         self.line = join.line if join is not None else None
         self._join = join
-        self._avatars = avatars or IdenticonAvatars()
+        self._avatars = AvatarBoard(avatars, self.run_worker, self.post_message)
+        self._avatar_file = avatar_file
+        self._people_redraw: Timer | None = None
         self._clock = clock
         self._max_chat_lines = max_chat_lines
         self._start_theme = theme
@@ -169,6 +179,8 @@ class OzChatApp(App[None]):
     async def on_unmount(self) -> None:
         with contextlib.suppress(OzchatError, TimeoutError):
             await asyncio.wait_for(self.client.disconnect(), 2.0)
+        if self._avatars.service is not None:
+            await self._avatars.service.aclose()
 
     @property
     def people(self) -> PeopleList:
@@ -247,6 +259,9 @@ class OzChatApp(App[None]):
                     Text.assemble(f"You {joined} #{printable(self.line or '')} as ", name_text(self.me.display_name), f" ({self.me.phone_number})"),
                 )
                 self._has_joined = True
+                if self._avatar_file is not None:
+                    self._upload_avatar(self.line_conversation, self._avatar_file)
+                    self._avatar_file = None
             status.show_state("connected", "connected")
         else:
             if not change.retrying:
@@ -294,6 +309,19 @@ class OzChatApp(App[None]):
         names = Text(", ").join(name_text(info.display_name) for info in infos[:NAMES_IN_ANNOUNCEMENT])
         others = len(infos) - NAMES_IN_ANNOUNCEMENT
         log.add_system(self.now(), Text.assemble(names, f" and {others} others are {state}"))
+
+    def on_avatar_loaded(self, message: AvatarLoaded) -> None:
+        self._avatars.loaded(message)
+        for screen in self.screen_stack:
+            if isinstance(screen, ProfileCard):
+                screen.show_avatar()
+        if self._people_redraw is None:
+            # Loads land one by one; the sidebar is drawn once per tick for all of them.
+            self._people_redraw = self.set_timer(PRESENCE_TICK, self._redraw_people)
+
+    def _redraw_people(self) -> None:
+        self._people_redraw = None
+        self.people.redraw()
 
     async def on_chat_received(self, received: ChatReceived) -> None:
         message = received.message
@@ -421,8 +449,8 @@ class OzChatApp(App[None]):
                     self._request(direct, self.client.send_message(text, to=person.phone_number))
             case commands.Nick(name):
                 self._share(conversation, {"nickname": name}, Text.assemble("You are now known as ", name_text(name)))
-            case commands.Avatar(url):
-                self._share(conversation, {"avatar": url}, f"Your avatar is now {url}")
+            case commands.Avatar(value):
+                self._choose_avatar(conversation, value)
             case commands.Away(reason):
                 self._share(conversation, {"away": reason or True}, "You are marked as away")
             case commands.Back():
@@ -467,6 +495,41 @@ class OzChatApp(App[None]):
 
     def _share(self, conversation: Conversation, changes: dict[str, Any], done: Text | str) -> None:
         self._request(conversation, self.client.update_properties(changes), done)
+
+    def _choose_avatar(self, conversation: Conversation, value: str) -> None:
+        """Share a URL or a bundled name's URL, or upload a local file first."""
+
+        async def choose() -> None:
+            base = avatar_base_url(self._join.server) if self._join is not None else ""
+            choice = await asyncio.to_thread(choose_avatar, value, base)
+            if isinstance(choice, Path):
+                self._upload_avatar(conversation, choice)
+            else:
+                self._share(conversation, {"avatar": choice}, f"Your avatar is now {choice}")
+
+        self.run_worker(choose(), group="requests")
+
+    def _upload_avatar(self, conversation: Conversation, path: Path) -> None:
+        """Read `path` off the loop, give it to the hub, then share the URL the hub serves it at."""
+
+        async def upload() -> None:
+            try:
+                data = await asyncio.to_thread(read_avatar_file, path)
+                url = await self.client.upload_avatar(data)
+            except AvatarFileError as error:
+                conversation.chat.add_system(self.now(), f"avatar not changed: {error}", kind="error")
+                return
+            except RequestRejected as error:
+                conversation.chat.add_system(
+                    self.now(), f"avatar not changed: the hub refused {path.name}: {error.code}: {error.message}", kind="error"
+                )
+                return
+            except OzchatError as error:
+                conversation.chat.add_system(self.now(), f"avatar not changed: {path.name} was not uploaded: {error}", kind="error")
+                return
+            self._share(conversation, {"avatar": url}, f"Your avatar is now {path.name}, at {url}")
+
+        self.run_worker(upload(), group="requests")
 
     def _find_one(self, target: str, log: ChatLog) -> ClientInfo | None:
         """The one person a nickname or number names; otherwise say why not in the tab."""

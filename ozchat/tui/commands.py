@@ -27,7 +27,7 @@ class Nick:
 
 @dataclass(frozen=True)
 class Avatar:
-    url: str
+    value: str  # a URL, a bundled avatar's name or a local file
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class CommandHelp:
 
 COMMANDS: dict[str, CommandHelp] = {
     "nick": CommandHelp("/nick NAME", "change the nickname everyone sees"),
-    "avatar": CommandHelp("/avatar URL", "share an avatar image URL"),
+    "avatar": CommandHelp("/avatar URL|NAME|FILE", "share an avatar: an image URL, a bundled name (cat), or ./file.png to upload"),
     "away": CommandHelp("/away [TEXT]", "tell everyone you are away, with an optional reason"),
     "back": CommandHelp("/back", "you are back: the away mark goes"),
     "msg": CommandHelp("/msg NICK|NUMBER TEXT", "send a direct message (opens its own tab)"),

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from ..avatars import AvatarResult
 from ..client import ConnectionStateChanged
 from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap
+
+RGB = tuple[int, int, int]
 
 
 @dataclass
@@ -49,3 +52,20 @@ class HistoryGap(Message):
     """Messages between two sequence numbers exist but the hub can no longer replay them."""
 
     gap: Gap
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarKey:
+    """One avatar load: the resolved URL drawn `size` pixels square over `background`."""
+
+    url: str
+    size: int
+    background: RGB
+
+
+@dataclass
+class AvatarLoaded(Message):
+    """An avatar load ended: the picture, or the identicon and the reason in `result.error`."""
+
+    key: AvatarKey
+    result: AvatarResult

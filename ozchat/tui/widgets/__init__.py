@@ -1,10 +1,10 @@
 """The chat screen's widgets, each with its own CSS."""
 
-from .avatar import AvatarPainter, IdenticonAvatars
+from .avatar import AvatarBoard
 from .chat_log import ChatLog
 from .composer import Composer
 from .profile_card import ProfileCard
 from .roster import PeopleList
 from .status_bar import StatusBar
 
-__all__ = ["AvatarPainter", "ChatLog", "Composer", "IdenticonAvatars", "PeopleList", "ProfileCard", "StatusBar"]
+__all__ = ["AvatarBoard", "ChatLog", "Composer", "PeopleList", "ProfileCard", "StatusBar"]

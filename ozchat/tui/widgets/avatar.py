@@ -1,70 +1,120 @@
-"""Avatars as terminal cells. Widgets draw them only through an `AvatarPainter`.
+"""Avatars as terminal cells. Widgets draw them only through an `AvatarBoard`.
 
-`IdenticonAvatars` is the stand-in: a mirrored block pattern coloured from the phone
-number. Pixel-art avatars from URLs come in as another painter with the same two methods.
+The board answers at once with the identicon of the phone number and, when the `avatar`
+property names a picture, starts one worker per (URL, size, background) that loads it through
+the `AvatarService` and posts `AvatarLoaded`; the app hands the result back with `loaded` and
+the widgets draw again. A failed load keeps the identicon and remembers why, for the card.
 """
 
 from __future__ import annotations
 
-import colorsys
-import hashlib
-from typing import Protocol
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from rich.color import Color
-from rich.style import Style
-from rich.text import Text
+from textual.color import Color
+from textual.message import Message
 
+from ...avatars import AvatarError, AvatarErrorCode, AvatarResult, AvatarService, RenderedAvatar, identicon
 from ...protocol import ClientInfo
+from ..messages import RGB, AvatarKey, AvatarLoaded
 
-SMALL_SIZE = (4, 2)  # cells (width, height) in the sidebar
-LARGE_SIZE = (16, 8)  # cells on the profile card
+MAX_RESULTS = 2048  # loaded avatars kept; one evicted is loaded again (from the disk cache) if still shown
 
-
-class AvatarPainter(Protocol):
-    def small(self, info: ClientInfo) -> Text:
-        """SMALL_SIZE cells."""
-        ...
-
-    def large(self, info: ClientInfo) -> Text:
-        """LARGE_SIZE cells."""
-        ...
-
-
-def _pixels(phone_number: str, size: int) -> tuple[Color, Color, list[list[bool]]]:
-    digest = hashlib.sha256(phone_number.encode("utf-8")).digest()
-    hue = digest[0] / 255
-    on = Color.from_rgb(*(round(c * 255) for c in colorsys.hls_to_rgb(hue, 0.6, 0.65)))
-    off = Color.from_rgb(*(round(c * 255) for c in colorsys.hls_to_rgb(hue, 0.22, 0.35)))
-    bits = int.from_bytes(digest[1:], "big")
-    half = (size + 1) // 2
-    rows = []
-    for y in range(size):
-        left = [bool(bits >> (y * half + x) & 1) for x in range(half)]
-        rows.append(left + left[: size - half][::-1])  # mirrored, as identicons are
-    return on, off, rows
+_PLAIN_WORDS = {
+    AvatarErrorCode.BAD_URL: "it is not an http or https address",
+    AvatarErrorCode.REFUSED_ADDRESS: "it points at a private or local address, and avatars are fetched only from the hub and public addresses",
+    AvatarErrorCode.HTTP_STATUS: "its server would not give it",
+    AvatarErrorCode.TOO_LARGE: "the file is too large",
+    AvatarErrorCode.TIMEOUT: "its server was too slow",
+    AvatarErrorCode.REDIRECT_LOOP: "its address redirects in a loop",
+    AvatarErrorCode.TOO_MANY_REDIRECTS: "its address redirects too many times",
+    AvatarErrorCode.CONNECTION_FAILED: "its server could not be reached",
+    AvatarErrorCode.NOT_AN_IMAGE: "what its address gives is not an image",
+    AvatarErrorCode.UNSUPPORTED_FORMAT: "the image is in a format ozchat does not read",
+    AvatarErrorCode.TOO_MANY_PIXELS: "the image has too many pixels",
+    AvatarErrorCode.CORRUPT: "the image is damaged",
+    AvatarErrorCode.UPLOAD_TOO_LARGE: "the image is too large",
+}
 
 
-class IdenticonAvatars:
-    """Deterministic placeholder avatars: the same number always gets the same picture."""
+def plain_reason(error: AvatarError) -> str:
+    """Why an avatar is not shown, as a person would say it: "its server would not give it"."""
+    return _PLAIN_WORDS.get(error.code, "it could not be loaded")
 
-    def small(self, info: ClientInfo) -> Text:
-        # 4x4 pixels, two per cell stacked with an upper half block: square-ish on screen.
-        on, off, rows = _pixels(info.phone_number, 4)
-        text = Text()
-        for y in range(0, 4, 2):
-            if y:
-                text.append("\n")
-            for top, bottom in zip(rows[y], rows[y + 1]):
-                text.append("▀", Style(color=on if top else off, bgcolor=on if bottom else off))
-        return text
 
-    def large(self, info: ClientInfo) -> Text:
-        # 8x8 pixels, each two cells wide and one tall.
-        on, off, rows = _pixels(info.phone_number, 8)
-        text = Text()
-        for y, row in enumerate(rows):
-            if y:
-                text.append("\n")
-            for pixel in row:
-                text.append("  ", Style(bgcolor=on if pixel else off))
-        return text
+def rgb(colour: Color) -> RGB:
+    return colour.r, colour.g, colour.b
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarView:
+    """What to draw for someone now; `error` says why it is the identicon, `loading` that it may change."""
+
+    avatar: RenderedAvatar
+    error: AvatarError | None = None
+    loading: bool = False
+
+
+class AvatarBoard:
+    """Someone's avatar at any size: the identicon at once, the picture when its load has come back.
+
+    Without a service (tests, the snapshot screen) only identicons are drawn. `run_worker` runs
+    a coroutine in a Textual worker, `post` delivers the Message it ends with.
+    """
+
+    def __init__(
+        self,
+        service: AvatarService | None,
+        run_worker: Callable[..., Any],
+        post: Callable[[Message], object],
+    ) -> None:
+        self.service = service
+        self._run_worker = run_worker
+        self._post = post
+        self._results: OrderedDict[AvatarKey, AvatarResult] = OrderedDict()
+        self._loading: set[AvatarKey] = set()
+
+    def view(self, info: ClientInfo, size: int, background: RGB) -> AvatarView:
+        """The avatar to draw for `info`, starting its load if none ran yet."""
+        stand_in = identicon(info.phone_number, size)
+        value = info.get("avatar")
+        if value is None or value == "" or self.service is None:
+            return AvatarView(stand_in)
+        if not isinstance(value, str):
+            return AvatarView(stand_in, AvatarError(AvatarErrorCode.BAD_URL, "the avatar property is not text"))
+        key = AvatarKey(self.service.resolve(value.strip()), size, background)
+        result = self._results.get(key)
+        if result is None:
+            self._start(key)
+            return AvatarView(stand_in, loading=True)
+        self._results.move_to_end(key)
+        return AvatarView(result.avatar) if result.ok else AvatarView(stand_in, result.error)
+
+    def picture(self, info: ClientInfo, size: int, background: RGB) -> RenderedAvatar:
+        return self.view(info, size, background).avatar
+
+    @property
+    def loading(self) -> int:
+        """How many loads are running."""
+        return len(self._loading)
+
+    def loaded(self, message: AvatarLoaded) -> None:
+        """Keep a load's result (called by the app on AvatarLoaded)."""
+        self._loading.discard(message.key)
+        self._results[message.key] = message.result
+        self._results.move_to_end(message.key)
+        while len(self._results) > MAX_RESULTS:
+            self._results.popitem(last=False)
+
+    def _start(self, key: AvatarKey) -> None:
+        if key in self._loading:
+            return
+        self._loading.add(key)
+        self._run_worker(self._load(key), group="avatars", exit_on_error=False)
+
+    async def _load(self, key: AvatarKey) -> None:
+        assert self.service is not None
+        result = await self.service.load(key.url, key.size, key.background)
+        self._post(AvatarLoaded(key, result))

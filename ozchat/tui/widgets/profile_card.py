@@ -15,8 +15,12 @@ from textual.widgets import Button, Label, Static
 from ...protocol import ClientInfo
 from ...text import printable
 from ..palette import nickname_style
-from .avatar import AvatarPainter
+from .avatar import AvatarBoard, AvatarView, plain_reason, rgb
 from .roster import is_away
+
+LARGE_AVATAR = 32  # pixels (32 columns by 16 rows) when the screen is tall enough
+SMALL_AVATAR = 16  # pixels on a short screen such as 80x24
+TALL_SCREEN = 36  # rows needed for the large avatar, its card's text and buttons
 
 
 def property_text(value: Any) -> str:
@@ -25,8 +29,20 @@ def property_text(value: Any) -> str:
     return printable(shown)
 
 
+def avatar_note(view: AvatarView) -> Text | None:
+    """Under the name: that the avatar is loading, or why it is not shown."""
+    if view.loading:
+        return Text("avatar loading…", "dim italic")
+    if view.error is None:
+        return None
+    return Text.assemble(
+        f"Avatar not shown: {plain_reason(view.error)}.\n",
+        (f"{view.error.code.value}: {printable(view.error.message)}", "dim"),
+    )
+
+
 class ProfileCard(ModalScreen[str | None]):
-    """Dismissed with the phone number to message, or None."""
+    """Dismissed with the phone number to message, or None; the avatar is drawn again when it loads."""
 
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Close"),
@@ -37,7 +53,7 @@ class ProfileCard(ModalScreen[str | None]):
     ProfileCard {
         align: center middle;
         & > #card {
-            width: 64;
+            width: 72;
             max-width: 100%;
             height: auto;
             max-height: 100%;
@@ -46,7 +62,8 @@ class ProfileCard(ModalScreen[str | None]):
             padding: 1 2;
         }
         & #card-top { height: auto; }
-        & #card-avatar { width: 16; height: 8; margin-right: 2; }
+        & #card-avatar { width: auto; height: auto; margin-right: 2; }
+        & #card-avatar-note { height: auto; margin-top: 1; }
         & #card-names { width: 1fr; height: auto; }
         & #card-name { text-style: bold; }
         & #card-number { color: $text-muted; }
@@ -58,7 +75,7 @@ class ProfileCard(ModalScreen[str | None]):
     }
     """
 
-    def __init__(self, info: ClientInfo, avatars: AvatarPainter, *, is_me: bool) -> None:
+    def __init__(self, info: ClientInfo, avatars: AvatarBoard, *, is_me: bool) -> None:
         super().__init__()
         self._info = info
         self._avatars = avatars
@@ -70,13 +87,14 @@ class ProfileCard(ModalScreen[str | None]):
         card.border_title = "Profile"
         with card:
             with Horizontal(id="card-top"):
-                yield Static(self._avatars.large(info), id="card-avatar")
+                yield Static(id="card-avatar")
                 with Vertical(id="card-names"):
                     name = printable(info.display_name)
                     yield Label(Text(name + (" (you)" if self._is_me else ""), nickname_style(info.display_name)), id="card-name")
                     yield Label(Text(f"phone number {info.phone_number}"), id="card-number")
                     if is_away(info):
                         yield Label(Text("away"), id="card-away")
+                    yield Static(id="card-avatar-note")
             with VerticalScroll(id="card-properties"):
                 for key, value in sorted(info.properties.items(), key=lambda item: item[0].casefold()):
                     line = Text.assemble((printable(key), "bold"), ": ", property_text(value))
@@ -87,7 +105,22 @@ class ProfileCard(ModalScreen[str | None]):
                 yield Button("Message", id="card-message", variant="primary", disabled=self._is_me)
                 yield Button("Close", id="card-close")
 
+    @property
+    def avatar_size(self) -> int:
+        return LARGE_AVATAR if self.app.size.height >= TALL_SCREEN else SMALL_AVATAR
+
+    def show_avatar(self) -> None:
+        """Draw the avatar as it is now: the picture, or the identicon and why."""
+        picture = self.query_one("#card-avatar", Static)
+        view = self._avatars.view(self._info, self.avatar_size, rgb(picture.background_colors[1]))
+        picture.update(view.avatar)
+        note = self.query_one("#card-avatar-note", Static)
+        text = avatar_note(view)
+        note.display = text is not None
+        note.update(text or "")
+
     def on_mount(self) -> None:
+        self.show_avatar()
         self.query_one("#card-close" if self._is_me else "#card-message", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -8,10 +8,14 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from ...avatars import RenderedAvatar
 from ...protocol import ClientInfo
 from ...text import printable
 from ..palette import nickname_style
-from .avatar import AvatarPainter
+from ..messages import RGB
+from .avatar import AvatarBoard, rgb
+
+WIDE_ROW_WIDTH = 28  # a sidebar this wide draws 8-pixel avatars (4 rows), a narrower one 4-pixel (2 rows)
 
 
 def is_away(info: ClientInfo) -> bool:
@@ -23,7 +27,7 @@ def _sort_key(info: ClientInfo) -> tuple[str, str]:
 
 
 class PeopleList(OptionList):
-    """One two-line option per person; options are reused so a rebuild only re-sorts."""
+    """One option per person, as tall as the avatar; options are reused so a rebuild only re-sorts."""
 
     DEFAULT_CSS = """
     PeopleList {
@@ -39,34 +43,66 @@ class PeopleList(OptionList):
     }
     """
 
-    def __init__(self, avatars: AvatarPainter, *, id: str | None = None) -> None:
+    def __init__(self, avatars: AvatarBoard, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._avatars = avatars
-        self._rows: dict[str, tuple[ClientInfo, bool, Option]] = {}
+        self._rows: dict[str, tuple[ClientInfo, bool, RenderedAvatar, Option]] = {}
+        self._shown: tuple[list[ClientInfo], ClientInfo | None] = ([], None)
+        self._drawn_with: tuple[int, RGB] | None = None
         self.border_title = "People 0"
 
-    def _option(self, info: ClientInfo, is_me: bool) -> Option:
+    @property
+    def avatar_size(self) -> int:
+        return 8 if self.size.width >= WIDE_ROW_WIDTH else 4
+
+    @property
+    def avatar_background(self) -> RGB:
+        """The list's own colour under the avatars, so transparent pixels blend into the theme.
+
+        The focus tint is left out: focusing the list must not draw every avatar again.
+        """
+        return rgb(self.background_colors[0] + self.styles.background)
+
+    def _option(self, info: ClientInfo, is_me: bool, size: int, background: RGB) -> Option:
+        avatar = self._avatars.picture(info, size, background)
         cached = self._rows.get(info.phone_number)
-        if cached is not None and cached[0] == info and cached[1] == is_me:
-            return cached[2]
-        top, bottom = self._avatars.small(info).split("\n")
+        if cached is not None and cached[0] == info and cached[1] == is_me and cached[2] is avatar:
+            return cached[3]
+        lines = avatar.text_lines()
         name = Text(printable(info.display_name), nickname_style(info.display_name))
-        line_one = Text.assemble(top, " ", name)
+        lines[0].append_text(Text.assemble(" ", name))
         if is_me:
-            line_one.append(" (you)", "dim")
-        line_two = Text.assemble(bottom, " ", (info.phone_number, "dim"))
+            lines[0].append(" (you)", "dim")
+        lines[1].append_text(Text.assemble(" ", (info.phone_number, "dim")))
         if is_away(info):
-            line_two.append(" away", "italic yellow")
-        option = Option(Text("\n").join([line_one, line_two]), id=info.phone_number)
-        self._rows[info.phone_number] = (info, is_me, option)
+            lines[1].append(" away", "italic yellow")
+        option = Option(Text("\n").join(lines), id=info.phone_number)
+        self._rows[info.phone_number] = (info, is_me, avatar, option)
         return option
+
+    def redraw(self) -> None:
+        """Draw the people last shown again: an avatar arrived, the theme or the width changed."""
+        self.show(*self._shown)
+
+    def on_resize(self) -> None:
+        if self._drawn_with is not None and self._drawn_with[0] != self.avatar_size:
+            self.redraw()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self._drawn_with is not None and self._drawn_with[1] != self.avatar_background:
+            self.call_after_refresh(self.redraw)
 
     def show(self, people: Iterable[ClientInfo], me: ClientInfo | None) -> None:
         """Show exactly these people (and me); keeps the highlighted person and the scroll."""
-        everyone = list(people) if me is None else [*people, me]
+        people = list(people)
+        self._shown = (people, me)
+        size, background = self.avatar_size, self.avatar_background
+        self._drawn_with = (size, background)
+        everyone = people if me is None else [*people, me]
         everyone.sort(key=_sort_key)
         me_number = me.phone_number if me is not None else None
-        options = [self._option(info, info.phone_number == me_number) for info in everyone]
+        options = [self._option(info, info.phone_number == me_number, size, background) for info in everyone]
         present = {info.phone_number for info in everyone}
         for number in [number for number in self._rows if number not in present]:
             del self._rows[number]

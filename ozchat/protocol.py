@@ -62,6 +62,7 @@ class ErrorCode(str, Enum):
     BAD_TOKEN = "bad_token"
     UNKNOWN_RECIPIENT = "unknown_recipient"
     STORE_FAILED = "store_failed"
+    RATE_LIMITED = "rate_limited"
 
 
 class CloseCode:

@@ -51,6 +51,7 @@ from ..protocol import (
     encode,
 )
 from .avatars import UploadStore, bundled_avatar
+from .limits import RateLimit, TokenBucket
 from .line import Line, LineRegistry
 from .store import HistoryStore, MemoryStore
 
@@ -66,8 +67,9 @@ class _Session:
     costs each recipient a few frames rather than one per change.
     """
 
-    def __init__(self, ws: ServerConnection, max_pending: int) -> None:
+    def __init__(self, ws: ServerConnection, max_pending: int, close_timeout: float) -> None:
         self.ws = ws
+        self._close_timeout = close_timeout
         self._pending: deque[_Outgoing] = deque()
         self._wakeup = asyncio.Event()
         self._max_pending = max_pending
@@ -80,10 +82,17 @@ class _Session:
             self._overflowed = True
             self._pending.clear()
             log.info("dropping a client that reads too slowly (%s)", self.ws.remote_address)
-            asyncio.get_running_loop().create_task(self.ws.close(CloseCode.TOO_SLOW, "too slow"))
+            asyncio.get_running_loop().create_task(self._drop())
             return
         self._pending.append(item)
         self._wakeup.set()
+
+    async def _drop(self) -> None:
+        """Close with 4008; a peer that reads nothing never lets the close frame out, so abort then."""
+        try:
+            await asyncio.wait_for(self.ws.close(CloseCode.TOO_SLOW, "too slow"), self._close_timeout)
+        except TimeoutError:
+            self.ws.transport.abort()
 
     async def run_writer(self) -> None:
         try:
@@ -132,6 +141,7 @@ class Hub:
         hello_timeout: float = 10.0,
         close_timeout: float = 5.0,
         max_pending_frames: int = 2000,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -147,6 +157,9 @@ class Hub:
         self._hello_timeout = hello_timeout
         self._close_timeout = close_timeout
         self._max_pending = max_pending_frames
+        self._rate_limit = rate_limit
+        if rate_limit is not None:
+            self._rate_message = f"slow down: at most {rate_limit.rate:g} frames a second (bursts of {rate_limit.burst})"
         self._sessions: dict[str, dict[str, _Session]] = {}
         self._resume_tokens: dict[tuple[str, str], str] = {}
         self._lingering: dict[tuple[str, str], _Lingering] = {}
@@ -258,7 +271,7 @@ class Hub:
         line = self.lines.get(hello.line)
         me, resumed = self._admit(line, hello)
         key = (line.name, me.phone_number)
-        session = _Session(ws, self._max_pending)
+        session = _Session(ws, self._max_pending, self._close_timeout)
         members = self._sessions.setdefault(line.name, {})
         members[me.phone_number] = session
         writer = asyncio.create_task(session.run_writer())
@@ -394,9 +407,13 @@ class Hub:
         return decode_client_frame(raw) if check else decode_client_frame_unchecked(raw)
 
     async def _serve_member(self, ws: ServerConnection, session: _Session, line: Line, phone_number: str) -> None:
+        loop = asyncio.get_running_loop()
+        bucket = TokenBucket(self._rate_limit, loop.time()) if self._rate_limit is not None else None
         try:
             async for raw in ws:
                 try:
+                    if bucket is not None and not bucket.take(loop.time()):
+                        raise ProtocolError(ErrorCode.RATE_LIMITED, self._rate_message, _frame_id(raw))
                     frame = self._decode(raw)
                     if isinstance(frame, Upload):
                         await self._accept_upload(ws, session, frame)
@@ -473,3 +490,12 @@ def _respond(connection: ServerConnection, status: HTTPStatus, body: bytes, cont
     response.headers["Content-Type"] = content_type
     response.headers["Content-Length"] = str(len(body))
     return response
+
+
+def _frame_id(raw: str | bytes) -> str | None:
+    """The client id of a frame that will not be processed, when it is cheap to read."""
+    try:
+        frame = decode_client_frame_unchecked(raw) if isinstance(raw, str) else None
+    except ProtocolError:
+        return None
+    return getattr(frame, "id", None)

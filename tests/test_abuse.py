@@ -1,0 +1,99 @@
+"""Flooding and slow readers: the offender is limited or dropped, everyone else carries on."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+
+from websockets.asyncio.client import connect as ws_connect
+
+from ozchat import ChatMessage, ClientInfo, ClientStatus, OzWebClient
+from ozchat.hub import Hub
+from ozchat.hub.limits import RateLimit, TokenBucket
+
+
+def test_token_bucket_allows_bursts_then_the_rate():
+    bucket = TokenBucket(RateLimit(rate=2, burst=3), now=0.0)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(0.25) is False
+    assert bucket.take(0.5) is True
+    assert [bucket.take(10.0) for _ in range(4)] == [True, True, True, False]
+
+
+async def test_flooding_client_gets_rate_limited_errors():
+    async with Hub("127.0.0.1", 0, rate_limit=RateLimit(rate=5, burst=3)) as hub:
+        bystander = OzWebClient(ping_interval=None)
+        heard: list[str] = []
+        bystander.on_message_received(lambda m: heard.append(m.text))
+        await bystander.connect(hub.url, "Webphone1", {"nickname": "Calm"})
+        async with ws_connect(hub.url, ping_interval=None) as ws:
+            await ws.send(json.dumps({"type": "hello", "line": "Webphone1", "properties": {"nickname": "Flood"}}))
+            for i in range(10):
+                await ws.send(json.dumps({"type": "send", "text": f"spam {i}", "id": f"s{i}"}))
+            answers: dict[str, str] = {}
+            while len(answers) < 10:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if frame["type"] in ("ack", "error"):
+                    answers[frame["id"]] = frame.get("code", "ack")
+        assert [answers[f"s{i}"] for i in range(3)] == ["ack"] * 3
+        assert set(answers[f"s{i}"] for i in range(3, 10)) == {"rate_limited"}
+        await bystander.send_message("unbothered")
+        assert heard == ["spam 0", "spam 1", "spam 2", "unbothered"]
+        await bystander.disconnect()
+
+
+async def test_a_client_that_stops_reading_is_dropped_without_slowing_others():
+    async with Hub("127.0.0.1", 0, max_pending_frames=50, grace=0, close_timeout=0.5) as hub:
+        sender, watcher = (OzWebClient(ping_interval=None, reconnect=False) for _ in range(2))
+        got: list[ChatMessage] = []
+        watcher.on_message_received(got.append)
+        gone = asyncio.Event()
+        watcher.on_client_state_changed(
+            lambda info: gone.set() if info.status is ClientStatus.OFFLINE and info.nickname == "Sleeper" else None
+        )
+        await watcher.connect(hub.url, "Webphone1", {"nickname": "Watcher"})
+        sleeper = await _hello_then_never_read(hub.port, "Sleeper")
+        await sender.connect(hub.url, "Webphone1", {"nickname": "Sender"})
+        text = "x" * 4000
+        for _ in range(1500):  # ~6 MB: more than the kernel buffers hold for one socket
+            await sender.send_message(text)
+        await asyncio.wait_for(gone.wait(), 10)
+        await asyncio.wait_for(_until(lambda: len(got) == 1500), 10)
+        assert {info.nickname for info in watcher.roster} == {"Sender"}
+        sleeper.close()
+        await sender.disconnect()
+        await watcher.disconnect()
+
+
+async def _hello_then_never_read(port: int, nickname: str) -> socket.socket:
+    """A WebSocket client done by hand on a socket with a tiny receive buffer, that never reads.
+
+    Client libraries keep reading into their own queues; this one lets the kernel push back.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: no autotuning
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(sock, (
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += await loop.sock_recv(sock, 1)  # byte by byte: read nothing past the handshake
+    assert response.startswith(b"HTTP/1.1 101")
+    payload = json.dumps({"type": "hello", "line": "Webphone1", "properties": {"nickname": nickname}}).encode()
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    await loop.sock_sendall(sock, bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    return sock
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.02)

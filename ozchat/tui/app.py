@@ -144,7 +144,7 @@ class OzChatApp(App[None]):
         self.me: ClientInfo | None = None
         self.line = join.line if join is not None else None
         self._join = join
-        self._avatars = AvatarBoard(avatars, self.run_worker, self.post_message)
+        self.avatars = AvatarBoard(avatars, self.run_worker, self.post_message)
         self._avatar_file = avatar_file
         self._people_redraw: Timer | None = None
         self._clock = clock
@@ -159,7 +159,7 @@ class OzChatApp(App[None]):
         with Horizontal(id="main"):
             with TabbedContent(id="conversations"):
                 yield Conversation(f"#{self.line or 'line'}", None, self._max_chat_lines, id=LINE_TAB)
-            yield PeopleList(self._avatars, id="people")
+            yield PeopleList(self.avatars, id="people")
         yield Composer(self.nicknames, id="composer")
         yield Footer()
 
@@ -179,8 +179,8 @@ class OzChatApp(App[None]):
     async def on_unmount(self) -> None:
         with contextlib.suppress(OzchatError, TimeoutError):
             await asyncio.wait_for(self.client.disconnect(), 2.0)
-        if self._avatars.service is not None:
-            await self._avatars.service.aclose()
+        if self.avatars.service is not None:
+            await self.avatars.service.aclose()
 
     @property
     def people(self) -> PeopleList:
@@ -311,7 +311,7 @@ class OzChatApp(App[None]):
         log.add_system(self.now(), Text.assemble(names, f" and {others} others are {state}"))
 
     def on_avatar_loaded(self, message: AvatarLoaded) -> None:
-        self._avatars.loaded(message)
+        self.avatars.loaded(message)
         for screen in self.screen_stack:
             if isinstance(screen, ProfileCard):
                 screen.show_avatar()
@@ -415,7 +415,7 @@ class OzChatApp(App[None]):
                 await self.open_conversation(phone_number, activate=True)
             self.query_one(Composer).focus()
 
-        self.push_screen(ProfileCard(info, self._avatars, is_me=is_me), message_chosen)
+        self.push_screen(ProfileCard(info, self.avatars, is_me=is_me), message_chosen)
 
     # ---- what the user types ----------------------------------------------------------
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from ozchat import OzWebClient
+from ozchat.avatars import AvatarService
 from ozchat.hub import Hub
 from ozchat.tui.app import Join, OzChatApp
 
@@ -30,9 +31,9 @@ async def until(pilot, predicate: Callable[[], object], timeout: float = 5.0) ->
 def chat_app(hub: Hub) -> Callable[..., OzChatApp]:
     """`chat_app(nickname="John")`: an app whose worker joins Webphone1 on the test hub."""
 
-    def _make(line: str = "Webphone1", **properties: object) -> OzChatApp:
+    def _make(line: str = "Webphone1", *, avatars: AvatarService | None = None, **properties: object) -> OzChatApp:
         client = OzWebClient(ping_interval=None)
-        return OzChatApp(client, join=Join(hub.url, line, dict(properties)), clock=fixed_clock)
+        return OzChatApp(client, join=Join(hub.url, line, dict(properties)), avatars=avatars, clock=fixed_clock)
 
     return _make
 

@@ -80,6 +80,11 @@ class PeopleList(OptionList):
         self._rows[info.phone_number] = (info, is_me, avatar, option)
         return option
 
+    def avatar_of(self, phone_number: str) -> RenderedAvatar | None:
+        """The avatar this person's row draws now."""
+        row = self._rows.get(phone_number)
+        return row[2] if row is not None else None
+
     def redraw(self) -> None:
         """Draw the people last shown again: an avatar arrived, the theme or the width changed."""
         self.show(*self._shown)

@@ -1,0 +1,266 @@
+"""Avatars in the chat screen: real hub, real clients and real local HTTP servers for the images."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from avatars.helpers import AvatarServer, Request, head, quadrants
+from avatars.helpers import encode as encode_image
+
+from ozchat import ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
+from ozchat.avatars import AvatarErrorCode, AvatarFetcher, AvatarService, identicon
+from ozchat.cli import build_chat_app, build_parser
+from ozchat.hub import Hub
+from ozchat.hub.avatars import UploadStore, bundled_avatar
+from ozchat.tui.app import Join, OzChatApp
+from ozchat.tui.messages import ConnectionChanged, PresenceChanged
+from ozchat.tui.settings import ChatSettings
+from ozchat.tui.widgets import PeopleList, ProfileCard
+from textual.widgets import Static
+
+from .conftest import chat_lines, fixed_clock, until
+from .test_snapshots import said
+
+# ---- helpers ----------------------------------------------------------------------------
+
+
+def people(app: OzChatApp) -> PeopleList:
+    return app.query_one(PeopleList)
+
+
+def shows_picture(app: OzChatApp, phone_number: str) -> bool:
+    """The row draws something other than the person's identicon (the loaded picture)."""
+    drawn = people(app).avatar_of(phone_number)
+    return drawn is not None and drawn != identicon(phone_number, drawn.size)
+
+
+def shows_identicon(app: OzChatApp, phone_number: str) -> bool:
+    drawn = people(app).avatar_of(phone_number)
+    return drawn is not None and drawn == identicon(phone_number, drawn.size)
+
+
+async def open_card(pilot, phone_number: str) -> ProfileCard:
+    app = pilot.app
+    await pilot.press("escape")
+    await until(pilot, lambda: not isinstance(app.screen, ProfileCard))
+    sidebar = people(app)
+    sidebar.focus()
+    sidebar.highlighted = sidebar.get_option_index(phone_number)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, ProfileCard))
+    return app.screen
+
+
+def card_note(card: ProfileCard) -> str:
+    note = card.query_one("#card-avatar-note", Static)
+    return str(note.content) if note.display else ""
+
+
+def service_for(server_host: str, cache: Path, **options: object) -> AvatarService:
+    return AvatarService(AvatarFetcher(trusted_hosts=[server_host], cache_dir=cache, **options))
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[AvatarServer]:
+    running = AvatarServer()
+    await running.start()
+    yield running
+    await running.stop()
+
+
+# ---- snapshot --------------------------------------------------------------------------
+
+
+class _ImageHandler(BaseHTTPRequestHandler):
+    """Serves the bundled PNGs at /NAME.png, 404 for anything else (a thread, so any loop can use it)."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server spelling)
+        data = bundled_avatar(self.path.strip("/"))
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def image_server() -> Iterator[str]:
+    """The base URL of a real HTTP server on 127.0.0.1 that serves the bundled avatars."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ImageHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def test_main_screen_with_avatars_120x40(snap_compare, image_server, tmp_path):
+    base = f"http://{image_server}"
+    john = ClientInfo("J0hnn", ClientStatus.ONLINE, {"nickname": "John", "avatar": f"{base}/cat.png"})
+    mary = ClientInfo("M4ry0", ClientStatus.ONLINE, {"nickname": "Mary", "avatar": f"{base}/fox.png", "away": "lunch"})
+    bob = ClientInfo("B0bby", ClientStatus.ONLINE, {"nickname": "Bob", "avatar": f"{base}/robot.png"})
+    eve = ClientInfo("3ve00", ClientStatus.ONLINE, {"nickname": "Eve", "avatar": f"{base}/missing.png"})
+    zed = ClientInfo("Z3d00", ClientStatus.ONLINE, {"nickname": "Zed"})
+    app = OzChatApp(OzWebClient(), join=None, avatars=service_for(image_server, tmp_path / "cache"), clock=fixed_clock)
+
+    async def feed(pilot) -> None:
+        for event in (
+            ConnectionChanged(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED), me=john, line="Webphone1"),
+            PresenceChanged((mary, bob, eve, zed)),
+            said(1, mary, "morning all", minutes=1),
+            said(2, bob, "the build is green again", minutes=2),
+        ):
+            pilot.app.post_message(event)
+        await until(pilot, lambda: all(shows_picture(app, p.phone_number) for p in (john, mary, bob)))
+        assert shows_identicon(app, eve.phone_number) and shows_identicon(app, zed.phone_number)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=feed)
+
+
+# ---- hostile avatars ---------------------------------------------------------------------
+
+
+async def test_hostile_avatars_keep_identicons_and_say_why_while_typing_works(chat_app, connect, server, tmp_path):
+    slow_asked = asyncio.Event()
+
+    async def trickle(request: Request, writer: asyncio.StreamWriter) -> None:
+        slow_asked.set()
+        writer.write(head("200 OK", {"Content-Type": "image/png", "Content-Length": "4096"}))
+        while True:  # one byte a second, until the fetcher gives up and hangs up
+            writer.write(b"\x89")
+            await writer.drain()
+            await asyncio.sleep(1)
+
+    async def not_an_image(request: Request, writer: asyncio.StreamWriter) -> None:
+        body = b"<html>surely an image</html>"
+        writer.write(head("200 OK", {"Content-Type": "image/png", "Content-Length": str(len(body))}) + body)
+
+    server.routes["/slow.png"] = trickle
+    server.routes["/page.png"] = not_an_image
+    hostile = {
+        "Nobody": (server.url("/gone.png"), AvatarErrorCode.HTTP_STATUS, "404"),
+        "Pager": (server.url("/page.png"), AvatarErrorCode.NOT_AN_IMAGE, "not an image"),
+        "Slowpoke": (server.url("/slow.png"), AvatarErrorCode.TIMEOUT, "too slow"),
+        "Sneaky": ("http://169.254.169.254/latest/avatar.png", AvatarErrorCode.REFUSED_ADDRESS, "private or local"),
+    }
+    app = chat_app(nickname="John", avatars=service_for(server.host, tmp_path / "cache", deadline=1.5, allow_private=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        numbers = {}
+        for name, (url, _, _) in hostile.items():
+            client, _ = await connect(nickname=name, avatar=url)
+            numbers[name] = client.phone_number
+        await until(pilot, lambda: all(n in [o.id for o in people(app).options] for n in numbers.values()))
+        await asyncio.wait_for(slow_asked.wait(), 5)
+        await pilot.press(*"typing while avatars load")
+        await until(pilot, lambda: app.query_one("#composer").value == "typing while avatars load")
+        await pilot.press("enter")
+        await until(pilot, lambda: any(line.endswith("<John> typing while avatars load") for line in chat_lines(app)))
+
+        await until(pilot, lambda: app.avatars.loading == 0, timeout=10)
+        for name, (_, code, words) in hostile.items():
+            assert shows_identicon(app, numbers[name]), name
+            card = await open_card(pilot, numbers[name])
+            note = card_note(card)
+            assert "Avatar not shown" in note and words in note and code.value in note, (name, note)
+            assert card.query_one("#card-avatar", Static).content == identicon(numbers[name], card.avatar_size)
+
+
+# ---- one load for many -------------------------------------------------------------------
+
+
+async def test_fifty_people_sharing_an_avatar_cost_one_request(chat_app, connect, server, tmp_path):
+    server.image("/shared.png", encode_image(quadrants(), "PNG"))
+    app = chat_app(nickname="John", avatars=service_for(server.host, tmp_path / "cache"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        crowd = await asyncio.gather(*(connect(nickname=f"Twin{i:02}", avatar=server.url("/shared.png")) for i in range(50)))
+        numbers = [client.phone_number for client, _ in crowd]
+        await until(pilot, lambda: all(shows_picture(app, number) for number in numbers), timeout=15)
+        card = await open_card(pilot, numbers[0])
+        await until(pilot, lambda: card_note(card) == "" and app.avatars.loading == 0)
+        assert server.count("/shared.png") == 1
+
+
+# ---- choosing one's own avatar -----------------------------------------------------------
+
+
+@pytest.fixture
+async def upload_hub(tmp_path) -> AsyncIterator[Hub]:
+    async with Hub("127.0.0.1", 0, uploads=UploadStore(tmp_path / "uploads"), grace=1.0) as running:
+        yield running
+
+
+async def test_avatar_file_is_uploaded_and_others_see_the_hub_url(upload_hub, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    Path("me.png").write_bytes(encode_image(quadrants(40), "PNG"))
+    Path("other.png").write_bytes(bundled_avatar("owl") or b"")
+    Path("notes.png").write_bytes(b"these are my notes, not a picture")
+    hub_avatars = f"http://127.0.0.1:{upload_hub.port}/avatars/"
+
+    mary = OzWebClient(ping_interval=None)
+    await mary.connect(f"127.0.0.1:{upload_hub.port}", "Webphone1", {"nickname": "Mary"})
+
+    def mary_sees(app: OzChatApp) -> str | None:
+        info = mary.roster.get(app.me.phone_number) if app.me is not None else None
+        return info.get("avatar") if info is not None else None
+
+    args = build_parser(ChatSettings()).parse_args(
+        ["--host", "127.0.0.1", "--port", str(upload_hub.port), "--nick", "John", "--avatar", "./me.png"]
+    )
+    app = build_chat_app(args, "John")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: (mary_sees(app) or "").startswith(hub_avatars))
+            first = mary_sees(app)
+            assert first.endswith(".png") and first != f"{hub_avatars}me.png"
+            await until(pilot, lambda: shows_picture(app, app.me.phone_number))
+            assert any("Your avatar is now me.png" in line for line in chat_lines(app))
+
+            await pilot.press(*"/avatar ./other.png", "enter")
+            await until(pilot, lambda: mary_sees(app) not in (first, None))
+            assert mary_sees(app).startswith(hub_avatars)
+
+            await pilot.press(*"/avatar ./notes.png", "enter")
+            await until(pilot, lambda: any("avatar not changed" in line for line in chat_lines(app)))
+            refused = [line for line in chat_lines(app) if "avatar not changed" in line]
+            assert "notes.png" in refused[0] and "not_an_image" in refused[0]
+
+            await pilot.press(*"/avatar ./nowhere.png", "enter")
+            await until(pilot, lambda: any("cannot read nowhere.png" in line for line in chat_lines(app)))
+
+            await pilot.press(*"/avatar cat", "enter")
+            await until(pilot, lambda: mary_sees(app) == f"{hub_avatars}cat.png")
+    finally:
+        await mary.disconnect()
+
+
+async def test_a_missing_avatar_file_stops_the_chat_before_it_starts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = build_parser(ChatSettings()).parse_args(["--nick", "John", "--avatar", "./missing.png"])
+    with pytest.raises(ValueError, match="no avatar file missing.png"):
+        build_chat_app(args, "John")
+
+
+def test_join_properties_for_a_bundled_name_and_a_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    parser = build_parser(ChatSettings())
+    named = build_chat_app(parser.parse_args(["--host", "example.org:7000", "--nick", "J", "--avatar", "cat"]), "J")
+    assert named._join == Join("example.org:7000", "Webphone1", {"nickname": "J", "avatar": "http://example.org:7000/avatars/cat.png"})
+    url = "https://pics.example.com/j.png"
+    linked = build_chat_app(parser.parse_args(["--host", "wss://chat.example.org/", "--nick", "J", "--avatar", url]), "J")
+    assert linked._join.properties["avatar"] == url
+    assert linked.avatars.service.resolve("fox.png") == "https://chat.example.org/avatars/fox.png"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from avatars.helpers import AvatarServer, Request, head, quadrants
 from avatars.helpers import encode as encode_image
+from textual.widgets import Static
 
 from ozchat import ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.avatars import AvatarErrorCode, AvatarFetcher, AvatarService, identicon
@@ -21,7 +22,6 @@ from ozchat.tui.app import Join, OzChatApp
 from ozchat.tui.messages import ConnectionChanged, PresenceChanged
 from ozchat.tui.settings import ChatSettings
 from ozchat.tui.widgets import PeopleList, ProfileCard
-from textual.widgets import Static
 
 from .conftest import chat_lines, fixed_clock, until
 from .test_snapshots import said

@@ -22,6 +22,7 @@ DEFAULT_PORT = 7779
 
 # Limits, all in the hub's welcome frame so a client can check before sending.
 MAX_FRAME_BYTES = 64 * 1024
+MAX_UPLOAD_BYTES = 256 * 1024  # an avatar image, before base64
 MAX_UPLOAD_FRAME_BYTES = 512 * 1024  # an `upload` frame: a 256 KiB image in base64, with room
 MAX_PROPERTIES_BYTES = 4 * 1024
 MAX_PROPERTY_DEPTH = 8

@@ -12,7 +12,8 @@ from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import RequestRejected
 from ozchat.hub import Hub
-from ozchat.hub.avatars import UploadStore, bundled_names
+from ozchat.avatars.bundled import bundled_names
+from ozchat.hub.avatars import UploadStore
 
 
 @pytest.fixture

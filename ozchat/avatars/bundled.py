@@ -9,12 +9,17 @@ transparent and every other letter a colour from the avatar's palette.
 
 from __future__ import annotations
 
+import re
 import sys
+from importlib.resources import files
 from pathlib import Path
 
 from PIL import Image, ImageColor
 
 SIDE = 16
+
+_SHIPPED = files("ozchat") / "assets" / "avatars"
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 _ART: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "cat": (
@@ -272,6 +277,22 @@ _ART: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 }
 
 NAMES: tuple[str, ...] = tuple(sorted(_ART))
+
+
+def bundled_names() -> list[str]:
+    """The names of the bundled avatars, sorted, e.g. ``["alien", "bear", ...]``."""
+    return sorted(item.name.removesuffix(".png") for item in _SHIPPED.iterdir() if item.name.endswith(".png"))
+
+
+def bundled_avatar(name: str) -> bytes | None:
+    """The PNG of the bundled avatar `name` ("cat" or "cat.png"), or None for any other name."""
+    stem = name.removesuffix(".png")
+    if not _NAME.fullmatch(stem):
+        return None
+    try:
+        return (_SHIPPED / f"{stem}.png").read_bytes()
+    except OSError:
+        return None
 
 
 def draw(name: str) -> Image.Image:

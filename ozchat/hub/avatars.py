@@ -12,41 +12,22 @@ import io
 import os
 import re
 import threading
-from importlib.resources import files
 from pathlib import Path
 
 from PIL import Image
 
 from ..avatars.errors import AvatarError, AvatarErrorCode
 from ..avatars.image import fit_square, load_image
+from ..protocol import MAX_UPLOAD_BYTES
 
-MAX_UPLOAD_BYTES = 256 * 1024
 MAX_UPLOAD_SIDE = 64
 DEFAULT_STORE_BYTES = 64 * 1024 * 1024
 
-_BUNDLED = files("ozchat") / "assets" / "avatars"
-_BUNDLED_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _UPLOAD_NAME = re.compile(r"[0-9a-f]{32}\.png")
 
 
 class UploadRejected(AvatarError):
     """An upload the hub will not store; `code` is stable (``upload_too_large``, ``not_an_image``, ...)."""
-
-
-def bundled_names() -> list[str]:
-    """The names of the bundled avatars, sorted, e.g. ``["alien", "bear", ...]``."""
-    return sorted(item.name.removesuffix(".png") for item in _BUNDLED.iterdir() if item.name.endswith(".png"))
-
-
-def bundled_avatar(name: str) -> bytes | None:
-    """The PNG of the bundled avatar `name` ("cat" or "cat.png"), or None for any other name."""
-    stem = name.removesuffix(".png")
-    if not _BUNDLED_NAME.fullmatch(stem):
-        return None
-    try:
-        return (_BUNDLED / f"{stem}.png").read_bytes()
-    except OSError:
-        return None
 
 
 def accept_upload(data: bytes) -> tuple[str, bytes]:

@@ -24,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..avatars.bundled import bundled_avatar
 from ..avatars.errors import AvatarError
 from ..exceptions import ProtocolError
 from ..protocol import (
@@ -50,7 +51,7 @@ from ..protocol import (
     decode_client_frame_unchecked,
     encode,
 )
-from .avatars import UploadStore, bundled_avatar
+from .avatars import UploadStore
 from .limits import RateLimit, TokenBucket
 from .line import Line, LineRegistry
 from .store import HistoryStore, MemoryStore

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..hub.avatars import MAX_UPLOAD_BYTES, bundled_names
-from ..protocol import server_url
+from ..avatars.bundled import bundled_names
+from ..protocol import MAX_UPLOAD_BYTES, server_url
 
 
 class AvatarFileError(ValueError):

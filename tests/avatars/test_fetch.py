@@ -11,7 +11,7 @@ from PIL import Image
 
 from ozchat.avatars import AvatarError, AvatarErrorCode, AvatarFetcher, AvatarService
 from ozchat.avatars.fetch import is_public_address
-from ozchat.hub.avatars import bundled_avatar
+from ozchat.avatars.bundled import bundled_avatar
 
 from .helpers import (
     BLUE,

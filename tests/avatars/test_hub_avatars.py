@@ -9,15 +9,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from ozchat.avatars import AvatarErrorCode
-from ozchat.avatars.bundled import NAMES, draw, main
-from ozchat.hub.avatars import (
-    MAX_UPLOAD_BYTES,
-    UploadRejected,
-    UploadStore,
-    accept_upload,
-    bundled_avatar,
-    bundled_names,
-)
+from ozchat.avatars.bundled import NAMES, bundled_avatar, bundled_names, draw, main
+from ozchat.hub.avatars import UploadRejected, UploadStore, accept_upload
+from ozchat.protocol import MAX_UPLOAD_BYTES
 
 from .helpers import encode, noise, png_header, quadrants
 

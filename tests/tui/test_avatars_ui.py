@@ -17,7 +17,8 @@ from ozchat import ClientInfo, ClientStatus, ConnectionState, ConnectionStateCha
 from ozchat.avatars import AvatarErrorCode, AvatarFetcher, AvatarService, identicon
 from ozchat.cli import build_chat_app, build_parser
 from ozchat.hub import Hub
-from ozchat.hub.avatars import UploadStore, bundled_avatar
+from ozchat.avatars.bundled import bundled_avatar
+from ozchat.hub.avatars import UploadStore
 from ozchat.tui.app import Join, OzChatApp
 from ozchat.tui.messages import ConnectionChanged, PresenceChanged
 from ozchat.tui.settings import ChatSettings

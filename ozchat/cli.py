@@ -360,6 +360,13 @@ def build_chat_app(args: argparse.Namespace, nickname: str) -> OzChatApp:
     )
 
 
+def local_hub_notice(started: StartedHub, idle: float) -> str:
+    return (
+        f"Started a local hub on {started.host}:{started.port}; it stops by itself "
+        f"{idle:g} s after the last client leaves. Its log: {started.log_path}"
+    )
+
+
 def _chat(args: argparse.Namespace) -> int:
     nickname = args.nick or _ask_nickname()
     if nickname is None:
@@ -379,7 +386,7 @@ def _chat(args: argparse.Namespace) -> int:
         print(f"ozchat: {exc}", file=sys.stderr)
         return 2
     if started is not None:
-        print(f"started a local hub on {started.host}:{started.port} (log: {started.log_path})", file=sys.stderr)
+        app.startup_notice = local_hub_notice(started, args.autostart_idle)
     app.run()
     return 0
 

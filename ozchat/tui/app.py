@@ -151,6 +151,8 @@ class OzChatApp(App[None]):
         self._max_chat_lines = max_chat_lines
         self._start_theme = theme
         self._has_joined = False
+        # Set before running: a line for the chat pane and the status bar, e.g. "local hub started".
+        self.startup_notice: str | None = None
 
     # ---- layout -----------------------------------------------------------------------
 
@@ -169,6 +171,8 @@ class OzChatApp(App[None]):
         status = self.query_one(StatusBar)
         if self.line is not None:
             status.show_line(self.line)
+        if self.startup_notice:
+            self.line_conversation.chat.add_system(self.now(), self.startup_notice)
         if self._join is not None:
             status.show_state("connecting", f"connecting to {self._join.server}")
             self._run_client(self._join)
@@ -262,7 +266,7 @@ class OzChatApp(App[None]):
                 if self._avatar_file is not None:
                     self._upload_avatar(self.line_conversation, self._avatar_file)
                     self._avatar_file = None
-            status.show_state("connected", "connected")
+            status.show_state("connected", "connected to a local hub started here" if self.startup_notice else "connected")
         else:
             if not change.retrying:
                 self.roster.clear()  # while reconnecting the client reconciles it at sync

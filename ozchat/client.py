@@ -34,6 +34,7 @@ from .protocol import (
     ClientStatus,
     CloseCode,
     ConnectionState,
+    ErrorCode,
     ErrorFrame,
     Gap,
     Hello,
@@ -71,6 +72,7 @@ Callback = Callable[[E], Union[None, Awaitable[None]]]
 _Kind = Literal["connection", "client", "message", "error", "synced", "gap"]
 
 _END = object()
+_RATE_LIMIT_PAUSES = (0.2, 0.4, 0.8, 1.6, 3.2)  # seconds before resending a rate-limited request
 
 
 _CLOSE_REASONS = {
@@ -403,10 +405,16 @@ class OzWebClient:
         request = _Request(encode(make_frame(client_id)), asyncio.get_running_loop().create_future())
         self._pending[client_id] = request
         try:
-            if self._ws is not None:
-                await self._send_quietly(self._ws, request.data)
-            # A lost connection resends it on reconnect; keepalive bounds a silent hub.
-            answer = await request.future
+            for pause in (*_RATE_LIMIT_PAUSES, None):
+                if self._ws is not None:
+                    await self._send_quietly(self._ws, request.data)
+                # A lost connection resends it on reconnect; keepalive bounds a silent hub.
+                answer = await request.future
+                if pause is None or not (isinstance(answer, ErrorFrame) and answer.code == ErrorCode.RATE_LIMITED):
+                    break
+                # The hub dropped the frame unread: the same frame again once its budget refills.
+                request.future = asyncio.get_running_loop().create_future()
+                await asyncio.sleep(pause)
         finally:
             self._pending.pop(client_id, None)
         if isinstance(answer, ErrorFrame):

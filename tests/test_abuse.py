@@ -97,3 +97,19 @@ async def _hello_then_never_read(port: int, nickname: str) -> socket.socket:
 async def _until(predicate) -> None:
     while not predicate():
         await asyncio.sleep(0.02)
+
+
+async def test_the_client_paces_itself_when_rate_limited():
+    """A burst over the limit is not lost: the client resends each refused frame a little later."""
+    async with Hub("127.0.0.1", 0, rate_limit=RateLimit(rate=50, burst=4)) as hub:
+        sender, watcher = OzWebClient(ping_interval=None), OzWebClient(ping_interval=None)
+        heard: list[str] = []
+        watcher.on_message_received(lambda m: heard.append(m.text))
+        await watcher.connect(hub.url, "Webphone1", {"nickname": "Watcher"})
+        await sender.connect(hub.url, "Webphone1", {"nickname": "Burst"})
+        sent = await asyncio.gather(*(sender.send_message(f"line {i}") for i in range(12)))
+        await asyncio.wait_for(_until(lambda: len(heard) == 12), 10)
+        assert sorted(heard) == sorted(f"line {i}" for i in range(12))
+        assert len({m.seq for m in sent}) == 12
+        await sender.disconnect()
+        await watcher.disconnect()

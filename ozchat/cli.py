@@ -224,8 +224,12 @@ class _EventPrinter:
                 "reason": change.reason, "retrying": change.retrying,
             }))
             return
-        detail = f" as {self._client.phone_number} on {self._client.line}" if change.state is ConnectionState.ACCESS_GRANTED else ""
-        why = f" ({change.code}: {printable(change.reason)})" if change.code or change.reason else ""
+        detail = (
+            f" as {self._client.phone_number} on {printable(self._client.line or '')}"
+            if change.state is ConnectionState.ACCESS_GRANTED
+            else ""
+        )
+        why = f" ({printable(str(change.code))}: {printable(change.reason)})" if change.code or change.reason else ""
         retrying = ", reconnecting" if change.retrying else ""
         print(f"-- {change.state.value}{detail}{why}{retrying}", file=sys.stderr, flush=True)
 
@@ -275,7 +279,7 @@ async def _send_typed_lines(client: OzWebClient, queue: asyncio.Queue[str | None
         try:
             await client.send_message(text)
         except OzchatError as exc:
-            print(f"-- not sent: {exc}", file=sys.stderr, flush=True)
+            print(f"-- not sent: {printable(str(exc))}", file=sys.stderr, flush=True)
 
 
 async def _events(args: argparse.Namespace) -> int:
@@ -286,7 +290,7 @@ async def _events(args: argparse.Namespace) -> int:
     client.on_message_received(printer.message)
     closed = asyncio.Event()
     client.on_connection_state_changed(
-        lambda change: closed.set() if change.state is ConnectionState.CONNECTION_CLOSED and not change.retrying else None
+        lambda change: closed.set() if change.state is not ConnectionState.ACCESS_GRANTED and not change.retrying else None
     )
     try:
         started = await start_local_hub_if_needed(args)
@@ -294,10 +298,10 @@ async def _events(args: argparse.Namespace) -> int:
             print(f"-- started a local hub on {started.host}:{started.port} (log: {started.log_path})", file=sys.stderr)
         await client.connect(_server_address(args), args.line, _properties(args), token=args.token)
     except ValueError as exc:
-        print(f"ozchat events: {exc}", file=sys.stderr)
+        print(f"ozchat events: {printable(str(exc))}", file=sys.stderr)
         return 2
     except OzchatError as exc:
-        print(f"ozchat events: {exc}", file=sys.stderr)
+        print(f"ozchat events: {printable(str(exc))}", file=sys.stderr)
         return 1
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()

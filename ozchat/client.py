@@ -323,6 +323,10 @@ class OzWebClient:
                 except AccessDenied as exc:
                     final = ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message)
                     break
+                if self._stopping.is_set():  # disconnect() was called while this attempt was under way
+                    await ws.close()
+                    final = closed
+                    break
                 await self._granted(ws, welcome)
                 for request in list(self._pending.values()):
                     await self._send_quietly(ws, request.data)

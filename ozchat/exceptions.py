@@ -25,6 +25,7 @@ class _CodedError(OzchatError):
     """An error that carries one of the protocol's stable error codes and its message."""
 
     def __init__(self, code: str, message: str) -> None:
+        code = str(getattr(code, "value", code))  # an ErrorCode member becomes its plain wire string
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message

@@ -10,7 +10,7 @@ import secrets
 import string
 import unicodedata
 from enum import Enum
-from typing import Any, Union
+from typing import Annotated, Any, Union
 from urllib.parse import urlsplit
 
 import msgspec
@@ -28,6 +28,7 @@ MAX_PROPERTIES_BYTES = 4 * 1024
 MAX_PROPERTY_DEPTH = 8
 MAX_PROPERTY_KEY_CHARS = 64
 MAX_NICKNAME_CHARS = 32
+MAX_AVATAR_CHARS = 2048
 MAX_TEXT_CHARS = 4000
 MAX_LINE_CHARS = 64
 MAX_CLIENT_ID_CHARS = 64
@@ -89,6 +90,10 @@ class ClientStatus(str, Enum):
     OFFLINE = "OFFLINE"
 
 
+# Checked whenever a frame is decoded: a phone number is drawn on terminals and used in UI ids.
+PhoneNumber = Annotated[str, msgspec.Meta(pattern=f"^[A-Za-z0-9]{{{PHONE_NUMBER_LENGTH}}}$")]
+
+
 class _Frame(msgspec.Struct, tag_field="type", rename="camel", omit_defaults=True):
     """Base of every frame: the ``type`` tag comes from each subclass."""
 
@@ -99,7 +104,7 @@ class _Frame(msgspec.Struct, tag_field="type", rename="camel", omit_defaults=Tru
 class Resume(msgspec.Struct, rename="camel"):
     """Reclaim a phone number after a dropped connection, with the token the welcome gave."""
 
-    phone_number: str
+    phone_number: PhoneNumber
     token: str
 
 
@@ -116,7 +121,7 @@ class Hello(_Frame, tag="hello"):
 
 class Send(_Frame, tag="send"):
     text: str
-    to: Union[str, None] = None
+    to: Union[PhoneNumber, None] = None
     action: bool = False
     id: Union[str, None] = None
 
@@ -146,7 +151,7 @@ class ClientInfo(msgspec.Struct, rename="camel", frozen=True):
     attribute names match property keys case-insensitively, as Ozeki's pages rely on.
     """
 
-    phone_number: str
+    phone_number: PhoneNumber
     status: ClientStatus
     properties: dict[str, Any] = {}
 
@@ -192,7 +197,7 @@ class Limits(msgspec.Struct, rename="camel"):
 
 
 class Welcome(_Frame, tag="welcome", omit_defaults=False):
-    phone_number: str
+    phone_number: PhoneNumber
     line: str
     properties: dict[str, Any]
     last_seq: int
@@ -218,10 +223,10 @@ class ChatMessage(_Frame, tag="message"):
 
     seq: int
     ts: int
-    sender: str = msgspec.field(name="from")
+    sender: PhoneNumber = msgspec.field(name="from")
     text: str
     nickname: Union[str, None] = None
-    to: Union[str, None] = None
+    to: Union[PhoneNumber, None] = None
     action: bool = False
     id: Union[str, None] = None
     history: bool = False  # said before this client joined: replayed from stored history to a newcomer
@@ -305,7 +310,8 @@ def decode_client_frame(data: Union[str, bytes]) -> ClientFrame:
 def decode_client_frame_unchecked(data: Union[str, bytes]) -> ClientFrame:
     """Decode a client frame by type and field types only; `check_client_frame` does the rest."""
     frame = _decode(_client_decoder, data)
-    if not isinstance(frame, Upload) and len(data) > MAX_FRAME_BYTES:
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if not isinstance(frame, Upload) and size > MAX_FRAME_BYTES:
         raise ProtocolError(
             ErrorCode.FRAME_TOO_LARGE,
             f"frames other than upload have at most {MAX_FRAME_BYTES} bytes",
@@ -402,8 +408,13 @@ def validate_properties(properties: dict[str, Any]) -> dict[str, Any]:
         folded = key.casefold()
         if folded == "nickname":
             validate_nickname(value)
-        elif folded == "avatar" and not isinstance(value, str):
-            raise ProtocolError(ErrorCode.BAD_PROPERTY, "avatar must be a string (a URL or a bundled name)")
+        elif folded == "avatar" and (
+            not isinstance(value, str) or len(value) > MAX_AVATAR_CHARS or any(_is_unprintable(c) or c.isspace() for c in value)
+        ):
+            raise ProtocolError(
+                ErrorCode.BAD_PROPERTY,
+                f"avatar is a URL or a bundled avatar's name: up to {MAX_AVATAR_CHARS} characters, no spaces or controls",
+            )
     size = len(_encoder.encode(properties))
     if size > MAX_PROPERTIES_BYTES:
         raise ProtocolError(

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from .protocol import ClientInfo, ClientStatus
 
 
-def _sort_key(info: ClientInfo) -> tuple[str, str]:
+def roster_order(info: ClientInfo) -> tuple[str, str]:
+    """How rosters sort: by nickname ignoring case, then phone number."""
     return (info.display_name.casefold(), info.phone_number)
 
 
@@ -46,4 +47,4 @@ class Roster:
         return len(self._clients)
 
     def __iter__(self) -> Iterator[ClientInfo]:
-        return iter(sorted(self._clients.values(), key=_sort_key))
+        return iter(sorted(self._clients.values(), key=roster_order))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import unicodedata
 
-# Bidirectional overrides and isolates can make a line read backwards: shown, not obeyed.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+# Zero-width joiner stays: emoji sequences (👨‍👩‍👧) need it.
+_KEPT_FORMAT_CHARS = frozenset("\u200d")
 
 
 def _visible(char: str) -> str:
@@ -22,14 +22,18 @@ def _visible(char: str) -> str:
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
-    """Replace every control character (C0, DEL, C1, bidi controls) with a visible stand-in."""
+    """Replace every control or invisible format character with a visible stand-in."""
     out = []
     for char in text:
         if char == "\n" and keep_newlines:
             out.append(char)
         elif char == "\t":
             out.append(" ")
-        elif char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cs"):
+        elif unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or (
+            unicodedata.category(char) == "Cf" and char not in _KEPT_FORMAT_CHARS
+        ):
+            # Controls, bidi overrides, invisible format and tag characters, line separators:
+            # shown as what they are, never obeyed.
             out.append(_visible(char))
         else:
             out.append(char)

@@ -85,3 +85,16 @@ def test_events_client_rides_out_a_hub_restart(processes, tmp_path):
     again.wait_for(r"listening on")
     watcher.wait_for(r"ACCESS_GRANTED", timeout=20, nth=2)
     assert watcher.proc.poll() is None
+
+
+def test_events_exits_when_a_reconnect_is_refused(processes):
+    hub = processes("serve", "--host", "127.0.0.1", "--port", "0")
+    port = hub.wait_for(r"listening on ws://127\.0\.0\.1:(\d+)/").group(1)
+    watcher = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Stayer", "--no-autostart")
+    watcher.wait_for(r"ACCESS_GRANTED")
+    hub.kill()
+    watcher.wait_for(r"reconnecting$")
+    locked = processes("serve", "--host", "127.0.0.1", "--port", port, "--token", "secret")
+    locked.wait_for(r"listening on")
+    watcher.wait_for(r"ACCESS_DENIED \(bad_token: ", timeout=20)
+    assert watcher.proc.wait(10) == 1

@@ -57,7 +57,7 @@ def test_hub_frames_use_ozeki_names_on_the_wire():
     [
         Welcome("Qdb3W", "Webphone1", {"nickname": "J"}, 4),
         Presence([ClientInfo("Qdb3W", ClientStatus.OFFLINE, {"a": [1, {"b": None}]})]),
-        ChatMessage(seq=1, ts=2, sender="a", text="t", to="b", action=True, id="x", history=True),
+        ChatMessage(seq=1, ts=2, sender="AAAAA", text="t", to="BBBBB", action=True, id="x", history=True),
         Ack("x", 1, 2),
         ErrorFrame("bad_json", "nope", "x"),
     ],
@@ -117,6 +117,27 @@ def test_any_json_value_decodes_or_gets_a_code(value):
         assert exc.code in {"not_object", "unknown_type", "bad_field"}
 
 
+def test_hub_frames_with_malformed_phone_numbers_are_refused():
+    for frame in (
+        b'{"type":"presence","clients":[{"phoneNumber":"\\u001b[2J","status":"ONLINE"}]}',
+        b'{"type":"message","seq":1,"ts":1,"from":"#bad!","text":"hi"}',
+        b'{"type":"welcome","phoneNumber":"toolong","line":"L","properties":{},"lastSeq":0}',
+    ):
+        with pytest.raises(ProtocolError) as caught:
+            decode_hub_frame(frame)
+        assert caught.value.code == "bad_field"
+
+
+def test_avatar_property_must_be_a_plain_address():
+    from ozchat.protocol import validate_properties
+
+    assert validate_properties({"avatar": "http://x/1.png"}) == {"avatar": "http://x/1.png"}
+    for bad in ("a\x00b", "has space", "x" * 2049, 7):
+        with pytest.raises(ProtocolError) as caught:
+            validate_properties({"avatar": bad})
+        assert caught.value.code == "bad_property"
+
+
 def test_phone_numbers_are_five_alphanumerics():
     for _ in range(200):
         number = new_phone_number()
@@ -162,6 +183,12 @@ def test_printable_defuses_terminal_sequences():
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
     assert "\u202e" not in shown
     assert shown.startswith("a␛]52;c;SGVsbG8=␇b")
+
+
+def test_printable_shows_invisible_format_characters_but_keeps_emoji_joiners():
+    assert printable("a\u200bb\u061cc\U000e0041d\u2028e") == "a<U+200B>b<U+061C>c<U+E0041>d<U+2028>e"
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert printable(family) == family
 
 
 @given(st.text())

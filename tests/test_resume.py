@@ -226,4 +226,75 @@ async def test_resume_takes_over_a_connection_the_hub_still_thinks_alive(hub, co
         reply = await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "yes")
         assert reply.sender == number
         assert [e.status for e in a_events.of_type(ClientInfo) if e.phone_number == number] == [ClientStatus.ONLINE]
+        # The replaced socket speaks for nobody any more: what it still sends is dropped.
+        await b._ws.send(json.dumps({"type": "send", "text": "from the stale socket"}))
+        await ws.send(json.dumps({"type": "send", "text": "after", "id": "r2"}))
+        await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "after")
+        assert "from the stale socket" not in _texts(a_events)
     b._ws.transport.abort()
+
+
+async def test_same_client_id_from_two_senders_is_two_messages(hub, connect):
+    """Ids are the sender's business: a collision with someone else's id must not swallow a message."""
+    _, watcher = await connect(nickname="Watcher")
+    async with ws_connect(hub.url, ping_interval=None) as a, ws_connect(hub.url, ping_interval=None) as b:
+        for ws, name in ((a, "A"), (b, "B")):
+            await ws.send(json.dumps({"type": "hello", "line": "Webphone1", "properties": {"nickname": name}}))
+        await a.send(json.dumps({"type": "send", "text": "from A", "id": "c-1"}))
+        await watcher.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "from A")
+        await b.send(json.dumps({"type": "send", "text": "from B", "id": "c-1"}))
+        got = await watcher.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "from B")
+    assert got.seq == [m for m in watcher.of_type(ChatMessage) if m.text == "from A"][0].seq + 1
+
+
+async def test_replay_cut_at_its_limit_reports_the_rest_as_a_gap(hub, connect):
+    from ozchat.protocol import MAX_REPLAY
+
+    a, a_events = await connect(nickname="Alice", options={**FAST, "backoff_base": 1.0, "backoff_cap": 1.0})
+    b, _ = await connect(nickname="Bob")
+    seen = await b.send_message("seen")
+    await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "seen")
+    a._ws.transport.abort()
+    burst = MAX_REPLAY + 5
+    last = None
+    for i in range(burst):
+        last = await b.send_message(f"burst {i}")
+    gap = await a_events.wait_for(lambda e: isinstance(e, Gap), timeout=10)
+    assert (gap.after_seq, gap.before_seq) == (seen.seq, last.seq - MAX_REPLAY + 1)
+    await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == f"burst {burst - 1}")
+    replayed = [m for m in a_events.of_type(ChatMessage) if m.text != "seen"]
+    assert len(replayed) == MAX_REPLAY and replayed[0].text == "burst 5"
+
+
+async def test_disconnect_while_a_reconnect_attempt_is_under_way():
+    """The fake hub welcomes at once, drops the socket, then answers the next hello slowly."""
+    from websockets.asyncio.server import serve
+
+    hellos = 0
+
+    async def handler(ws):
+        nonlocal hellos
+        await ws.recv()
+        hellos += 1
+        if hellos > 1:
+            await asyncio.sleep(1.0)
+        await ws.send(encode(Welcome("AAAAA", "Webphone1", {}, 0, "token")), text=True)
+        if hellos == 1:
+            ws.transport.abort()
+        else:
+            await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = OzWebClient(ping_interval=None, backoff_base=0.05, backoff_cap=0.05)
+        states: list[ConnectionStateChanged] = []
+        client.on_connection_state_changed(states.append)
+        await client.connect(f"127.0.0.1:{port}", "Webphone1", {})
+        await asyncio.wait_for(_until(lambda: hellos == 2), 5)  # the second hello waits on the hub
+        await asyncio.wait_for(client.disconnect(), 5)
+        assert not client.connected
+        assert [(s.state, s.retrying) for s in states] == [
+            (ConnectionState.ACCESS_GRANTED, False),
+            (ConnectionState.CONNECTION_CLOSED, True),
+            (ConnectionState.CONNECTION_CLOSED, False),
+        ]

@@ -84,10 +84,16 @@ class AvatarService:
         return identicon(seed, size)
 
     def resolve(self, value: str) -> str:
-        """The URL an avatar property points at: itself when absolute, else joined to `base_url`."""
+        """The URL an avatar property points at: itself when absolute, else joined to `base_url`.
+
+        Raises AvatarError (bad_url) for a value no URL can be made of: it comes from other users.
+        """
         if self._base is None or "://" in value:
             return value
-        return str(self._base.join(value))
+        try:
+            return str(self._base.join(value))
+        except httpx.InvalidURL as exc:
+            raise AvatarError(AvatarErrorCode.BAD_URL, f"not a usable avatar address: {exc}") from None
 
     async def load(
         self, url: str, size: int, background: Colour = DEFAULT_BACKGROUND, *, seed: str | None = None

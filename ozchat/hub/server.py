@@ -16,10 +16,10 @@ import logging
 import secrets
 import time
 from collections import deque
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Union
 
+import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -115,14 +115,6 @@ class _Session:
         return encode(Presence(batch))
 
 
-@dataclass
-class _Lingering:
-    """A member whose socket dropped, kept on its line until its grace period ends."""
-
-    token: str
-    expiry: asyncio.TimerHandle | None = None
-
-
 class Hub:
     """A hub listening on one address; use `async with Hub(...)` or `start()`/`stop()`."""
 
@@ -163,7 +155,8 @@ class Hub:
             self._rate_message = f"slow down: at most {rate_limit.rate:g} frames a second (bursts of {rate_limit.burst})"
         self._sessions: dict[str, dict[str, _Session]] = {}
         self._resume_tokens: dict[tuple[str, str], str] = {}
-        self._lingering: dict[tuple[str, str], _Lingering] = {}
+        # Members whose socket dropped, kept on their line until the timer ends their grace period.
+        self._lingering: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._server: Server | None = None
         self._idle_since = time.monotonic()
         self._idle_task: asyncio.Task[None] | None = None
@@ -204,9 +197,8 @@ class Hub:
             server, self._server = self._server, None
             server.close()
             await server.wait_closed()
-            for lingering in self._lingering.values():
-                if lingering.expiry is not None:
-                    lingering.expiry.cancel()
+            for expiry in self._lingering.values():
+                expiry.cancel()
             self.store.close()
         self.stopped.set()
 
@@ -225,7 +217,8 @@ class Hub:
     async def _exit_when_idle(self, idle: float) -> None:
         while True:
             await asyncio.sleep(min(idle, 1.0))
-            if self.client_count or self._lingering:
+            # Connections still in their handshake or hello count too: one may be about to join.
+            if self.client_count or self._lingering or (self._server is not None and self._server.connections):
                 self._idle_since = time.monotonic()
             elif time.monotonic() - self._idle_since >= idle:
                 log.info("no client for %.0f s: stopping", idle)
@@ -305,9 +298,9 @@ class Hub:
             key = (line.name, claim.phone_number)
             token = self._resume_tokens.get(key)
             if token is not None and claim.phone_number in line and hmac.compare_digest(token, claim.token):
-                lingering = self._lingering.pop(key, None)
-                if lingering is not None and lingering.expiry is not None:
-                    lingering.expiry.cancel()
+                expiry = self._lingering.pop(key, None)
+                if expiry is not None:
+                    expiry.cancel()
                 # The client saw its socket die before we did: the new connection takes over.
                 stale = self._sessions.get(line.name, {}).pop(claim.phone_number, None)
                 if stale is not None:
@@ -331,9 +324,7 @@ class Hub:
 
     def _linger(self, line: Line, phone_number: str) -> None:
         key = (line.name, phone_number)
-        lingering = _Lingering(self._resume_tokens[key])
-        lingering.expiry = asyncio.get_running_loop().call_later(self._grace, self._expire, line, phone_number)
-        self._lingering[key] = lingering
+        self._lingering[key] = asyncio.get_running_loop().call_later(self._grace, self._expire, line, phone_number)
 
     def _expire(self, line: Line, phone_number: str) -> None:
         if self._lingering.pop((line.name, phone_number), None) is not None:
@@ -354,14 +345,16 @@ class Hub:
         else:
             after = max(0, min(hello.last_seq, line.last_seq))
             messages = self.store.visible(line.name, phone_number, after_seq=after, limit=MAX_REPLAY)
-            first_available = messages[0].seq if messages else line.last_seq + 1
-            first_retained = self.store.first_seq(line.name)
-            if after + 1 < min(first_available, first_retained):
-                session.push(encode(Gap(after, min(first_available, first_retained))))
+            # Replayable from here on: the oldest retained message, or later when the replay is cut short.
+            before = self.store.first_seq(line.name)
+            if len(messages) == MAX_REPLAY:
+                before = max(before, messages[0].seq)
+            if after + 1 < before:
+                session.push(encode(Gap(after, before)))
+        # "history" marks what was said before this client joined, not what a resume catches up on
+        newcomer = hello.last_seq is None
         for message in messages:
-            # "history" marks what was said before this client joined, not what a resume catches up on
-            message.history = hello.last_seq is None
-            session.push(encode(message))
+            session.push(encode(msgspec.structs.replace(message, history=newcomer)))
 
     async def _receive_hello(self, ws: ServerConnection) -> Hello | None:
         """Wait for a valid hello; answer anything else with an error. None: the socket is done."""
@@ -391,18 +384,18 @@ class Hub:
             return None
 
     def _refusal(self, hello: Hello) -> ErrorFrame | None:
+        if hello.version != PROTOCOL_VERSION:
+            return ErrorFrame(ErrorCode.UNSUPPORTED_VERSION, f"this hub speaks protocol version {PROTOCOL_VERSION}")
         try:
             check_client_frame(hello)
         except ProtocolError as exc:
             return ErrorFrame(exc.code, exc.message)
-        if hello.version != PROTOCOL_VERSION:
-            return ErrorFrame(ErrorCode.UNSUPPORTED_VERSION, f"this hub speaks protocol version {PROTOCOL_VERSION}")
         if self._token is not None and not hmac.compare_digest((hello.token or "").encode(), self._token.encode()):
             return ErrorFrame(ErrorCode.BAD_TOKEN, "the security token is missing or wrong")
         return None
 
     @staticmethod
-    def _decode(raw: str | bytes, *, check: bool = True) -> Hello | Send | Update:
+    def _decode(raw: str | bytes, *, check: bool = True) -> Hello | Send | Update | Upload:
         if isinstance(raw, bytes):
             raise ProtocolError(ErrorCode.BINARY_FRAME, "send JSON in text frames, not binary frames")
         return decode_client_frame(raw) if check else decode_client_frame_unchecked(raw)
@@ -412,6 +405,8 @@ class Hub:
         bucket = TokenBucket(self._rate_limit, loop.time()) if self._rate_limit is not None else None
         try:
             async for raw in ws:
+                if self._sessions.get(line.name, {}).get(phone_number) is not session:
+                    return  # replaced by a resumed connection: this one speaks for nobody now
                 try:
                     if bucket is not None and not bucket.take(loop.time()):
                         raise ProtocolError(ErrorCode.RATE_LIMITED, self._rate_message, _frame_id(raw))
@@ -457,7 +452,9 @@ class Hub:
 
     def _relay(self, frame: Send, session: _Session, line: Line, phone_number: str) -> None:
         """Store, then relay, then acknowledge; a client id seen before is acknowledged again only."""
-        if frame.id is not None and (earlier := self.store.find(line.name, frame.id)) is not None:
+        earlier = self.store.find(line.name, frame.id) if frame.id is not None else None
+        if earlier is not None and (earlier.text, earlier.to, earlier.action) == (frame.text, frame.to, frame.action):
+            # A resend after a lost acknowledgement (perhaps under a new number): acknowledge only.
             session.push(encode(Ack(frame.id, earlier.seq, earlier.ts)))
             return
         message = line.post(

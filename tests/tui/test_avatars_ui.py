@@ -179,6 +179,21 @@ async def test_hostile_avatars_keep_identicons_and_say_why_while_typing_works(ch
             assert card.query_one("#card-avatar", Static).content == identicon(numbers[name], card.avatar_size)
 
 
+async def test_an_avatar_value_no_url_can_be_made_of_does_not_break_the_app(chat_app, connect, tmp_path):
+    """Relative values are joined to the hub's avatar URL; one that cannot be is just a bad avatar."""
+    service = AvatarService(AvatarFetcher(cache_dir=tmp_path / "cache"), base_url="http://127.0.0.1:9/avatars/")
+    app = chat_app(nickname="John", avatars=service)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        odd, _ = await connect(nickname="Odd", avatar="//host:port")
+        await until(pilot, lambda: odd.phone_number in [o.id for o in people(app).options])
+        await pilot.press(*"still here", "enter")
+        await until(pilot, lambda: any(line.endswith("<John> still here") for line in chat_lines(app)))
+        assert shows_identicon(app, odd.phone_number)
+        note = card_note(await open_card(pilot, odd.phone_number))
+        assert "Avatar not shown" in note and AvatarErrorCode.BAD_URL.value in note
+
+
 # ---- one load for many -------------------------------------------------------------------
 
 

@@ -84,7 +84,10 @@ class AvatarBoard:
             return AvatarView(stand_in)
         if not isinstance(value, str):
             return AvatarView(stand_in, AvatarError(AvatarErrorCode.BAD_URL, "the avatar property is not text"))
-        key = AvatarKey(self.service.resolve(value.strip()), size, background)
+        try:
+            key = AvatarKey(self.service.resolve(value.strip()), size, background)
+        except AvatarError as error:
+            return AvatarView(stand_in, error)
         result = self._results.get(key)
         if result is None:
             self._start(key)
@@ -116,5 +119,8 @@ class AvatarBoard:
 
     async def _load(self, key: AvatarKey) -> None:
         assert self.service is not None
-        result = await self.service.load(key.url, key.size, key.background)
+        try:
+            result = await self.service.load(key.url, key.size, key.background)
+        except Exception as exc:  # `load` reports failures in its result; a bug must not leave "loading" for ever
+            result = AvatarResult(identicon(key.url, key.size), AvatarError(AvatarErrorCode.CORRUPT, f"could not be loaded: {exc}"))
         self._post(AvatarLoaded(key, result))

@@ -10,6 +10,7 @@ from textual.widgets.option_list import Option
 
 from ...avatars import RenderedAvatar
 from ...protocol import ClientInfo
+from ...roster import roster_order
 from ...text import printable
 from ..palette import nickname_style
 from ..messages import RGB
@@ -20,10 +21,6 @@ WIDE_ROW_WIDTH = 28  # a sidebar this wide draws 8-pixel avatars (4 rows), a nar
 
 def is_away(info: ClientInfo) -> bool:
     return info.get("away") not in (None, False, "")
-
-
-def _sort_key(info: ClientInfo) -> tuple[str, str]:
-    return (info.display_name.casefold(), info.phone_number)
 
 
 class PeopleList(OptionList):
@@ -105,7 +102,7 @@ class PeopleList(OptionList):
         size, background = self.avatar_size, self.avatar_background
         self._drawn_with = (size, background)
         everyone = people if me is None else [*people, me]
-        everyone.sort(key=_sort_key)
+        everyone.sort(key=roster_order)
         me_number = me.phone_number if me is not None else None
         options = [self._option(info, info.phone_number == me_number, size, background) for info in everyone]
         present = {info.phone_number for info in everyone}

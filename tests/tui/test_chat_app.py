@@ -163,3 +163,20 @@ async def test_tab_completes_and_up_recalls(chat_app, connect):
         assert composer.value == "first"
         await pilot.press("down", "down")
         assert composer.value == ""
+
+
+async def test_clicking_someone_in_the_sidebar_opens_their_card(chat_app, connect):
+    from ozchat.tui.widgets import ProfileCard
+
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, _ = await connect(nickname="Mary", mood="sunny")
+        await until(pilot, lambda: mary.phone_number in people_ids(app))
+        sidebar = app.query_one(PeopleList)
+        index = sidebar.get_option_index(mary.phone_number)
+        row = sum(len(sidebar.get_option_at_index(i).prompt.plain.splitlines()) for i in range(index))
+        await pilot.click(PeopleList, offset=(4, 1 + row + 1))
+        await until(pilot, lambda: isinstance(app.screen, ProfileCard))
+        texts = " ".join(str(widget.render()) for widget in app.screen.query("Static, Label"))
+        assert "Mary" in texts and mary.phone_number in texts and "mood: sunny" in texts

@@ -306,7 +306,7 @@ class OzChatApp(App[None]):
         if not infos:
             return
         log = self.line_conversation.chat
-        if len(infos) <= NAMES_IN_ANNOUNCEMENT:
+        if len(infos) <= NAMES_IN_ANNOUNCEMENT + 1:  # "and 1 others" would say no more than a fourth line
             for info in infos:
                 log.add_system(self.now(), Text.assemble(name_text(info.display_name), f" is {state}"))
             return

@@ -47,7 +47,7 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prop", type=_property, action="append", default=[], metavar="KEY=VALUE", help="share any property (repeatable)"
     )
-    parser.add_argument("--token", help="the line's security token, if the hub asks for one")
+    parser.add_argument("--token", help="the hub's security token, if it asks for one")
     parser.add_argument(
         "--no-autostart", dest="autostart", action="store_false",
         help="do not start a local hub when none listens on a loopback --host",

@@ -215,6 +215,11 @@ class OzWebClient:
     def connected(self) -> bool:
         return self._ws is not None
 
+    @property
+    def reconnecting(self) -> bool:
+        """The connection dropped and the client is getting it back; requests wait meanwhile."""
+        return self._supervisor is not None and self._ws is None
+
     # ---- connection -----------------------------------------------------------------
 
     async def connect(

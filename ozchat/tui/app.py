@@ -478,6 +478,8 @@ class OzChatApp(App[None]):
 
     def _request(self, conversation: Conversation, request: Awaitable[Any], done: Text | str | None = None) -> None:
         """Send without blocking the screen; a refusal becomes a one-line error in the tab."""
+        if self.client.reconnecting:  # so nobody types it again thinking it was lost
+            conversation.chat.add_system(self.now(), "Not connected: this goes out as soon as the line is back")
 
         async def send() -> None:
             try:

@@ -180,3 +180,27 @@ async def test_clicking_someone_in_the_sidebar_opens_their_card(chat_app, connec
         await until(pilot, lambda: isinstance(app.screen, ProfileCard))
         texts = " ".join(str(widget.render()) for widget in app.screen.query("Static, Label"))
         assert "Mary" in texts and mary.phone_number in texts and "mood: sunny" in texts
+
+
+async def test_what_is_typed_while_reconnecting_is_announced_then_sent_once(hub, connect):
+    from ozchat import OzWebClient
+    from ozchat.tui.app import Join, OzChatApp
+
+    from .conftest import fixed_clock
+
+    slow_to_return = OzWebClient(ping_interval=None, backoff_base=3.0, backoff_cap=3.0)  # 1.5 to 3 s away
+    app = OzChatApp(slow_to_return, join=Join(hub.url, "Webphone1", {"nickname": "John"}), clock=fixed_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, mary_events = await connect(nickname="Mary")
+        await until(pilot, lambda: mary.phone_number in people_ids(app))
+        app.client._ws.transport.abort()  # the connection drops without a goodbye
+        await until(pilot, lambda: app.client.reconnecting)
+        await pilot.press(*"typed while away", "enter")
+        await until(pilot, lambda: any("goes out as soon as the line is back" in line for line in chat_lines(app)))
+        heard = await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "typed while away")
+        assert heard.sender == app.me.phone_number
+        await until(pilot, lambda: any(line.endswith("<John> typed while away") for line in chat_lines(app)))
+        await pilot.pause(0.2)
+        assert sum(line.endswith("<John> typed while away") for line in chat_lines(app)) == 1
+        assert [m.text for m in received(mary_events)].count("typed while away") == 1

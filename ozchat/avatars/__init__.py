@@ -1,7 +1,7 @@
 """Avatars for the UI: fetched with httpx, decoded with Pillow in a thread, drawn with rich-pixels.
 
     async with AvatarService(base_url="http://hub:7779/avatars/") as avatars:
-        row.avatar = avatars.identicon(info.phone_number, 8)        # at once
+        row.avatar = identicon(info.phone_number, 8)                # at once
         result = await avatars.load(info["avatar"], 8, "#1e1e1e", seed=info.phone_number)
         row.avatar = result.avatar                                  # the picture, or the identicon
         if result.error: row.tooltip = result.error.message
@@ -79,10 +79,6 @@ class AvatarService:
         await self._inflight.cancel_all()
         await self.fetcher.aclose()
 
-    def identicon(self, seed: str, size: int) -> RenderedAvatar:
-        """The generated stand-in for `seed` (a phone number or nickname), drawn at once."""
-        return identicon(seed, size)
-
     def resolve(self, value: str) -> str:
         """The URL an avatar property points at: itself when absolute, else joined to `base_url`.
 
@@ -108,7 +104,7 @@ class AvatarService:
         try:
             avatar = await self._load(self.resolve(url), size, colour)
         except AvatarError as error:
-            return AvatarResult(self.identicon(seed if seed is not None else url, size), error)
+            return AvatarResult(identicon(seed if seed is not None else url, size), error)
         return AvatarResult(avatar)
 
     async def _load(self, url: str, size: int, colour: tuple[int, int, int]) -> RenderedAvatar:

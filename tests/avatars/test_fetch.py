@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ozchat.avatars import AvatarError, AvatarErrorCode, AvatarFetcher, AvatarService
+from ozchat.avatars import AvatarError, AvatarErrorCode, AvatarFetcher, AvatarService, identicon
 from ozchat.avatars.fetch import is_public_address
 from ozchat.avatars.bundled import bundled_avatar
 
@@ -146,7 +146,7 @@ async def test_a_hostile_avatar_falls_back_to_the_identicon_with_a_reason(
 
         assert not result.ok and result.error is not None
         assert result.error.code is code, result.error
-        assert result.avatar == service.identicon("Qdb3W", 8)
+        assert result.avatar == identicon("Qdb3W", 8)
         if code is AvatarErrorCode.HTTP_STATUS:
             assert result.error.status == 404
     if case.startswith("50MiB"):

@@ -24,7 +24,7 @@ from textual.widgets import Footer, Input, OptionList, TabbedContent, TabPane
 
 from ..avatars import AvatarService
 from ..client import ConnectionStateChanged, OzWebClient
-from ..exceptions import OzchatError, RequestRejected
+from ..exceptions import ConnectionFailed, OzchatError, RequestRejected
 from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ErrorFrame, Gap, Synced
 from ..roster import Roster
 from ..text import printable
@@ -37,6 +37,8 @@ from .widgets.profile_card import property_text
 from .widgets.roster import is_away
 
 PRESENCE_TICK = 0.05  # seconds a presence event may wait to be drawn with others
+FIRST_CONNECT_RETRY = 1.0  # seconds before trying a hub that could not be reached again, doubling
+LAST_CONNECT_RETRY = 30.0
 NAMES_IN_ANNOUNCEMENT = 3  # more joins than this in one tick are summed up in one line
 LINE_TAB = "line"
 
@@ -218,11 +220,24 @@ class OzChatApp(App[None]):
 
     @work(exclusive=True, group="client")
     async def _run_client(self, join: Join) -> None:
-        events = self.client.events()
+        retry = FIRST_CONNECT_RETRY
+        while True:
+            events = self.client.events()
+            try:
+                await self.client.connect(join.server, join.line, join.properties, token=join.token)
+            except ConnectionFailed as failure:
+                events.close()
+                # Never connected yet: keep trying, as the client does once a connection drops.
+                reason = f"{failure} (trying again in {retry:g} s)"
+                self.post_message(ConnectionChanged(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason, retrying=True)))
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, LAST_CONNECT_RETRY)
+                continue
+            except OzchatError:
+                pass  # refused: the event stream reports it
+            break
         batcher = PresenceBatcher(self.post_message, PRESENCE_TICK)
         try:
-            with contextlib.suppress(OzchatError):  # the event stream reports the failure too
-                await self.client.connect(join.server, join.line, join.properties, token=join.token)
             async for event in events:
                 if isinstance(event, ClientInfo):
                     batcher.add(event)
@@ -593,7 +608,8 @@ def describe_state(change: ConnectionStateChanged) -> str:
     """`reconnecting: …` or `closed: ACCESS_DENIED bad_token …`, as the header shows it."""
     detail = " ".join(str(part) for part in (change.code, change.reason) if part not in (None, ""))
     if change.retrying:
-        return f"reconnecting{': ' + detail if detail else ''}"
+        trying = "connecting" if change.state is ConnectionState.CONNECTION_FAILED else "reconnecting"
+        return f"{trying}{': ' + detail if detail else ''}"
     return f"closed: {change.state.value}{' ' + detail if detail else ''}"
 
 

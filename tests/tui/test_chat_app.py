@@ -204,3 +204,21 @@ async def test_what_is_typed_while_reconnecting_is_announced_then_sent_once(hub,
         await pilot.pause(0.2)
         assert sum(line.endswith("<John> typed while away") for line in chat_lines(app)) == 1
         assert [m.text for m in received(mary_events)].count("typed while away") == 1
+
+
+async def test_a_hub_not_there_yet_is_tried_again_until_it_answers(unused_tcp_port):
+    from ozchat import OzWebClient
+    from ozchat.hub import Hub
+    from ozchat.tui.app import Join, OzChatApp
+
+    from .conftest import fixed_clock
+
+    address = f"127.0.0.1:{unused_tcp_port}"
+    app = OzChatApp(OzWebClient(ping_interval=None), join=Join(address, "Webphone1", {"nickname": "Early"}), clock=fixed_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: any("trying again in 1 s" in line for line in chat_lines(app)))
+        assert app.me is None
+        async with Hub("127.0.0.1", unused_tcp_port):
+            await until(pilot, lambda: app.me is not None, timeout=10)
+            assert any("You joined #Webphone1 as Early" in line for line in chat_lines(app))
+            await app.client.disconnect()

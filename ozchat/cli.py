@@ -20,7 +20,7 @@ from . import __version__
 from .client import ConnectionStateChanged, OzWebClient
 from .exceptions import OzchatError
 from .hub.autostart import StartedHub, ensure_local_hub, is_loopback
-from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, encode, server_url
+from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, Gap, encode, server_url
 from .text import printable
 from .tui.settings import DEFAULT_SCROLLBACK, ChatSettings, SettingsError, load_settings, settings_path
 
@@ -252,6 +252,12 @@ class _EventPrinter:
             shared = ", ".join(f"{printable(k)}={printable(json.dumps(v, ensure_ascii=False))}" for k, v in info.properties.items())
             self._out(f"{name} shares {shared}")
 
+    def gap(self, gap: Gap) -> None:
+        if self._json:
+            self._out(json.dumps({"event": "gap", **json.loads(encode(gap))}))
+            return
+        print(f"-- messages {gap.after_seq + 1} to {gap.before_seq - 1} could not be replayed", file=sys.stderr, flush=True)
+
     def message(self, message: ChatMessage) -> None:
         if self._json:
             self._out(json.dumps({"event": "message", **json.loads(encode(message))}))
@@ -288,6 +294,7 @@ async def _events(args: argparse.Namespace) -> int:
     client.on_connection_state_changed(printer.connection)
     client.on_client_state_changed(printer.client)
     client.on_message_received(printer.message)
+    client.on_gap(printer.gap)
     closed = asyncio.Event()
     client.on_connection_state_changed(
         lambda change: closed.set() if change.state is not ConnectionState.ACCESS_GRANTED and not change.retrying else None

@@ -288,6 +288,10 @@ class OzWebClient:
         return ws, answer
 
     async def _granted(self, ws: ClientConnection, welcome: Welcome) -> None:
+        if welcome.last_seq < self.last_seq:
+            # The hub lost its history (a restart with --store memory) and numbers from 1 again.
+            log.info("the hub's numbering restarted at %d (was %d)", welcome.last_seq, self.last_seq)
+            self.last_seq = welcome.last_seq
         self._ws = ws
         self.phone_number = welcome.phone_number
         self.line = welcome.line

@@ -298,3 +298,25 @@ async def test_disconnect_while_a_reconnect_attempt_is_under_way():
             (ConnectionState.CONNECTION_CLOSED, True),
             (ConnectionState.CONNECTION_CLOSED, False),
         ]
+
+
+async def test_a_hub_restarted_without_its_history_numbers_afresh_and_nothing_is_dropped(unused_tcp_port):
+    """With --store memory a restarted hub counts from 1 again: the clients must follow it."""
+    alice, bob = OzWebClient(**FAST), OzWebClient(**FAST)
+    got: list[str] = []
+    alice.on_message_received(lambda m: got.append(m.text))
+    granted = []
+    alice.on_connection_state_changed(lambda c: granted.append(c) if c.state is ConnectionState.ACCESS_GRANTED else None)
+    async with Hub("127.0.0.1", unused_tcp_port, grace=0) as first:
+        await alice.connect(first.url, "Webphone1", {"nickname": "Alice"})
+        await bob.connect(first.url, "Webphone1", {"nickname": "Bob"})
+        for i in range(3):
+            await bob.send_message(f"old {i}")
+        await _until(lambda: len(got) == 3)
+    async with Hub("127.0.0.1", unused_tcp_port, grace=0):
+        await asyncio.wait_for(_until(lambda: len(granted) == 2 and bob.connected), 10)
+        sent = await bob.send_message("after the restart")
+        assert sent.seq == 1
+        await asyncio.wait_for(_until(lambda: "after the restart" in got), 5)
+        await alice.disconnect()
+        await bob.disconnect()

@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from avatars.helpers import AvatarServer, Request, head, quadrants
+from avatars.conftest import server  # noqa: F401  (the avatar tests' image server fixture)
+from avatars.helpers import Request, head, quadrants
 from avatars.helpers import encode as encode_image
 from textual.widgets import Static
 
@@ -64,14 +65,6 @@ def card_note(card: ProfileCard) -> str:
 
 def service_for(server_host: str, cache: Path, **options: object) -> AvatarService:
     return AvatarService(AvatarFetcher(trusted_hosts=[server_host], cache_dir=cache, **options))
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[AvatarServer]:
-    running = AvatarServer()
-    await running.start()
-    yield running
-    await running.stop()
 
 
 # ---- snapshot --------------------------------------------------------------------------

@@ -74,27 +74,26 @@ def test_readme_and_ci_use_the_same_test_command():
     assert command in ci
 
 
-def test_events_client_rides_out_a_hub_restart(processes, tmp_path):
+def _watcher_whose_hub_died(processes):
+    """An `ozchat events` client whose hub was just killed; returns it and the hub's port."""
     hub = processes("serve", "--host", "127.0.0.1", "--port", "0")
     port = hub.wait_for(r"listening on ws://127\.0\.0\.1:(\d+)/").group(1)
     watcher = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Stayer", "--no-autostart")
     watcher.wait_for(r"ACCESS_GRANTED")
     hub.kill()
     watcher.wait_for(r"CONNECTION_CLOSED .*, reconnecting$")
-    again = processes("serve", "--host", "127.0.0.1", "--port", port)
-    again.wait_for(r"listening on")
+    return watcher, port
+
+
+def test_events_client_rides_out_a_hub_restart(processes):
+    watcher, port = _watcher_whose_hub_died(processes)
+    processes("serve", "--host", "127.0.0.1", "--port", port).wait_for(r"listening on")
     watcher.wait_for(r"ACCESS_GRANTED", timeout=20, nth=2)
     assert watcher.proc.poll() is None
 
 
 def test_events_exits_when_a_reconnect_is_refused(processes):
-    hub = processes("serve", "--host", "127.0.0.1", "--port", "0")
-    port = hub.wait_for(r"listening on ws://127\.0\.0\.1:(\d+)/").group(1)
-    watcher = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Stayer", "--no-autostart")
-    watcher.wait_for(r"ACCESS_GRANTED")
-    hub.kill()
-    watcher.wait_for(r"reconnecting$")
-    locked = processes("serve", "--host", "127.0.0.1", "--port", port, "--token", "secret")
-    locked.wait_for(r"listening on")
+    watcher, port = _watcher_whose_hub_died(processes)
+    processes("serve", "--host", "127.0.0.1", "--port", port, "--token", "secret").wait_for(r"listening on")
     watcher.wait_for(r"ACCESS_DENIED \(bad_token: ", timeout=20)
     assert watcher.proc.wait(10) == 1

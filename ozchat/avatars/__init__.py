@@ -63,10 +63,12 @@ class AvatarService:
     ) -> None:
         self._base = httpx.URL(base_url) if base_url is not None else None
         if fetcher is None:
-            trusted = [f"{self._base.host}:{self._base.port or _default_port(self._base)}"] if self._base else []
+            trusted = [_host_and_port(self._base)] if self._base else []
             fetcher = AvatarFetcher(trusted_hosts=trusted)
         self.fetcher = fetcher
         self._renders = RenderCache(cache_size)
+        # Two decodes at a time: each may hold a full-size image in memory meanwhile.
+        self._decoding = asyncio.Semaphore(2)
         self._inflight: SharedCalls[RenderKey, RenderedAvatar] = SharedCalls()
 
     async def __aenter__(self) -> AvatarService:
@@ -116,7 +118,8 @@ class AvatarService:
         entry = self._renders.get(key)
         if entry is None:
             try:
-                entry = await asyncio.to_thread(render_avatar, data, key[1], key[2])
+                async with self._decoding:
+                    entry = await asyncio.to_thread(render_avatar, data, key[1], key[2])
             except AvatarError as error:
                 entry = error
             self._renders.put(key, entry)
@@ -125,8 +128,9 @@ class AvatarService:
         return entry
 
 
-def _default_port(url: httpx.URL) -> int:
-    return 443 if url.scheme == "https" else 80
+def _host_and_port(url: httpx.URL) -> str:
+    host = f"[{url.host}]" if ":" in url.host else url.host  # an IPv6 literal keeps its brackets
+    return f"{host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
 __all__ = [

@@ -15,6 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +30,10 @@ from .errors import AvatarError, AvatarErrorCode
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+# Name lookups get threads of their own: a resolver that never answers must not hold up decoding.
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ozchat-avatar-dns")
 _USER_AGENT = "ozchat-avatars/0.1"
 
 
@@ -41,7 +46,11 @@ def default_cache_dir() -> Path:
 
 
 def is_public_address(address: str) -> bool:
-    """True for a globally routable unicast address, judging IPv4 embedded in IPv6 by its IPv4."""
+    """True for a globally routable unicast address, judging IPv4 embedded in IPv6 by its IPv4.
+
+    Other IPv6 must be global unicast (2000::/3) outside local NAT64: IPv4-compatible and
+    IPv4-translated forms (::a.b.c.d, ::ffff:0:a.b.c.d) can reach private IPv4 through a tunnel.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour
@@ -49,7 +58,14 @@ def is_public_address(address: str) -> bool:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             ip = embedded
+        elif ip not in _GLOBAL_UNICAST_V6 or ip in _LOCAL_NAT64:
+            return False
     return ip.is_global and not ip.is_multicast
+
+
+def _lookup(host: str, port: int) -> list[tuple]:
+    """The system resolver's answers for a TCP connection (blocking: runs in the resolver pool)."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
 def _host_port(entry: str) -> tuple[str, int | None]:
@@ -72,7 +88,7 @@ class _AddressGuard:
 
     async def resolve(self, host: str, port: int) -> list[str]:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = await asyncio.get_running_loop().run_in_executor(_RESOLVER, _lookup, host, port)
         except (socket.gaierror, UnicodeError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))

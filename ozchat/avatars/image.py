@@ -20,7 +20,7 @@ Colour = str | RGB
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 # Far below Pillow's own 89 Mpx limit: an avatar never needs more, and decoding stays small.
-MAX_PIXELS = 4096 * 4096
+MAX_PIXELS = 2048 * 2048  # ample for a face; a 16 Mpx decode takes about 200 MB
 MIN_SIZE = 2
 MAX_SIZE = 128
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from ozchat.avatars import AvatarError, AvatarErrorCode, AvatarFetcher, AvatarService, identicon
+import ozchat.avatars as avatars_package
+from ozchat.avatars import fetch as fetch_module
 from ozchat.avatars.fetch import is_public_address
 from ozchat.avatars.bundled import bundled_avatar
 
@@ -24,6 +28,7 @@ from .helpers import (
     encode,
     etag_of,
     head,
+    noise,
     pixels,
     png_header,
     quadrants,
@@ -208,19 +213,18 @@ async def test_a_redirect_from_the_trusted_host_to_another_private_one_is_refuse
 
 
 def fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
-    """Make the running loop resolve the names in `answers` to those addresses."""
-    loop = asyncio.get_running_loop()
-    real = loop.getaddrinfo
+    """Make the fetcher's name lookups answer the names in `answers` with those addresses."""
+    real = fetch_module._lookup
 
-    async def getaddrinfo(host: str, port: int, **kwargs: object) -> list[tuple]:
+    def lookup(host: str, port: int) -> list[tuple]:
         if host in answers:
             return [
                 (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
                 for a in answers[host]
             ]
-        return await real(host, port, **kwargs)
+        return real(host, port)
 
-    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(fetch_module, "_lookup", lookup)
 
 
 async def test_a_name_with_any_private_address_is_refused(
@@ -254,7 +258,11 @@ async def test_only_http_urls_are_fetched(fetcher: AvatarFetcher, url: str) -> N
 
 def test_public_addresses_are_told_from_the_rest() -> None:
     assert is_public_address("93.184.216.34") and is_public_address("2606:2800:220:1::1")
-    for address in ["::ffff:127.0.0.1", "2002:7f00:1::1", "64:ff9b::a00:1", "ff02::1", "100.64.0.1", "fe80::1%2"]:
+    for address in [
+        "::ffff:127.0.0.1", "2002:7f00:1::1", "64:ff9b::a00:1", "ff02::1", "100.64.0.1", "fe80::1%2",
+        # IPv4-compatible, IPv4-translated and local-NAT64 forms that could tunnel to private IPv4
+        "::127.0.0.1", "::ffff:0:127.0.0.1", "::169.254.169.254", "64:ff9b:1::a00:1",
+    ]:
         assert not is_public_address(address), address
 
 
@@ -342,3 +350,40 @@ async def test_fetches_are_bounded_and_a_waiter_giving_up_cancels_nothing(
 
         assert await patient == data and bodies == [data] * 7
     assert most <= 2 and server.count(paths[0]) == 1
+
+
+async def test_a_service_for_an_ipv6_hub_trusts_that_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub's own host is trusted even when it is an IPv6 literal such as [::1]."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    async with AvatarService(base_url="http://[::1]:9/avatars/") as service:
+        result = await service.load("cat", 8)
+    # Trusted, so the fetch was tried (nothing listens there) rather than refused as loopback.
+    assert result.error is not None and result.error.code is AvatarErrorCode.CONNECTION_FAILED
+
+
+async def test_at_most_two_avatars_are_decoded_at_once(
+    server: AvatarServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each decode may hold a full-size picture in memory, so a crowd of new avatars waits its turn."""
+    real, lock = avatars_package.render_avatar, threading.Lock()
+    running = peak = 0
+
+    def counted(*args: object) -> object:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            time.sleep(0.05)  # long enough for the others to pile up if nothing held them back
+            return real(*args)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(avatars_package, "render_avatar", counted)
+    for i in range(6):
+        server.image(f"/n{i}.png", encode(noise(seed=i), "PNG"))
+    async with AvatarService(AvatarFetcher(trusted_hosts=[server.host], cache_dir=tmp_path)) as service:
+        results = await asyncio.gather(*(service.load(server.url(f"/n{i}.png"), 8) for i in range(6)))
+    assert all(result.ok for result in results)
+    assert peak == 2

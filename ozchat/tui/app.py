@@ -332,7 +332,8 @@ class OzChatApp(App[None]):
     def on_avatar_loaded(self, message: AvatarLoaded) -> None:
         self.avatars.loaded(message)
         for screen in self.screen_stack:
-            if isinstance(screen, ProfileCard):
+            # A card not mounted yet draws the board's latest state in its own on_mount.
+            if isinstance(screen, ProfileCard) and screen.is_mounted:
                 screen.show_avatar()
         if self._people_redraw is None:
             # Loads land one by one; the sidebar is drawn once per tick for all of them.

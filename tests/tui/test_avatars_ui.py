@@ -21,7 +21,7 @@ from ozchat.hub import Hub
 from ozchat.avatars.bundled import bundled_avatar
 from ozchat.hub.avatars import UploadStore
 from ozchat.tui.app import Join, OzChatApp
-from ozchat.tui.messages import ConnectionChanged, PresenceChanged
+from ozchat.tui.messages import AvatarLoaded, ConnectionChanged, PresenceChanged
 from ozchat.tui.settings import ChatSettings
 from ozchat.tui.widgets import PeopleList, ProfileCard
 
@@ -273,3 +273,27 @@ def test_join_properties_for_a_bundled_name_and_a_url(tmp_path, monkeypatch):
     linked = build_chat_app(parser.parse_args(["--host", "wss://chat.example.org/", "--nick", "J", "--avatar", url]), "J")
     assert linked._join.properties["avatar"] == url
     assert linked.avatars.service.resolve("fox.png") == "https://chat.example.org/avatars/fox.png"
+
+
+# ---- the profile card and loads ----------------------------------------------------------
+
+
+async def test_an_avatar_loaded_before_a_pushed_card_is_composed_shows_on_the_card(chat_app, connect, server, tmp_path):
+    server.image("/mary.png", encode_image(quadrants(), "PNG"))
+    app = chat_app(nickname="John", avatars=service_for(server.host, tmp_path / "cache"))
+    held: list[AvatarLoaded] = []
+    post = app.avatars._post
+    app.avatars._post = held.append  # the test delivers Mary's load itself, at the worst moment
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, _ = await connect(nickname="Mary", avatar=server.url("/mary.png"))
+        await until(pilot, lambda: any(message.result.ok for message in held))
+        app.avatars._post = post
+        card = ProfileCard(app.roster.get(mary.phone_number), app.avatars, is_me=False)
+        app.push_screen(card)
+        assert not card.is_mounted
+        for message in held:
+            app.on_avatar_loaded(message)
+        await until(pilot, lambda: card.is_mounted and card_note(card) == "")
+        assert card.query_one("#card-avatar", Static).content != identicon(mary.phone_number, card.avatar_size)
+        await until(pilot, lambda: shows_picture(app, mary.phone_number))

@@ -297,3 +297,33 @@ async def test_an_avatar_loaded_before_a_pushed_card_is_composed_shows_on_the_ca
         await until(pilot, lambda: card.is_mounted and card_note(card) == "")
         assert card.query_one("#card-avatar", Static).content != identicon(mary.phone_number, card.avatar_size)
         await until(pilot, lambda: shows_picture(app, mary.phone_number))
+
+
+# ---- identicons in the sidebar -----------------------------------------------------------
+
+
+async def test_a_presence_change_builds_no_identicon_again_and_leaving_drops_it(chat_app, connect, monkeypatch):
+    built: list[str] = []
+
+    def counting(seed: str, size: int):
+        built.append(seed)
+        return identicon(seed, size)
+
+    monkeypatch.setattr("ozchat.tui.widgets.avatar.identicon", counting)
+    monkeypatch.setattr("ozchat.tui.widgets.roster.identicon", counting, raising=False)
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, _ = await connect(nickname="Mary")
+        bob, _ = await connect(nickname="Bob")
+        await until(pilot, lambda: {mary.phone_number, bob.phone_number} <= {o.id for o in people(app).options})
+        assert sorted(built) == sorted([app.me.phone_number, mary.phone_number, bob.phone_number])
+
+        built.clear()
+        await bob.update_properties({"away": "lunch"})
+        await until(pilot, lambda: "away" in str(people(app).get_option(bob.phone_number).prompt))
+        await mary.disconnect()
+        await until(pilot, lambda: mary.phone_number not in {o.id for o in people(app).options})
+        assert built == []
+        assert set(people(app)._identicons) == {app.me.phone_number, bob.phone_number}
+        assert shows_identicon(app, bob.phone_number)

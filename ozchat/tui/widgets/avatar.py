@@ -76,27 +76,34 @@ class AvatarBoard:
         self._results: OrderedDict[AvatarKey, AvatarResult] = OrderedDict()
         self._loading: set[AvatarKey] = set()
 
-    def view(self, info: ClientInfo, size: int, background: RGB) -> AvatarView:
-        """The avatar to draw for `info`, starting its load if none ran yet."""
-        stand_in = identicon(info.phone_number, size)
+    def view(
+        self, info: ClientInfo, size: int, background: RGB, stand_in: Callable[[], RenderedAvatar] | None = None
+    ) -> AvatarView:
+        """The avatar to draw for `info`, starting its load if none ran yet.
+
+        `stand_in` gives the identicon, called only when the identicon is what gets drawn.
+        """
+        make_stand_in = stand_in or (lambda: identicon(info.phone_number, size))
         value = info.get("avatar")
         if value is None or value == "" or self.service is None:
-            return AvatarView(stand_in)
+            return AvatarView(make_stand_in())
         if not isinstance(value, str):
-            return AvatarView(stand_in, AvatarError(AvatarErrorCode.BAD_URL, "the avatar property is not text"))
+            return AvatarView(make_stand_in(), AvatarError(AvatarErrorCode.BAD_URL, "the avatar property is not text"))
         try:
             key = AvatarKey(self.service.resolve(value.strip()), size, background)
         except AvatarError as error:
-            return AvatarView(stand_in, error)
+            return AvatarView(make_stand_in(), error)
         result = self._results.get(key)
         if result is None:
             self._start(key)
-            return AvatarView(stand_in, loading=True)
+            return AvatarView(make_stand_in(), loading=True)
         self._results.move_to_end(key)
-        return AvatarView(result.avatar) if result.ok else AvatarView(stand_in, result.error)
+        return AvatarView(result.avatar) if result.ok else AvatarView(make_stand_in(), result.error)
 
-    def picture(self, info: ClientInfo, size: int, background: RGB) -> RenderedAvatar:
-        return self.view(info, size, background).avatar
+    def picture(
+        self, info: ClientInfo, size: int, background: RGB, stand_in: Callable[[], RenderedAvatar] | None = None
+    ) -> RenderedAvatar:
+        return self.view(info, size, background, stand_in).avatar
 
     @property
     def loading(self) -> int:

@@ -222,3 +222,30 @@ async def test_a_hub_not_there_yet_is_tried_again_until_it_answers(unused_tcp_po
             await until(pilot, lambda: app.me is not None, timeout=10)
             assert any("You joined #Webphone1 as Early" in line for line in chat_lines(app))
             await app.client.disconnect()
+
+
+async def test_focus_changes_keep_the_wrapped_scrollback_and_a_theme_change_restyles_it(chat_app, connect):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, _ = await connect(nickname="Mary")
+        for n in range(30):
+            await mary.send_message(f"line {n} " + "long words wrap " * 12)
+        await until(pilot, lambda: any("<Mary> line 29 " in line for line in chat_lines(app)))
+        chat = app.line_conversation.chat
+        await pilot.pause()
+        drawn = [entry._strips for entry in chat.entries]
+        assert all(strips is not None for strips in drawn)
+
+        for _ in range(3):
+            chat.focus()
+            await until(pilot, lambda: chat.has_focus)
+            await pilot.press("escape")
+            await until(pilot, lambda: app.query_one("#composer").has_focus)
+        assert all(entry._strips is strips for entry, strips in zip(chat.entries, drawn, strict=True))
+
+        time_style = chat._style("chat-log--time")
+        app.theme = "textual-light"
+        await until(pilot, lambda: chat._style("chat-log--time") != time_style)
+        await pilot.pause()
+        assert all(entry._strips is not strips for entry, strips in zip(chat.entries, drawn, strict=True))

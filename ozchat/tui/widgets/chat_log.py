@@ -70,6 +70,8 @@ class ChatLog(ScrollView, can_focus=True):
         self._live: deque[Entry] = deque()
         self._lines: list[Strip] | None = None
         self._lines_width = 0
+        self._drawn_styles: tuple[Style, ...] | None = None
+        self._restyled = True
 
     @property
     def entries(self) -> list[Entry]:
@@ -120,6 +122,16 @@ class ChatLog(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        # Called before the component styles are updated, and on every focus change: compared when next drawn.
+        self._restyled = True
+
+    def _drop_lines_if_restyled(self) -> None:
+        """Forget the rendered lines only if the styles they were drawn with changed."""
+        self._restyled = False
+        styles = tuple(self._style(component) for component in sorted(self.COMPONENT_CLASSES))
+        if styles == self._drawn_styles:
+            return
+        self._drawn_styles = styles
         for entry in self.entries:
             entry._strips = None
         self._lines = None
@@ -200,6 +212,8 @@ class ChatLog(ScrollView, can_focus=True):
         return Strip([Segment(text[:width], self._style("chat-log--divider"))], width)
 
     def _all_lines(self) -> list[Strip]:
+        if self._restyled:
+            self._drop_lines_if_restyled()
         width = self.scrollable_content_region.width
         if self._lines is None or width != self._lines_width:
             lines: list[Strip] = []

@@ -40,6 +40,7 @@ PRESENCE_TICK = 0.05  # seconds a presence event may wait to be drawn with other
 FIRST_CONNECT_RETRY = 1.0  # seconds before trying a hub that could not be reached again, doubling
 LAST_CONNECT_RETRY = 30.0
 NAMES_IN_ANNOUNCEMENT = 3  # more joins than this in one tick are summed up in one line
+MAX_DIRECT_TABS = 20  # direct messages that would open more tabs are shown in the line's tab
 LINE_TAB = "line"
 
 
@@ -346,11 +347,20 @@ class OzChatApp(App[None]):
     async def on_chat_received(self, received: ChatReceived) -> None:
         message = received.message
         own = self.me is not None and message.sender == self.me.phone_number
+        tag = None
         if message.to is None:
             conversation = self.line_conversation
         else:
             partner = message.to if own else message.sender
-            conversation = await self.open_conversation(partner, None if own else message.nickname)
+            found = self.direct_conversation(partner)
+            if found is None and partner in self.roster and self._direct_tab_count() < MAX_DIRECT_TABS:
+                found = await self.open_conversation(partner)
+            if found is None:
+                # No tab for someone gone, nor past the cap: a script must not open tabs without end.
+                conversation = self.line_conversation
+                tag = f"direct to {self._name_of(partner)}" if own else "direct"
+            else:
+                conversation = found
         mention = not own and not message.history and self._mentions_me(message.text)
         conversation.chat.add_message(
             datetime.fromtimestamp(message.ts / 1000, tz=self.now().tzinfo),
@@ -360,6 +370,7 @@ class OzChatApp(App[None]):
             own=own,
             mention=mention,
             history=message.history,
+            tag=tag,
         )
         if conversation is not self.tabs.active_pane and not message.history:
             conversation.unread += 1
@@ -381,6 +392,10 @@ class OzChatApp(App[None]):
         info = self.roster.get(message.sender)
         return info.display_name if info is not None else message.nickname or message.sender
 
+    def _name_of(self, phone_number: str) -> str:
+        info = self.roster.get(phone_number)
+        return info.display_name if info is not None else phone_number
+
     def _mentions_me(self, text: str) -> bool:
         if self.me is None:
             return False
@@ -389,12 +404,14 @@ class OzChatApp(App[None]):
 
     # ---- conversations ----------------------------------------------------------------
 
-    async def open_conversation(self, phone_number: str, nickname: str | None = None, *, activate: bool = False) -> Conversation:
+    def _direct_tab_count(self) -> int:
+        return sum(1 for conversation in self.query(Conversation) if conversation.partner is not None)
+
+    async def open_conversation(self, phone_number: str, *, activate: bool = False) -> Conversation:
         """The direct-message tab with this number, added next to the line's tab if new."""
         conversation = self.direct_conversation(phone_number)
         if conversation is None:
-            info = self.roster.get(phone_number)
-            title = info.display_name if info is not None else nickname or phone_number
+            title = self._name_of(phone_number)
             conversation = Conversation(title, phone_number, self._max_chat_lines, id=f"dm-{phone_number}")
             await self.tabs.add_pane(conversation)
         if activate:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ozchat import ChatMessage, ClientInfo, ClientStatus
+from ozchat.tui.app import MAX_DIRECT_TABS, Conversation
+from ozchat.tui.messages import ChatReceived
 from ozchat.tui.widgets import PeopleList
 
 from .conftest import chat_lines, until
@@ -249,3 +251,29 @@ async def test_focus_changes_keep_the_wrapped_scrollback_and_a_theme_change_rest
         await until(pilot, lambda: chat._style("chat-log--time") != time_style)
         await pilot.pause()
         assert all(entry._strips is not strips for entry, strips in zip(chat.entries, drawn, strict=True))
+
+
+async def test_direct_messages_open_at_most_twenty_tabs_then_show_in_the_line_tab(chat_app, connect):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        for n in range(MAX_DIRECT_TABS + 2):
+            stranger, _ = await connect(nickname=f"Stranger{n:02}")
+            await stranger.send_message(f"psst number {n}", to=app.me.phone_number)
+        last = f"psst number {MAX_DIRECT_TABS + 1}"
+        await until(pilot, lambda: any(last in line for line in chat_lines(app)))
+        tabs = [pane.id for pane in app.query(Conversation) if pane.partner is not None]
+        assert len(tabs) == MAX_DIRECT_TABS
+        overflow = [line for line in chat_lines(app) if "psst" in line]
+        assert [line.split(" ", 1)[1] for line in overflow] == [
+            f"[direct] <Stranger{n:02}> psst number {n}" for n in (MAX_DIRECT_TABS, MAX_DIRECT_TABS + 1)
+        ]
+
+        # Nor does a direct message from someone no longer on the line open a tab, whatever the count.
+        app.tabs.active = tabs[0]
+        await app.action_close_tab()
+        gone = ChatMessage(seq=999, ts=1_715_938_200_000, sender="G0ne0", text="remember me?", nickname="Ghost", to=app.me.phone_number)
+        app.post_message(ChatReceived(gone))
+        await until(pilot, lambda: any("remember me?" in line for line in chat_lines(app)))
+        assert any(line.endswith("[direct] <Ghost> remember me?") for line in chat_lines(app))
+        assert not app.query("#dm-G0ne0")

@@ -32,6 +32,7 @@ class Entry:
     own: bool = False  # said by this user: set apart
     mention: bool = False  # names this user: highlighted
     history: bool = False
+    tag: str | None = None  # shown before the name, e.g. "direct" for a DM outside its tab
     _strips: tuple[int, list[Strip]] | None = field(default=None, repr=False)
 
 
@@ -46,6 +47,7 @@ class ChatLog(ScrollView, can_focus=True):
         "chat-log--error",
         "chat-log--history",
         "chat-log--divider",
+        "chat-log--tag",
     }
 
     DEFAULT_CSS = """
@@ -60,6 +62,7 @@ class ChatLog(ScrollView, can_focus=True):
         & > .chat-log--error { color: $text-error; }
         & > .chat-log--history { color: $text-muted; }
         & > .chat-log--divider { color: $secondary; }
+        & > .chat-log--tag { color: $accent; text-style: bold; }
     }
     """
 
@@ -102,10 +105,12 @@ class ChatLog(ScrollView, can_focus=True):
         own: bool = False,
         mention: bool = False,
         history: bool = False,
+        tag: str | None = None,
     ) -> None:
-        """Someone's message; `name` and `text` are shown literally, never as markup."""
+        """Someone's message; `name`, `text` and `tag` are shown literally, never as markup."""
         kind = "action" if action else "message"
-        self.add(Entry(time, Text(printable(text)), printable(name), kind, own, mention, history))
+        shown_tag = printable(tag) if tag is not None else None
+        self.add(Entry(time, Text(printable(text)), printable(name), kind, own, mention, history, shown_tag))
 
     def add_system(self, time: datetime, text: Text | str, *, kind: str = "system") -> None:
         """A line from ozchat itself (`John is ONLINE`); names in a Text must be printable already."""
@@ -149,6 +154,8 @@ class ChatLog(ScrollView, can_focus=True):
 
     def _prefix(self, entry: Entry) -> Text:
         prefix = Text(entry.time.strftime("%H:%M "), self._style("chat-log--time"))
+        if entry.tag is not None:
+            prefix.append(f"[{entry.tag}] ", self._style("chat-log--tag"))
         if entry.kind == "action":
             prefix.append("* ")
             prefix.append(entry.name or "", nickname_style(entry.name or ""))

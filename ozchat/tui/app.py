@@ -448,7 +448,9 @@ class OzChatApp(App[None]):
             return
 
         async def message_chosen(phone_number: str | None) -> None:
-            if phone_number is not None:
+            if phone_number is not None and phone_number not in self.roster:
+                self.active_conversation.chat.add_system(self.now(), self._left_text(info.display_name))
+            elif phone_number is not None:
                 await self.open_conversation(phone_number, activate=True)
             self.query_one(Composer).focus()
 
@@ -474,6 +476,9 @@ class OzChatApp(App[None]):
 
     async def run_command(self, command: commands.Command, conversation: Conversation) -> None:
         log = conversation.chat
+        if isinstance(command, commands.Say | commands.Me) and self._partner_left(conversation):
+            log.add_system(self.now(), self._left_text(conversation.caption), kind="error")
+            return
         match command:
             case commands.Say(text):
                 self._request(conversation, self.client.send_message(text, to=conversation.partner))
@@ -508,6 +513,20 @@ class OzChatApp(App[None]):
                 log.add_system(self.now(), help_text(topic))
             case commands.Quit():
                 await self.action_quit()
+
+    def _partner_left(self, conversation: Conversation) -> bool:
+        """A direct tab whose number left the line; once closed for good, sending says why instead."""
+        if conversation.partner is None or conversation.partner in self.roster:
+            return False
+        return self.client.connected or self.client.reconnecting
+
+    def _left_text(self, name: str) -> Text:
+        """`Mary has left`, and how to reach a Mary who is on the line now (a new connection, a new number)."""
+        left = Text.assemble(name_text(name), f" has left #{printable(self.line or '')}")
+        if not self.roster.find(name):
+            return left
+        quoted = f'"{name}"' if any(character.isspace() for character in name) else name
+        return Text.assemble(left, f"; /msg {printable(quoted)} to reach their new connection")
 
     def _request(self, conversation: Conversation, request: Awaitable[Any], done: Text | str | None = None) -> None:
         """Send without blocking the screen; a refusal becomes a one-line error in the tab."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ozchat import ChatMessage, ClientInfo, ClientStatus
 from ozchat.tui.app import MAX_DIRECT_TABS, Conversation
 from ozchat.tui.messages import ChatReceived
-from ozchat.tui.widgets import PeopleList
+from ozchat.tui.widgets import PeopleList, ProfileCard
 
 from .conftest import chat_lines, until
 
@@ -277,3 +277,40 @@ async def test_direct_messages_open_at_most_twenty_tabs_then_show_in_the_line_ta
         await until(pilot, lambda: any("remember me?" in line for line in chat_lines(app)))
         assert any(line.endswith("[direct] <Ghost> remember me?") for line in chat_lines(app))
         assert not app.query("#dm-G0ne0")
+
+
+async def test_a_tab_or_card_of_someone_who_left_says_so_and_points_at_their_new_connection(chat_app, connect):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, _ = await connect(nickname="Mary")
+        bob, _ = await connect(nickname="Bob")
+        await mary.send_message("ping me here", to=app.me.phone_number)
+        old_tab = f"dm-{mary.phone_number}"
+        await until(pilot, lambda: any("<Mary> ping me here" in line for line in chat_lines(app, old_tab)))
+
+        # Bob leaves while his card is open: Message says so and opens no tab.
+        sidebar = app.query_one(PeopleList)
+        sidebar.focus()
+        sidebar.highlighted = sidebar.get_option_index(bob.phone_number)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ProfileCard))
+        await bob.disconnect()
+        await until(pilot, lambda: bob.phone_number not in app.roster)
+        await pilot.press("enter")
+        await until(pilot, lambda: any(line.endswith("Bob has left #Webphone1") for line in chat_lines(app)))
+        assert not app.query(f"#dm-{bob.phone_number}")
+
+        # Mary comes back as a new connection: her old tab sends nothing and says how to reach her.
+        await mary.disconnect()
+        new_mary, new_mary_events = await connect(nickname="Mary")
+        await until(pilot, lambda: new_mary.phone_number in app.roster and mary.phone_number not in app.roster)
+        app.tabs.active = old_tab
+        app.query_one("#composer").focus()
+        await pilot.press(*"hello?", "enter")
+        await until(pilot, lambda: any("has left" in line for line in chat_lines(app, old_tab)))
+        assert chat_lines(app, old_tab)[-1].endswith("! Mary has left #Webphone1; /msg Mary to reach their new connection")
+        await pilot.press(*"/msg Mary found you", "enter")
+        await new_mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "found you")
+        assert [e.text for e in new_mary_events.of_type(ChatMessage)] == ["found you"]
+        assert not any("unknown_recipient" in line for line in chat_lines(app, old_tab))

@@ -486,7 +486,9 @@ class OzChatApp(App[None]):
                 self._request(conversation, self.client.send_message(action, to=conversation.partner, action=True))
             case commands.Msg(target, text):
                 person = self._find_one(target, log)
-                if person is not None:
+                if person is not None and person is self.me:
+                    log.add_system(self.now(), "you cannot send a direct message to yourself", kind="error")
+                elif person is not None:
                     direct = await self.open_conversation(person.phone_number, activate=True)
                     self._request(direct, self.client.send_message(text, to=person.phone_number))
             case commands.Nick(name):
@@ -590,10 +592,12 @@ class OzChatApp(App[None]):
         self.run_worker(upload(), group="requests")
 
     def _find_one(self, target: str, log: ChatLog) -> ClientInfo | None:
-        """The one person a nickname or number names; otherwise say why not in the tab."""
-        if self.me is not None and target in (self.me.phone_number, self.me.display_name):
-            return self.me
-        matches = self.roster.find(target)
+        """The one person (me included) a nickname or number names; otherwise say why not in the tab."""
+        everyone = [*self.roster, *([self.me] if self.me is not None else [])]
+        folded = target.casefold()
+        matches = [info for info in everyone if info.phone_number == target] or [
+            info for info in everyone if info.display_name.casefold() == folded
+        ]
         if len(matches) == 1:
             return matches[0]
         if not matches:

@@ -33,6 +33,7 @@ from .avatar_choice import AvatarFileError, avatar_base_url, choose_avatar, read
 from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
 from .palette import nickname_style
 from .widgets import AvatarBoard, ChatLog, Composer, PeopleList, ProfileCard, StatusBar
+from .widgets.avatar import RETRY_FAILED
 from .widgets.profile_card import property_text
 from .widgets.roster import is_away
 
@@ -135,11 +136,13 @@ class OzChatApp(App[None]):
         clock: Callable[[], datetime] = local_now,
         max_chat_lines: int = 2000,
         theme: str | None = None,
+        avatar_retry: float = RETRY_FAILED,
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
         `avatars` loads the pictures people share (without it only identicons are drawn) and is
         closed with the app; `avatar_file` is uploaded once connected and shared as the avatar.
+        A failed avatar load is tried again `avatar_retry` seconds later, when next drawn.
         """
         super().__init__()
         self.client = client
@@ -147,7 +150,7 @@ class OzChatApp(App[None]):
         self.me: ClientInfo | None = None
         self.line = join.line if join is not None else None
         self._join = join
-        self.avatars = AvatarBoard(avatars, self.run_worker, self.post_message)
+        self.avatars = AvatarBoard(avatars, self.run_worker, self.post_message, retry_after=avatar_retry)
         self._avatar_file = avatar_file
         self._people_redraw: Timer | None = None
         self._clock = clock

@@ -327,3 +327,26 @@ async def test_a_presence_change_builds_no_identicon_again_and_leaving_drops_it(
         assert built == []
         assert set(people(app)._identicons) == {app.me.phone_number, bob.phone_number}
         assert shows_identicon(app, bob.phone_number)
+
+
+# ---- failed loads are tried again --------------------------------------------------------
+
+
+async def test_a_failed_avatar_is_loaded_again_after_the_retry_interval(hub, connect, server, tmp_path):
+    service = service_for(server.host, tmp_path / "cache", failure_ttl=0.05)
+    app = OzChatApp(
+        OzWebClient(ping_interval=None), join=Join(hub.url, "Webphone1", {"nickname": "John"}),
+        avatars=service, clock=fixed_clock, avatar_retry=0.2,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, _ = await connect(nickname="Mary", avatar=server.url("/late.png"))
+        await until(pilot, lambda: server.count("/late.png") == 1 and app.avatars.loading == 0)
+        await pilot.pause()
+        assert shows_identicon(app, mary.phone_number)
+
+        server.image("/late.png", encode_image(quadrants(), "PNG"))  # the server has it now
+        await pilot.pause(0.3)
+        await connect(nickname="Bob")  # the sidebar is drawn again
+        await until(pilot, lambda: shows_picture(app, mary.phone_number))
+        assert server.count("/late.png") == 2

@@ -3,11 +3,13 @@
 The board answers at once with the identicon of the phone number and, when the `avatar`
 property names a picture, starts one worker per (URL, size, background) that loads it through
 the `AvatarService` and posts `AvatarLoaded`; the app hands the result back with `loaded` and
-the widgets draw again. A failed load keeps the identicon and remembers why, for the card.
+the widgets draw again. A failed load keeps the identicon and remembers why, for the card,
+and is tried again when drawn once `retry_after` seconds have passed.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from ...protocol import ClientInfo
 from ..messages import RGB, AvatarKey, AvatarLoaded
 
 MAX_RESULTS = 2048  # loaded avatars kept; one evicted is loaded again (from the disk cache) if still shown
+RETRY_FAILED = 300.0  # seconds before a failed load is tried again, when the avatar is next drawn
 
 _PLAIN_WORDS = {
     AvatarErrorCode.BAD_URL: "it is not an http or https address",
@@ -69,11 +72,15 @@ class AvatarBoard:
         service: AvatarService | None,
         run_worker: Callable[..., Any],
         post: Callable[[Message], object],
+        *,
+        retry_after: float = RETRY_FAILED,
     ) -> None:
         self.service = service
         self._run_worker = run_worker
         self._post = post
+        self._retry_after = retry_after
         self._results: OrderedDict[AvatarKey, AvatarResult] = OrderedDict()
+        self._failed_at: dict[AvatarKey, float] = {}
         self._loading: set[AvatarKey] = set()
 
     def view(
@@ -98,7 +105,11 @@ class AvatarBoard:
             self._start(key)
             return AvatarView(make_stand_in(), loading=True)
         self._results.move_to_end(key)
-        return AvatarView(result.avatar) if result.ok else AvatarView(make_stand_in(), result.error)
+        if result.ok:
+            return AvatarView(result.avatar)
+        if time.monotonic() - self._failed_at[key] >= self._retry_after:
+            self._start(key)
+        return AvatarView(make_stand_in(), result.error, loading=key in self._loading)
 
     def picture(
         self, info: ClientInfo, size: int, background: RGB, stand_in: Callable[[], RenderedAvatar] | None = None
@@ -115,8 +126,13 @@ class AvatarBoard:
         self._loading.discard(message.key)
         self._results[message.key] = message.result
         self._results.move_to_end(message.key)
+        if message.result.ok:
+            self._failed_at.pop(message.key, None)
+        else:
+            self._failed_at[message.key] = time.monotonic()
         while len(self._results) > MAX_RESULTS:
-            self._results.popitem(last=False)
+            evicted, _ = self._results.popitem(last=False)
+            self._failed_at.pop(evicted, None)
 
     def _start(self, key: AvatarKey) -> None:
         if key in self._loading:

@@ -35,6 +35,16 @@ def _property(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="localhost", help="hub host, host:port or ws(s):// URL (default: localhost)")
     parser.add_argument("--port", type=int, default=None, help=f"hub port (default: {DEFAULT_PORT})")
@@ -97,7 +107,7 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
     _add_connection_options(parser)
     parser.add_argument("--theme", help="a Textual theme, such as nord, gruvbox or textual-light")
     parser.add_argument(
-        "--scrollback", type=int, default=DEFAULT_SCROLLBACK, metavar="LINES",
+        "--scrollback", type=_at_least_one, default=DEFAULT_SCROLLBACK, metavar="LINES",
         help=f"messages each chat tab keeps in memory (default: {DEFAULT_SCROLLBACK})",
     )
     if settings is None:

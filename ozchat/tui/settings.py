@@ -66,4 +66,6 @@ def load_settings(path: Path) -> ChatSettings:
             raise SettingsError(f"{path}: unknown setting {key!r}; known: {', '.join(_TYPES)}")
         if not isinstance(value, expected) or isinstance(value, bool):
             raise SettingsError(f"{path}: {key} should be a {'table' if expected is dict else expected.__name__}")
+        if key == "scrollback" and value < 1:
+            raise SettingsError(f"{path}: scrollback should be at least 1, not {value}")
     return ChatSettings(**data)

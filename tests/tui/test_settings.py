@@ -6,6 +6,9 @@ import pytest
 
 from ozchat.cli import build_parser
 from ozchat.tui.settings import ChatSettings, SettingsError, load_settings
+from ozchat.tui.widgets import ChatLog
+
+from .conftest import FIXED_TIME
 
 
 def test_missing_file_means_no_settings(tmp_path):
@@ -27,3 +30,27 @@ def test_bad_settings_are_explained(tmp_path, text, error):
     path.write_text(text)
     with pytest.raises(SettingsError, match=error):
         load_settings(path)
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "many"])
+def test_scrollback_below_one_is_refused_on_the_command_line(value, capsys):
+    with pytest.raises(SystemExit):
+        build_parser(ChatSettings()).parse_args(["--scrollback", value])
+    assert "argument --scrollback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [-1, 0])
+def test_scrollback_below_one_is_refused_in_the_settings_file(tmp_path, value):
+    path = tmp_path / "settings.toml"
+    path.write_text(f"scrollback = {value}\n")
+    with pytest.raises(SettingsError, match=f"scrollback should be at least 1, not {value}"):
+        load_settings(path)
+
+
+def test_a_chat_log_refuses_to_keep_fewer_than_one_entry_and_keeps_the_last_with_one():
+    with pytest.raises(ValueError, match="at least 1 entry"):
+        ChatLog(-1)
+    log = ChatLog(1)
+    for n in range(3):
+        log.add_system(FIXED_TIME, f"line {n}")
+    assert [entry.body.plain for entry in log.entries] == ["line 2"]

@@ -67,6 +67,8 @@ class ChatLog(ScrollView, can_focus=True):
     """
 
     def __init__(self, max_entries: int = 2000, *, id: str | None = None) -> None:
+        if max_entries < 1:
+            raise ValueError(f"a chat log keeps at least 1 entry, not {max_entries}")
         super().__init__(id=id)
         self.max_entries = max_entries
         self._history: deque[Entry] = deque()

@@ -17,6 +17,7 @@ from ..protocol import ChatMessage
 DEFAULT_KEEP_MESSAGES = 10_000
 DEFAULT_KEEP_DAYS = 30.0
 _PRUNE_EVERY = 100
+_PRUNE_INTERVAL = 1.0  # seconds between prunes of one line triggered by reads
 
 
 class HistoryStore(Protocol):
@@ -109,6 +110,7 @@ class SQLiteStore:
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
         self._appends = 0
+        self._pruned_at: dict[str, float] = {}
 
     def last_seq(self, line: str) -> int:
         row = self._db.execute("SELECT last_seq FROM lines WHERE line = ?", (line,)).fetchone()
@@ -133,9 +135,14 @@ class SQLiteStore:
             )
         self._appends += 1
         if self._appends % _PRUNE_EVERY == 0:
-            self._prune(line)
+            self._prune(line, force=True)
 
-    def _prune(self, line: str) -> None:
+    def _prune(self, line: str, *, force: bool = False) -> None:
+        # Reads prune too (age retention needs it), but a resume reads twice: once a second is enough.
+        now = time.monotonic()
+        if not force and now - self._pruned_at.get(line, -_PRUNE_INTERVAL) < _PRUNE_INTERVAL:
+            return
+        self._pruned_at[line] = now
         cutoff = int(time.time() * 1000) - self._keep_ms
         with self._db:
             self._db.execute("BEGIN")

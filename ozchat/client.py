@@ -38,6 +38,7 @@ from .protocol import (
     ErrorFrame,
     Gap,
     Hello,
+    Limits,
     Presence,
     Resume,
     Send,
@@ -152,6 +153,8 @@ class OzWebClient:
         self.line: str | None = None
         self.properties: dict[str, Any] = {}
         self.last_seq = 0
+        # What the hub accepts, from its welcome: check a message against it before sending.
+        self.limits = Limits()
         self._reconnect = reconnect
         self._history = history
         self._connect_timeout = connect_timeout
@@ -297,6 +300,7 @@ class OzWebClient:
         self.line = welcome.line
         self.properties = welcome.properties
         self._resume_token = welcome.resume_token
+        self.limits = welcome.limits
         # Whoever the hub does not list again before `synced` left while we were away.
         self._stale = {info.phone_number for info in self.roster}
         await self._set_state(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED))

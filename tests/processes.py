@@ -8,23 +8,29 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 OZCHAT = [sys.executable, "-m", "ozchat"]
+# The installed console script, as a user types it: unlike `python -m`, it does not import from the cwd.
+OZCHAT_SCRIPT = [str(Path(sys.executable).with_name("ozchat"))]
 
 
 class Process:
     """A child process whose output lines are read with a deadline."""
 
-    def __init__(self, *args: str, stdin: bool = False) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(
+        self, *args: str, stdin: bool = False, command: list[str] = OZCHAT, cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.proc = subprocess.Popen(
-            [*OZCHAT, *args],
+            [*command, *args],
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=env,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            cwd=cwd,
         )
         self.lines: list[str] = []
         self._buffer = b""
@@ -70,8 +76,11 @@ def processes(tmp_path, monkeypatch):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
     started: list[Process] = []
 
-    def start(*args: str, stdin: bool = False) -> Process:
-        process = Process(*args, stdin=stdin)
+    def start(
+        *args: str, stdin: bool = False, command: list[str] = OZCHAT, cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Process:
+        process = Process(*args, stdin=stdin, command=command, cwd=cwd, env=env)
         started.append(process)
         return process
 

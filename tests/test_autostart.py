@@ -7,6 +7,8 @@ import time
 
 import httpx
 
+from processes import OZCHAT_SCRIPT
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -20,7 +22,6 @@ def _healthz(port: int) -> dict | None:
     except httpx.HTTPError:
         return None
     return response.json()
-
 
 
 def _wait_gone(port: int, timeout: float) -> bool:
@@ -67,3 +68,19 @@ def test_no_autostart_means_no_hub(processes):
     client.wait_for(r"CONNECTION_FAILED")
     assert client.proc.wait(10) == 1
     assert _healthz(port) is None
+
+
+def test_hub_starts_from_a_folder_holding_a_clone_named_ozchat(processes, tmp_path):
+    # `cd ~` with the clone at ~/ozchat: the folder must not stand in for the installed package.
+    home = tmp_path / "home"
+    (home / "ozchat").mkdir(parents=True)
+    (home / "ozchat" / "__init__.py").write_text('raise ImportError("this folder is not the ozchat package")\n')
+    port = _free_port()
+    client = processes(
+        "events", "--host", f"127.0.0.1:{port}", "--nick", "Home", "--autostart-idle", "2",
+        command=OZCHAT_SCRIPT, cwd=home,
+    )
+    client.wait_for(r"^-- started a local hub on 127\.0\.0\.1:%d " % port, timeout=20)
+    client.wait_for(r"ACCESS_GRANTED")
+    assert client.interrupt() == 0
+    assert _wait_gone(port, timeout=15)

@@ -4,6 +4,9 @@ The hub is its own process, in its own session, so the line outlives the client 
 started it; it stops by itself once no client has been connected for `idle_exit` seconds.
 Two clients racing to start one end up on the same hub: only one process can bind the port,
 the other exits, and both wait for whichever answers /healthz.
+
+It runs isolated from the current folder (`python -P`, started in the log folder): from the
+folder that holds a clone named `ozchat`, that folder must not stand in for the installed package.
 """
 
 from __future__ import annotations
@@ -78,8 +81,9 @@ async def ensure_local_hub(host: str, port: int, *, idle_exit: float = 60.0, wai
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ozchat", "serve", "--host", address, "--port", str(port),
+            [sys.executable, "-P", "-m", "ozchat", "serve", "--host", address, "--port", str(port),
              "--idle-exit", str(idle_exit)],
+            cwd=log_path.parent,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,

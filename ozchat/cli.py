@@ -20,6 +20,7 @@ from . import __version__
 from .client import ConnectionStateChanged, OzWebClient
 from .exceptions import OzchatError
 from .hub.autostart import StartedHub, ensure_local_hub, is_loopback
+from .hub.origins import normalize_origin
 from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, Gap, encode, server_url
 from .text import printable
 from .tui.settings import DEFAULT_SCROLLBACK, ChatSettings, SettingsError, load_settings, settings_path
@@ -43,6 +44,15 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _origin(text: str) -> str:
+    if text == "*":
+        return text
+    origin = normalize_origin(text)
+    if origin is None:
+        raise argparse.ArgumentTypeError(f"expected an origin such as https://chat.example.com, got {text!r}")
+    return origin
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +155,11 @@ def build_serve_parser() -> argparse.ArgumentParser:
         "--rate", type=float, default=10.0, help="frames a second one client may send on average; 0 for no limit (default: 10)"
     )
     parser.add_argument("--burst", type=int, default=30, help="frames one client may send in a burst (default: 30)")
+    parser.add_argument(
+        "--allow-origin", type=_origin, action="append", default=[], metavar="ORIGIN",
+        help="also admit WebSockets from web pages of this origin, such as https://chat.example.com, or * for any "
+        "(repeatable; by default a browser may connect only from the hub's own address; programs send no origin)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -193,6 +208,7 @@ async def _serve(args: argparse.Namespace) -> int:
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
         rate_limit=RateLimit(args.rate, args.burst) if args.rate > 0 else None,
+        allowed_origins=args.allow_origin,
     )
     try:
         await hub.start()

@@ -17,6 +17,7 @@ import secrets
 import time
 from collections import deque
 from http import HTTPStatus
+from collections.abc import Collection
 from typing import Union
 
 import msgspec
@@ -54,6 +55,7 @@ from ..protocol import (
 from .avatars import UploadStore
 from .limits import RateLimit, TokenBucket
 from .line import Line, LineRegistry
+from .origins import normalize_origin, origin_allowed
 from .store import HistoryStore, MemoryStore
 
 log = logging.getLogger("ozchat.hub")
@@ -135,6 +137,7 @@ class Hub:
         close_timeout: float = 5.0,
         max_pending_frames: int = 2000,
         rate_limit: RateLimit | None = None,
+        allowed_origins: Collection[str] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -151,6 +154,7 @@ class Hub:
         self._close_timeout = close_timeout
         self._max_pending = max_pending_frames
         self._rate_limit = rate_limit
+        self._allowed_origins = {"*" if origin == "*" else normalize_origin(origin) or origin for origin in allowed_origins}
         if rate_limit is not None:
             self._rate_message = f"slow down: at most {rate_limit.rate:g} frames a second (bursts of {rate_limit.burst})"
         self._sessions: dict[str, dict[str, _Session]] = {}
@@ -234,6 +238,10 @@ class Hub:
             return _respond(connection, HTTPStatus.OK, (json.dumps(body) + "\n").encode(), "application/json")
         if path.startswith("/avatars/"):
             return await self._avatar_response(connection, request, path.removeprefix("/avatars/"))
+        origins, hosts = request.headers.get_all("Origin"), request.headers.get_all("Host")
+        host = hosts[0] if len(hosts) == 1 else None
+        if len(origins) > 1 or not origin_allowed(next(iter(origins), None), host, self._allowed_origins):
+            return _respond(connection, HTTPStatus.FORBIDDEN, b"this origin may not connect to the hub\n", "text/plain")
         return None
 
     async def _avatar_response(self, connection: ServerConnection, request: Request, name: str) -> Response:

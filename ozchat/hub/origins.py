@@ -1,0 +1,53 @@
+"""Which browser origins may open a WebSocket to the hub. No I/O.
+
+A browser sends `Origin` with every WebSocket handshake, so a page the user happens to open
+could otherwise reach a hub on their machine. Programs that send no Origin are not browsers
+and are not concerned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from urllib.parse import urlsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _scheme_host_port(origin: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    return parts.scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[parts.scheme]
+
+
+def normalize_origin(origin: str) -> str | None:
+    """`scheme://host:port` with the port spelled out, or None for anything that is not an origin."""
+    found = _scheme_host_port(origin)
+    if found is None:
+        return None
+    scheme, host, port = found
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}"
+
+
+def origin_allowed(origin: str | None, host_header: str | None, allowed: Collection[str]) -> bool:
+    """True for no Origin, for the hub's own origin (the request's Host), and for listed origins.
+
+    `allowed` holds origins already normalized by `normalize_origin`, or "*" for any.
+    """
+    if origin is None or "*" in allowed:
+        return True
+    own = _scheme_host_port(origin)
+    if own is None:
+        return False  # "null" (sandboxed frames, files) and other oddities
+    scheme, host, port = own
+    if normalize_origin(origin) in allowed:
+        return True
+    if not host_header:
+        return False
+    served = _scheme_host_port(f"{scheme}://{host_header.strip()}")
+    return served == (scheme, host, port)

@@ -167,11 +167,16 @@ def build_serve_parser() -> argparse.ArgumentParser:
 def build_events_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ozchat events",
-        description="Join a line and print one line per event until interrupted. "
-        "Lines typed on standard input are sent to the line.",
+        description="Join a line and print one line per event until interrupted: "
+        "`John is ONLINE`, `John is OFFLINE`, `<John> hi`, with messages said before you joined "
+        "replayed first and marked `[history] `. Lines typed on standard input are sent to the line.",
     )
     _add_connection_options(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print JSON lines instead of text: the protocol's frames with an \"event\" key; "
+        "connection events carry your own phoneNumber and line",
+    )
     return parser
 
 
@@ -227,6 +232,9 @@ async def _serve(args: argparse.Namespace) -> int:
 # ---- events -------------------------------------------------------------------------
 
 
+HISTORY_MARKER = "[history] "
+
+
 class _EventPrinter:
     """Prints a line's events as text (`John is ONLINE`, `<John> hi`) or as JSON lines."""
 
@@ -245,9 +253,11 @@ class _EventPrinter:
 
     def connection(self, change: ConnectionStateChanged) -> None:
         if self._json:
+            # Our own number and line, as the hub gave them: others' events name us by that number.
             self._out(json.dumps({
                 "event": "connection", "state": change.state.value, "code": change.code,
                 "reason": change.reason, "retrying": change.retrying,
+                "phoneNumber": self._client.phone_number, "line": self._client.line,
             }))
             return
         detail = (
@@ -290,12 +300,14 @@ class _EventPrinter:
             return
         sender = self._name(message.sender, message.nickname)
         text = printable(message.text)
+        # Said before we joined, replayed from the hub's history: not news.
+        marker = HISTORY_MARKER if message.history else ""
         if message.action:
-            self._out(f"* {sender} {text}")
+            self._out(f"{marker}* {sender} {text}")
         elif message.to is not None:
-            self._out(f"<{sender} -> {self._name(message.to)}> {text}")
+            self._out(f"{marker}<{sender} -> {self._name(message.to)}> {text}")
         else:
-            self._out(f"<{sender}> {text}")
+            self._out(f"{marker}<{sender}> {text}")
 
 
 def _read_stdin_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:

@@ -43,6 +43,28 @@ def test_events_json_lines(processes, hub_address):
     assert len(event["phoneNumber"]) == 5
 
 
+def test_events_json_connection_names_my_own_phone_number(processes, hub_address):
+    watcher = processes("events", "--host", hub_address, "--nick", "Watcher", "--json", "--line", "Lobby")
+    granted = json.loads(watcher.wait_for(r'^\{"event": "connection", "state": "ACCESS_GRANTED".*').group(0))
+    assert granted["line"] == "Lobby"
+    other = processes("events", "--host", hub_address, "--nick", "Other", "--json", "--line", "Lobby")
+    seen = json.loads(other.wait_for(r'^\{"event": "client".*"nickname": "Watcher".*').group(0))
+    assert granted["phoneNumber"] == seen["phoneNumber"]
+
+
+def test_events_text_marks_replayed_history(processes, hub_address):
+    john = processes("events", "--host", hub_address, "--nick", "John", stdin=True)
+    john.wait_for(r"ACCESS_GRANTED")
+    john.send("said before")
+    john.wait_for(r"^<John> said before$")
+    mary = processes("events", "--host", hub_address, "--nick", "Mary")
+    mary.wait_for(r"^\[history\] <John> said before$")
+    mary.wait_for(r"ACCESS_GRANTED")
+    john.send("said live")
+    mary.wait_for(r"^<John> said live$")
+    assert not any("[history]" in line for line in john.lines)
+
+
 def test_events_output_is_terminal_safe(processes, hub_address):
     watcher = processes("events", "--host", hub_address, "--nick", "Watcher")
     watcher.wait_for(r"ACCESS_GRANTED")

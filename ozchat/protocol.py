@@ -287,11 +287,69 @@ def _decode(decoder: msgspec.json.Decoder, data: Union[str, bytes]) -> Any:
     try:
         return decoder.decode(data)
     except RecursionError:
-        raise ProtocolError(ErrorCode.TOO_DEEP, "JSON nested too deeply") from None
+        raise ProtocolError(ErrorCode.TOO_DEEP, "JSON nested too deeply", readable_client_id(data)) from None
     except msgspec.ValidationError as exc:
-        raise _validation_error(str(exc)) from None
+        error = _validation_error(str(exc))
+        error.request_id = readable_client_id(data)
+        raise error from None
     except msgspec.DecodeError as exc:
         raise ProtocolError(ErrorCode.BAD_JSON, f"not valid JSON: {exc}") from None
+
+
+class _IdOnly(msgspec.Struct):
+    id: Any = None
+
+
+_id_decoder = msgspec.json.Decoder(_IdOnly)
+_JSON_WHITESPACE = b" \t\r\n"
+
+
+def readable_client_id(data: Union[str, bytes]) -> Union[str, None]:
+    """The top-level ``id`` of a frame that failed to decode, when it is a valid client id."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    try:
+        found = _id_decoder.decode(data).id
+    except RecursionError:
+        found = _scan_top_level_id(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if isinstance(found, str) and 0 < len(found) <= MAX_CLIENT_ID_CHARS:
+        return found
+    return None
+
+
+def _scan_top_level_id(data: bytes) -> Any:
+    """Find ``"id": "<string>"`` at depth 1 without recursing: for frames nested too deeply to decode."""
+    depth = 0
+    index = 0
+    while index < len(data):
+        byte = data[index]
+        if byte == 0x22:  # '"': skip the string, or read the value when it is the key "id" at depth 1
+            end = _string_end(data, index)
+            if depth == 1 and data[index:end] == b'"id"':
+                rest = data[end:].lstrip(_JSON_WHITESPACE)
+                value = rest[1:].lstrip(_JSON_WHITESPACE) if rest.startswith(b":") else b""
+                try:
+                    return msgspec.json.decode(value[: _string_end(value, 0)]) if value.startswith(b'"') else None
+                except msgspec.DecodeError:
+                    return None
+            index = end
+            continue
+        if byte in b"[{":
+            depth += 1
+        elif byte in b"]}":
+            depth -= 1
+        index += 1
+    return None
+
+
+def _string_end(data: bytes, start: int) -> int:
+    """The index just past the JSON string that opens at `start`."""
+    end = start + 1
+    while end < len(data) and data[end] != 0x22:
+        end += 2 if data[end] == 0x5C else 1
+    return end + 1
 
 
 def _validation_error(text: str) -> ProtocolError:

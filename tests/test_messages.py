@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
+
+from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import ChatMessage, RequestRejected
 
@@ -68,3 +71,24 @@ async def test_messages_arrive_in_order(connect):
     got = b_events.of_type(ChatMessage)
     assert [m.seq for m in got] == sorted(m.seq for m in got)
     assert sorted(m.text for m in got) == sorted(f"m{i}" for i in range(50))
+
+
+async def test_frames_that_fail_to_decode_are_answered_with_their_id(hub):
+    """An outside client matches errors to requests by id, also when a field or the type is wrong."""
+    async with ws_connect(hub.url, ping_interval=None) as ws:
+        await ws.send(json.dumps({"type": "hello", "line": "Webphone1"}))
+        assert json.loads(await ws.recv())["type"] == "welcome"
+        deep = "[" * 3000 + "]" * 3000
+        bad = [
+            ('{"type": "send", "text": "x", "to": "abc", "id": "k1"}', "bad_field"),
+            ('{"type": "sned", "text": "x", "id": "k2"}', "unknown_type"),
+            ('{"type": "send", "text": "x", "deep": ' + deep + ', "id": "k3"}', "too_deep"),
+        ]
+        for frame, _ in bad:
+            await ws.send(frame)
+        errors = []
+        while len(errors) < len(bad):
+            got = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if got["type"] == "error":
+                errors.append((got["code"], got.get("id")))
+    assert errors == [("bad_field", "k1"), ("unknown_type", "k2"), ("too_deep", "k3")]

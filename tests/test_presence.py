@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient, Synced
+from ozchat.hub import Hub
 
 
 async def test_classic_scenario_online_then_offline_with_properties(connect):
@@ -112,3 +117,22 @@ async def test_phone_numbers_unique_across_1000_connects(hub):
         seen |= numbers
         await asyncio.gather(*(c.disconnect() for c in clients))
     assert len(seen) == 1000
+
+
+@pytest.mark.parametrize("code", [None, 1000, 1001, 1011, 3000, 4000], ids=lambda c: f"close-{c or 'no-code'}")
+async def test_any_close_frame_means_the_client_left_at_once(code):
+    """Browsers, Node ws and websocat close without a status code: that is a goodbye, not a drop."""
+    async with Hub("127.0.0.1", 0, ping_interval=None, grace=600) as hub:
+        observer = OzWebClient(ping_interval=None)
+        offline = asyncio.Event()
+        observer.on_client_state_changed(lambda info: offline.set() if info.status is ClientStatus.OFFLINE else None)
+        await observer.connect(hub.url, "Webphone1", {"nickname": "Observer"})
+        async with ws_connect(hub.url, ping_interval=None) as ws:
+            await ws.send(json.dumps({"type": "hello", "line": "Webphone1", "properties": {"nickname": "Leaver"}}))
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            # code None sends a close frame with no status code (the receiver reads it as 1005)
+            await ws.close(code)  # type: ignore[arg-type]
+        # a drop would keep the number for the 600 s grace period
+        await asyncio.wait_for(offline.wait(), 10)
+        assert len(observer.roster) == 0
+        await observer.disconnect()

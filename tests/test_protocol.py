@@ -101,6 +101,33 @@ def test_decode_errors_have_stable_codes(raw, code):
     assert caught.value.code == code
 
 
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b'{"type":"send","text":"x","to":"abc","id":"k3"}', "bad_field"),
+        (b'{"type":"sned","text":"x","id":"k3"}', "unknown_type"),
+        (b'{"id":"k3","text":"x"}', "unknown_type"),
+        (b'{"type":"send","text":"x","deep":' + b"[" * 100000 + b"]" * 100000 + b',"i\\"d":"no","id" : "k3"}', "too_deep"),
+        (b'{"type":"update","properties":{"a":' + b"[" * 20 + b"]" * 20 + b'},"id":"k3"}', "too_deep"),
+    ],
+    ids=["bad-recipient", "misspelt-type", "no-type", "nested-json", "nested-properties"],
+)
+def test_decode_errors_carry_the_id_they_could_read(raw, code):
+    with pytest.raises(ProtocolError) as caught:
+        decode_client_frame(raw)
+    assert (caught.value.code, caught.value.request_id) == (code, "k3")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"type":"send","text":1,"id":7}', b'{"type":"send","text":1,"id":""}', b'{"type":"x","nested":{"id":"inner"}}', b"[]"],
+)
+def test_decode_errors_carry_no_id_that_is_not_a_valid_top_level_one(raw):
+    with pytest.raises(ProtocolError) as caught:
+        decode_client_frame(raw)
+    assert caught.value.request_id is None
+
+
 @given(st.binary(max_size=200))
 def test_decoder_never_raises_anything_but_protocol_error(raw):
     try:

@@ -51,6 +51,7 @@ from ..protocol import (
     decode_client_frame,
     decode_client_frame_unchecked,
     encode,
+    readable_client_id,
 )
 from .avatars import UploadStore
 from .limits import RateLimit, TokenBucket
@@ -325,10 +326,9 @@ class Hub:
 
     @staticmethod
     def _closed_cleanly(ws: ServerConnection) -> bool:
-        """The client said goodbye with a close frame of its own (not a drop, not our kick)."""
+        """The client said goodbye with a close frame of its own, whatever its code (not a drop, not our kick)."""
         protocol = ws.protocol
-        received = protocol.close_rcvd
-        return received is not None and bool(protocol.close_rcvd_then_sent) and received.code in (1000, 1001)
+        return protocol.close_rcvd is not None and bool(protocol.close_rcvd_then_sent)
 
     def _linger(self, line: Line, phone_number: str) -> None:
         key = (line.name, phone_number)
@@ -417,7 +417,7 @@ class Hub:
                     return  # replaced by a resumed connection: this one speaks for nobody now
                 try:
                     if bucket is not None and not bucket.take(loop.time()):
-                        raise ProtocolError(ErrorCode.RATE_LIMITED, self._rate_message, _frame_id(raw))
+                        raise ProtocolError(ErrorCode.RATE_LIMITED, self._rate_message, readable_client_id(raw))
                     frame = self._decode(raw)
                     if isinstance(frame, Upload):
                         await self._accept_upload(ws, session, frame)
@@ -497,11 +497,3 @@ def _respond(connection: ServerConnection, status: HTTPStatus, body: bytes, cont
     response.headers["Content-Length"] = str(len(body))
     return response
 
-
-def _frame_id(raw: str | bytes) -> str | None:
-    """The client id of a frame that will not be processed, when it is cheap to read."""
-    try:
-        frame = decode_client_frame_unchecked(raw) if isinstance(raw, str) else None
-    except ProtocolError:
-        return None
-    return getattr(frame, "id", None)

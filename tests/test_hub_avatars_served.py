@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import logging
 
 import httpx
 import pytest
 from PIL import Image
 from websockets.asyncio.client import connect as ws_connect
 
+from avatars.helpers import damaged_images
 from ozchat import RequestRejected
 from ozchat.hub import Hub
 from ozchat.avatars.bundled import bundled_names
@@ -89,3 +92,21 @@ async def test_hub_without_upload_store_says_so(hub, connect):
     with pytest.raises(RequestRejected) as caught:
         await client.upload_avatar(_png())
     assert caught.value.code == "uploads_disabled"
+
+
+async def test_damaged_uploads_are_corrupt_and_the_connection_stays(avatar_hub, caplog):
+    """Truncated images of every accepted format and inflating PNG chunks: `corrupt`, no close, no traceback."""
+    caplog.set_level(logging.DEBUG)
+    damaged = damaged_images()
+    async with ws_connect(avatar_hub.url, ping_interval=None, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "hello", "line": "Webphone1"}))
+        for name, data in damaged.items():
+            await ws.send(json.dumps({"type": "upload", "data": base64.b64encode(data).decode(), "id": name}))
+        await ws.send(json.dumps({"type": "send", "text": "still here", "id": "after"}))
+        answers = {}
+        while "after" not in answers:
+            frame = json.loads(await ws.recv())
+            if frame["type"] in ("error", "ack", "uploaded"):
+                answers[frame["id"]] = frame["code"] if frame["type"] == "error" else frame["type"]
+    assert answers == {**{name: "corrupt" for name in damaged}, "after": "ack"}
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING or record.exc_info] == []

@@ -54,6 +54,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise AvatarError(AvatarErrorCode.TOO_MANY_PIXELS, str(exc)) from None
     except UnidentifiedImageError:
         raise _unidentified(data) from None
+    except Exception as exc:  # a header Pillow recognised, then broken: truncated, or a chunk too large to inflate
+        raise AvatarError(AvatarErrorCode.CORRUPT, f"the image is damaged: {exc}") from None
     width, height = image.size
     if width * height > max_pixels:
         image.close()
@@ -63,8 +65,25 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+def _signature_format(data: bytes) -> str | None:
+    """The accepted format whose signature `data` starts with, if any."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
 def _unidentified(data: bytes) -> AvatarError:
-    """Tell an image in a format we refuse (so the user can convert it) from bytes that are none."""
+    """Tell a damaged image, an image in a format we refuse (so the user can convert it) and bytes that are none."""
+    damaged = _signature_format(data)
+    if damaged is not None:
+        # Pillow reports a header it cannot parse (a truncated one, say) as no image at all.
+        return AvatarError(AvatarErrorCode.CORRUPT, f"the {damaged} image is damaged")
     try:
         with _OPEN_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -179,3 +179,47 @@ def pixels(avatar: object) -> list[list[tuple[int, int, int]]]:
 
 def close(colour: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 24) -> bool:
     return all(abs(a - b) <= tolerance for a, b in zip(colour, expected, strict=True))
+
+
+# ---- damaged images ------------------------------------------------------------------
+
+ACCEPTED = {"png": ("PNG", {}), "jpeg": ("JPEG", {}), "gif": ("GIF", {}), "webp": ("WEBP", {}), "webp-lossless": ("WEBP", {"lossless": True})}
+
+
+def sample(kind: str, side: int = 40) -> bytes:
+    """A small picture in one of the accepted formats (`ACCEPTED`), with transparency where it has any."""
+    fmt, params = ACCEPTED[kind]
+    picture = quadrants(side).convert("RGBA")
+    picture.putpixel((0, 0), (0, 0, 0, 0))
+    return encode(picture.convert("RGB") if fmt == "JPEG" else picture, fmt, **params)
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png_with_chunk(kind: bytes, payload: bytes) -> bytes:
+    """A valid 4x4 PNG with one more chunk right after its header."""
+    png = encode(Image.new("RGB", (4, 4)), "PNG")
+    end_of_ihdr = 8 + 25
+    return png[:end_of_ihdr] + _chunk(kind, payload) + png[end_of_ihdr:]
+
+
+def inflating_png(kind: bytes) -> bytes:
+    """A PNG of a few dozen KiB whose zTXt or iCCP chunk inflates to 64 MiB (a decompression bomb)."""
+    bomb = zlib.compress(b"\0" * (64 * 1024 * 1024), 9)
+    return png_with_chunk(kind, (b"Comment\0\0" if kind == b"zTXt" else b"icc\0\0") + bomb)
+
+
+def truncations(kind: str) -> dict[str, bytes]:
+    """Cuts of a sample image that keep its signature: at 16 bytes, and a quarter, half and three quarters in."""
+    data = sample(kind)
+    return {f"{kind}[:{cut}]": data[:cut] for cut in (16, len(data) // 4, len(data) // 2, 3 * len(data) // 4)}
+
+
+def damaged_images() -> dict[str, bytes]:
+    """Every kind of damage the decoders must report as `corrupt`, by name."""
+    damaged = {name: data for kind in ACCEPTED for name, data in truncations(kind).items()}
+    damaged["png-zTXt-bomb"] = inflating_png(b"zTXt")
+    damaged["png-iCCP-bomb"] = inflating_png(b"iCCP")
+    return damaged

@@ -25,6 +25,7 @@ from .helpers import (
     AvatarServer,
     Request,
     close,
+    damaged_images,
     encode,
     etag_of,
     head,
@@ -157,6 +158,20 @@ async def test_a_hostile_avatar_falls_back_to_the_identicon_with_a_reason(
     if case.startswith("50MiB"):
         request = next(r for r in server.requests if r.path == path)
         assert int(request.headers.get("x-sent", 0)) < 40 * MiB  # streamed and cut, not read to the end
+
+
+async def test_damaged_images_come_back_as_the_identicon_with_the_reason(
+    server: AvatarServer, service: AvatarService
+) -> None:
+    """`load` never raises: every truncated or inflating image is `corrupt`, drawn as the seed's identicon."""
+    damaged = damaged_images()
+    for index, data in enumerate(damaged.values()):
+        server.image(f"/damaged-{index}.png", data)
+    results = await asyncio.gather(*(service.load(server.url(f"/damaged-{index}.png"), 8, seed="Qdb3W") for index in range(len(damaged))))
+    assert {name: result.error.code if result.error else None for name, result in zip(damaged, results)} == {
+        name: AvatarErrorCode.CORRUPT for name in damaged
+    }
+    assert all(result.avatar == identicon("Qdb3W", 8) for result in results)
 
 
 async def test_failures_are_remembered_for_a_while(server: AvatarServer, service: AvatarService) -> None:

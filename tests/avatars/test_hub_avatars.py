@@ -73,11 +73,12 @@ def test_a_small_upload_keeps_its_size_and_transparency() -> None:
     [
         (encode(noise(400), "PNG"), AvatarErrorCode.UPLOAD_TOO_LARGE),
         (b"\0" * (MAX_UPLOAD_BYTES + 1), AvatarErrorCode.UPLOAD_TOO_LARGE),
-        (b"GIF89a but not really", AvatarErrorCode.NOT_AN_IMAGE),
+        (b"a GIF89a it is not", AvatarErrorCode.NOT_AN_IMAGE),
+        (b"GIF89a and nothing of a picture", AvatarErrorCode.CORRUPT),
         (encode(quadrants(), "TIFF"), AvatarErrorCode.UNSUPPORTED_FORMAT),
         (png_header(20000, 20000), AvatarErrorCode.TOO_MANY_PIXELS),
     ],
-    ids=["big-png", "big-bytes", "not-an-image", "tiff", "bomb"],
+    ids=["big-png", "big-bytes", "not-an-image", "gif-signature-only", "tiff", "bomb"],
 )
 def test_bad_uploads_are_refused_with_a_stable_code(data: bytes, code: AvatarErrorCode) -> None:
     with pytest.raises(UploadRejected) as caught:

@@ -13,7 +13,21 @@ from ozchat.avatars.bundled import draw
 from ozchat.avatars.image import decode_avatar, fit_square, identicon_image
 from ozchat.avatars.render import RenderCache, render_avatar, render_image, render_key
 
-from .helpers import BLUE, GREEN, RED, YELLOW, close, encode, noise, pixels, png_header, quadrants
+from .helpers import (
+    ACCEPTED,
+    BLUE,
+    GREEN,
+    RED,
+    YELLOW,
+    close,
+    damaged_images,
+    encode,
+    noise,
+    pixels,
+    png_header,
+    quadrants,
+    sample,
+)
 
 
 @pytest.mark.parametrize("size", [8, 10, 32])
@@ -126,3 +140,30 @@ def test_the_render_cache_keeps_the_most_recent_entries() -> None:
     assert cache.get(keys["a"]) is avatars["a"]
     cache.put(keys["c"], avatars["c"])
     assert cache.get(keys["b"]) is None and cache.get(keys["a"]) is avatars["a"] and len(cache) == 2
+
+
+SIGNATURE_LENGTHS = {"png": 8, "jpeg": 3, "gif": 6, "webp": 12, "webp-lossless": 12}
+
+
+@pytest.mark.parametrize("kind", list(ACCEPTED))
+def test_every_truncation_of_an_accepted_format_is_corrupt_or_decodes(kind: str) -> None:
+    """Cut anywhere after its signature, an image decodes (only its trailer lost) or is `corrupt`; never another error."""
+    data = sample(kind)
+    outcomes = set()
+    for cut in range(len(data)):
+        try:
+            decode_avatar(data[:cut], 8)
+        except AvatarError as error:
+            expected = AvatarErrorCode.CORRUPT if cut >= SIGNATURE_LENGTHS[kind] else AvatarErrorCode.NOT_AN_IMAGE
+            assert error.code is expected, (cut, error)
+            outcomes.add(error.code)
+        else:
+            outcomes.add("decoded")
+    assert AvatarErrorCode.CORRUPT in outcomes
+
+
+@pytest.mark.parametrize(("name", "data"), list(damaged_images().items()), ids=list(damaged_images()))
+def test_damaged_images_are_corrupt(name: str, data: bytes) -> None:
+    with pytest.raises(AvatarError) as caught:
+        render_avatar(data, 8, (0, 0, 0))
+    assert caught.value.code is AvatarErrorCode.CORRUPT

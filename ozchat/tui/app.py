@@ -20,7 +20,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Input, OptionList, TabbedContent, TabPane
+from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
 
 from ..avatars import AvatarService
 from ..client import ConnectionStateChanged, OzWebClient
@@ -43,6 +43,10 @@ LAST_CONNECT_RETRY = 30.0
 NAMES_IN_ANNOUNCEMENT = 3  # more joins than this in one tick are summed up in one line
 MAX_DIRECT_TABS = 20  # direct messages that would open more tabs are shown in the line's tab
 LINE_TAB = "line"
+KEYS_HELP = (
+    "PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
+    "F1 help, F2 people, F3 next tab, F4 close tab, Esc back to the input, Ctrl+Q quit"
+)
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,19 @@ class Conversation(TabPane):
         self.partner = partner
         self.unread = 0
         self.chat = ChatLog(max_entries)
-        super().__init__(self.label(), self.chat, id=id)
+        self.unseen_notice = Static("", classes="unseen")
+        self.unseen_notice.display = False
+        super().__init__(self.label(), self.chat, self.unseen_notice, id=id)
 
     def label(self) -> Content:
         title = Content(printable(self.caption))
         return title + Content.styled(f" ({self.unread})", "bold") if self.unread else title
+
+    def on_chat_log_unseen(self, message: ChatLog.Unseen) -> None:
+        message.stop()
+        self.unseen_notice.display = message.count > 0
+        plural = "message" if message.count == 1 else "messages"
+        self.unseen_notice.update(f"↓ {message.count} new {plural} below (Ctrl+End)")
 
 
 class OzChatApp(App[None]):
@@ -122,6 +134,7 @@ class OzChatApp(App[None]):
     #conversations { width: 1fr; height: 1fr; }
     #conversations > ContentSwitcher { height: 1fr; }
     #conversations TabPane { padding: 0; height: 1fr; }
+    #conversations .unseen { dock: bottom; height: 1; width: 1fr; background: $warning 30%; content-align-horizontal: center; }
     Screen.-narrow PeopleList { width: 24; }
     Screen.-wide PeopleList { width: 38; }
     """
@@ -625,6 +638,18 @@ class OzChatApp(App[None]):
     def action_help(self) -> None:
         self.active_conversation.chat.add_system(self.now(), help_text(None))
 
+    def action_scroll_chat(self, where: str) -> None:
+        """Scroll the shown tab's chat from wherever the focus is: page_up, page_down, oldest or newest."""
+        chat = self.active_conversation.chat
+        if where == "page_up":
+            chat.scroll_page_up(animate=False)
+        elif where == "page_down":
+            chat.scroll_page_down(animate=False)
+        elif where == "oldest":
+            chat.scroll_home(animate=False)
+        else:
+            chat.action_scroll_end()
+
     def action_people(self) -> None:
         self.people.focus()
 
@@ -680,4 +705,5 @@ def help_text(topic: str | None) -> Text:
     lines = [Text(f"{commands.COMMANDS[name].usage:<{width}}  {commands.COMMANDS[name].summary}") for name in chosen]
     if topic is None:
         lines.insert(0, Text("Commands (Tab completes, Up/Down recall, // sends a leading slash):"))
+        lines.append(Text("Keys: " + KEYS_HELP))
     return Text("\n").join(lines)

@@ -1,7 +1,8 @@
 """The chat pane: timestamped lines, rewrapped to the pane's width, bounded in memory.
 
 A Line-API `ScrollView` that keeps entries (not rendered lines), so a resize rewraps every
-message with a hanging indent and a theme change restyles them.
+message with a hanging indent and a theme change restyles them. It follows the newest line
+unless the reader scrolled up; then it counts the messages that arrive below the screen.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -38,6 +40,13 @@ class Entry:
 
 class ChatLog(ScrollView, can_focus=True):
     """Chat lines for one conversation; live lines below a divider that ends the history."""
+
+    @dataclass
+    class Unseen(Message):
+        """How many messages arrived below the screen since the reader scrolled up (0: at the bottom again)."""
+
+        chat_log: ChatLog
+        count: int
 
     COMPONENT_CLASSES = {
         "chat-log--time",
@@ -77,6 +86,13 @@ class ChatLog(ScrollView, can_focus=True):
         self._lines_width = 0
         self._drawn_styles: tuple[Style, ...] | None = None
         self._restyled = True
+        self._following = True
+        self.unseen = 0
+
+    @property
+    def following(self) -> bool:
+        """Whether the newest line is kept in view: true unless the reader scrolled up."""
+        return self._following
 
     @property
     def entries(self) -> list[Entry]:
@@ -90,12 +106,13 @@ class ChatLog(ScrollView, can_focus=True):
     # ---- adding -----------------------------------------------------------------------
 
     def add(self, entry: Entry) -> None:
-        at_end = self.is_vertical_scroll_end
         (self._history if entry.history else self._live).append(entry)
         while len(self._history) + len(self._live) > self.max_entries:
             (self._history or self._live).popleft()
         self._lines = None
-        self._refresh_size(follow=at_end)
+        if not self._following and entry.name is not None:
+            self._set_unseen(self.unseen + 1)
+        self._refresh_size()
 
     def add_message(
         self,
@@ -123,7 +140,9 @@ class ChatLog(ScrollView, can_focus=True):
         self._history.clear()
         self._live.clear()
         self._lines = None
-        self._refresh_size(follow=True)
+        self._following = True
+        self._set_unseen(0)
+        self._refresh_size()
 
     # ---- drawing ----------------------------------------------------------------------
 
@@ -144,15 +163,39 @@ class ChatLog(ScrollView, can_focus=True):
         self._lines = None
 
     def _on_resize(self) -> None:
-        self._refresh_size(follow=self.is_vertical_scroll_end)
+        self._refresh_size()
 
-    def _refresh_size(self, follow: bool) -> None:
+    def _refresh_size(self) -> None:
         if not self.is_mounted:
             return  # the first resize sizes it
         self.virtual_size = Size(self.scrollable_content_region.width, len(self._all_lines()))
-        if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        if self._following:
+            # After the layout: a scrollbar that appears narrows the pane and rewraps the lines.
+            self.call_after_refresh(self._scroll_to_newest)
         self.refresh()
+
+    def _scroll_to_newest(self) -> None:
+        if not self._following:
+            return
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._all_lines()))
+        self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._following = round(new_value) >= self.max_scroll_y
+        if self._following:
+            self._set_unseen(0)
+
+    def _set_unseen(self, count: int) -> None:
+        if count != self.unseen:
+            self.unseen = count
+            self.post_message(self.Unseen(self, count))
+
+    def action_scroll_end(self) -> None:
+        """Back to the newest line, following again."""
+        self._following = True
+        self._set_unseen(0)
+        self._refresh_size()
 
     def _prefix(self, entry: Entry) -> Text:
         prefix = Text(entry.time.strftime("%H:%M "), self._style("chat-log--time"))

@@ -10,6 +10,9 @@ from textual.widgets import Input
 from ..commands import Completion, complete
 
 
+SCROLL_KEYS = Binding.Group("Scroll")
+
+
 class Composer(Input):
     """Where messages and /commands are typed; Enter submits (Input.Submitted)."""
 
@@ -17,6 +20,11 @@ class Composer(Input):
         Binding("up", "recall(-1)", "Earlier input", show=False),
         Binding("down", "recall(1)", "Later input", show=False),
         Binding("tab", "complete", "Complete", show=False),
+        # The chat scrolls while the focus stays here, so typing goes on.
+        Binding("pageup", "app.scroll_chat('page_up')", "Scroll up", key_display="PgUp", group=SCROLL_KEYS),
+        Binding("pagedown", "app.scroll_chat('page_down')", "Scroll down", key_display="PgDn", group=SCROLL_KEYS),
+        Binding("ctrl+home", "app.scroll_chat('oldest')", "Oldest", show=False),
+        Binding("ctrl+end", "app.scroll_chat('newest')", "Newest", show=False),
     ]
 
     DEFAULT_CSS = """

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import signal
-import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -188,7 +187,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     from .hub.avatars import UploadStore
     from .hub.limits import RateLimit
-    from .hub.store import HistoryStore, MemoryStore, SQLiteStore
+    from .hub.store import HistoryStore, MemoryStore, SQLiteStore, StoreError
 
     store: HistoryStore
     if args.store == "memory" or (args.store is None and args.port == 0):
@@ -197,8 +196,14 @@ async def _serve(args: argparse.Namespace) -> int:
         path = Path(args.store or Path(platformdirs.user_data_dir("ozchat")) / f"history-{args.port}.sqlite3")
         try:
             store, where = SQLiteStore(path, args.keep_messages, args.keep_days), str(path)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, StoreError) as exc:
             print(f"ozchat serve: cannot open the history file {path}: {exc}", file=sys.stderr)
+            return 1
+        try:
+            store.check()
+        except StoreError as exc:
+            store.close()
+            print(f"ozchat serve: {exc}; move it aside to start afresh, or use --store memory", file=sys.stderr)
             return 1
     uploads_dir = Path(args.uploads or Path(platformdirs.user_data_dir("ozchat")) / "avatars")
     hub = Hub(

@@ -7,6 +7,7 @@
     │   ├── AccessDenied       the hub refused the hello (carries `code`)
     │   └── ConnectionClosed   the connection ended while an operation waited on it
     ├── RequestRejected        the hub answered a request with an error frame (carries `code`)
+    ├── StoreError             the hub's history store could not read or write (ozchat.hub.store)
     └── AvatarError            an avatar could not be fetched, decoded or stored (ozchat.avatars.errors)
         └── UploadRejected     the hub refused an avatar upload (ozchat.hub.avatars)
 

@@ -64,6 +64,7 @@ class ErrorCode(str, Enum):
     BAD_TOKEN = "bad_token"
     UNKNOWN_RECIPIENT = "unknown_recipient"
     STORE_FAILED = "store_failed"
+    HISTORY_UNAVAILABLE = "history_unavailable"
     RATE_LIMITED = "rate_limited"
 
 

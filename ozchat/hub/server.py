@@ -57,7 +57,7 @@ from .avatars import UploadStore
 from .limits import RateLimit, TokenBucket
 from .line import Line, LineRegistry
 from .origins import normalize_origin, origin_allowed
-from .store import HistoryStore, MemoryStore
+from .store import HistoryStore, MemoryStore, StoreError
 
 log = logging.getLogger("ozchat.hub")
 
@@ -346,7 +346,19 @@ class Hub:
         self.lines.discard_if_empty(line)
 
     def _replay(self, session: _Session, line: Line, phone_number: str, hello: Hello) -> None:
-        """Stored messages owed to this client: the newest few, or all it missed since last_seq."""
+        """Stored messages owed to this client; a store that cannot be read costs the replay only."""
+        try:
+            self._replay_stored(session, line, phone_number, hello)
+        except StoreError as exc:
+            log.warning("could not read the history of line %r: %s", line.name, exc)
+            session.push(encode(ErrorFrame(
+                ErrorCode.HISTORY_UNAVAILABLE, "the hub could not read this line's stored messages; live chat goes on"
+            )))
+            if hello.last_seq is not None and hello.last_seq < line.last_seq:
+                session.push(encode(Gap(max(0, hello.last_seq), line.last_seq + 1)))
+
+    def _replay_stored(self, session: _Session, line: Line, phone_number: str, hello: Hello) -> None:
+        """The newest few stored messages, or all this client missed since last_seq."""
         if hello.last_seq is None:
             wanted = self._history if hello.history is None else max(0, min(hello.history, self._history))
             messages = self.store.visible(line.name, phone_number, limit=wanted)
@@ -460,7 +472,11 @@ class Hub:
 
     def _relay(self, frame: Send, session: _Session, line: Line, phone_number: str) -> None:
         """Store, then relay, then acknowledge; a client id seen before is acknowledged again only."""
-        earlier = self.store.find(line.name, frame.id) if frame.id is not None else None
+        try:
+            earlier = self.store.find(line.name, frame.id) if frame.id is not None else None
+        except StoreError as exc:
+            log.warning("could not look up a resend on line %r: %s", line.name, exc)
+            earlier = None  # a possible duplicate is better than a line nobody can write to
         if earlier is not None and (earlier.text, earlier.to, earlier.action) == (frame.text, frame.to, frame.action):
             # A resend after a lost acknowledgement (perhaps under a new number): acknowledge only.
             session.push(encode(Ack(frame.id, earlier.seq, earlier.ts)))
@@ -470,9 +486,9 @@ class Hub:
         )
         try:
             self.store.append(line.name, message)
-        except Exception:
+        except StoreError as exc:
             line.last_seq -= 1
-            log.exception("could not store a message on line %r", line.name)
+            log.warning("could not store a message on line %r: %s", line.name, exc)
             raise ProtocolError(ErrorCode.STORE_FAILED, "the hub could not store the message; send it again") from None
         data = encode(message)
         members = self._sessions[line.name]

@@ -7,12 +7,18 @@ insert is tens of microseconds, cheaper than a thread hop, and keeps relay order
 
 from __future__ import annotations
 
+import functools
+import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from ..exceptions import OzchatError
 from ..protocol import ChatMessage
+
+log = logging.getLogger("ozchat.hub.store")
 
 DEFAULT_KEEP_MESSAGES = 10_000
 DEFAULT_KEEP_DAYS = 30.0
@@ -20,7 +26,29 @@ _PRUNE_EVERY = 100
 _PRUNE_INTERVAL = 1.0  # seconds between prunes of one line triggered by reads
 
 
+class StoreError(OzchatError):
+    """The history store could not read or write: a damaged file, a full disk, a lost volume."""
+
+
+_T = TypeVar("_T")
+
+
+def _storage_errors(method: Callable[..., _T]) -> Callable[..., _T]:
+    """SQLite's errors leave a store method as StoreError, so the hub handles one type."""
+
+    @functools.wraps(method)
+    def wrapper(*args: object, **kwargs: object) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    return wrapper
+
+
 class HistoryStore(Protocol):
+    """Every method may raise StoreError."""
+
     def last_seq(self, line: str) -> int:
         """The newest sequence number ever given on the line (0 for none)."""
 
@@ -87,6 +115,7 @@ class MemoryStore:
 class SQLiteStore:
     """History in one SQLite file, kept across hub restarts."""
 
+    @_storage_errors
     def __init__(
         self, path: str | Path, keep_messages: int = DEFAULT_KEEP_MESSAGES, keep_days: float = DEFAULT_KEEP_DAYS
     ) -> None:
@@ -112,15 +141,18 @@ class SQLiteStore:
         self._appends = 0
         self._pruned_at: dict[str, float] = {}
 
+    @_storage_errors
     def last_seq(self, line: str) -> int:
         row = self._db.execute("SELECT last_seq FROM lines WHERE line = ?", (line,)).fetchone()
         return row[0] if row else 0
 
+    @_storage_errors
     def first_seq(self, line: str) -> int:
         self._prune(line)
         row = self._db.execute("SELECT MIN(seq) FROM messages WHERE line = ?", (line,)).fetchone()
         return row[0] if row[0] is not None else self.last_seq(line) + 1
 
+    @_storage_errors
     def append(self, line: str, message: ChatMessage) -> None:
         with self._db:
             self._db.execute("BEGIN")
@@ -137,7 +169,23 @@ class SQLiteStore:
         if self._appends % _PRUNE_EVERY == 0:
             self._prune(line, force=True)
 
+    def check(self) -> None:
+        """Read the whole file once; raise StoreError when it is damaged."""
+        try:
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"the history file {self.path} is damaged ({exc})") from exc
+        if problems != ["ok"]:
+            raise StoreError(f"the history file {self.path} is damaged ({problems[0]})")
+
     def _prune(self, line: str, *, force: bool = False) -> None:
+        """Drop what retention no longer keeps; housekeeping, so a failure is logged, not raised."""
+        try:
+            self._prune_now(line, force=force)
+        except sqlite3.Error as exc:
+            log.warning("could not prune the history of line %r: %s", line, exc)
+
+    def _prune_now(self, line: str, *, force: bool) -> None:
         # Reads prune too (age retention needs it), but a resume reads twice: once a second is enough.
         now = time.monotonic()
         if not force and now - self._pruned_at.get(line, -_PRUNE_INTERVAL) < _PRUNE_INTERVAL:
@@ -159,6 +207,7 @@ class SQLiteStore:
 
     _COLUMNS = "seq, ts, sender, recipient, nickname, text, action, client_id"
 
+    @_storage_errors
     def find(self, line: str, client_id: str) -> ChatMessage | None:
         row = self._db.execute(
             f"SELECT {self._COLUMNS} FROM messages WHERE line = ? AND client_id = ? ORDER BY seq DESC LIMIT 1",
@@ -166,6 +215,7 @@ class SQLiteStore:
         ).fetchone()
         return self._message(row) if row else None
 
+    @_storage_errors
     def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
         self._prune(line)
         rows = self._db.execute(

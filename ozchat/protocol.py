@@ -6,6 +6,7 @@ docs/PROTOCOL.md is the human-readable form of this module; keep the two in step
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import string
 import unicodedata
@@ -297,12 +298,29 @@ def _decode(decoder: msgspec.json.Decoder, data: Union[str, bytes]) -> Any:
         raise ProtocolError(ErrorCode.BAD_JSON, f"not valid JSON: {exc}") from None
 
 
-class _IdOnly(msgspec.Struct):
+class _Head(msgspec.Struct):
+    """The top-level fields read before (or instead of) a full decode."""
+
+    type: Any = None
     id: Any = None
+    version: Any = PROTOCOL_VERSION
+    token: Any = None
 
 
-_id_decoder = msgspec.json.Decoder(_IdOnly)
+_head_decoder = msgspec.json.Decoder(_Head)
 _JSON_WHITESPACE = b" \t\r\n"
+
+
+def _read_head(data: bytes) -> _Head:
+    """Top-level fields of a JSON object, also when it nests too deeply for a full decode."""
+    try:
+        return _head_decoder.decode(data)
+    except RecursionError:
+        return _Head(**{name: value for name in _Head.__struct_fields__ if (value := _scan_top_level(data, name)) is not None})
+    except msgspec.ValidationError:
+        raise ProtocolError(ErrorCode.NOT_OBJECT, "a frame must be a JSON object") from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"not valid JSON: {exc}") from None
 
 
 def readable_client_id(data: Union[str, bytes]) -> Union[str, None]:
@@ -310,29 +328,29 @@ def readable_client_id(data: Union[str, bytes]) -> Union[str, None]:
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     try:
-        found = _id_decoder.decode(data).id
-    except RecursionError:
-        found = _scan_top_level_id(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        found = _read_head(data).id
+    except ProtocolError:
         return None
     if isinstance(found, str) and 0 < len(found) <= MAX_CLIENT_ID_CHARS:
         return found
     return None
 
 
-def _scan_top_level_id(data: bytes) -> Any:
-    """Find ``"id": "<string>"`` at depth 1 without recursing: for frames nested too deeply to decode."""
+def _scan_top_level(data: bytes, name: str) -> Any:
+    """The scalar value of key `name` at depth 1, found without recursing (None when absent)."""
+    key = msgspec.json.encode(name)
     depth = 0
     index = 0
     while index < len(data):
         byte = data[index]
-        if byte == 0x22:  # '"': skip the string, or read the value when it is the key "id" at depth 1
+        if byte == 0x22:  # '"': skip the string, or read the value when it is the wanted key at depth 1
             end = _string_end(data, index)
-            if depth == 1 and data[index:end] == b'"id"':
+            if depth == 1 and data[index:end] == key:
                 rest = data[end:].lstrip(_JSON_WHITESPACE)
                 value = rest[1:].lstrip(_JSON_WHITESPACE) if rest.startswith(b":") else b""
+                size = _string_end(value, 0) if value.startswith(b'"') else len(value.split(b",")[0].split(b"}")[0])
                 try:
-                    return msgspec.json.decode(value[: _string_end(value, 0)]) if value.startswith(b'"') else None
+                    return msgspec.json.decode(value[:size])
                 except msgspec.DecodeError:
                     return None
             index = end
@@ -395,6 +413,37 @@ def check_client_frame(frame: ClientFrame) -> ClientFrame:
     except ProtocolError as exc:
         exc.request_id = frame.id
         raise
+    return frame
+
+
+def frame_type(data: Union[str, bytes]) -> Any:
+    """The ``type`` of a frame, read without decoding the rest; ProtocolError when not a JSON object."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return _read_head(data).type
+
+
+def decode_hello(data: Union[str, bytes], *, required_token: Union[str, None] = None) -> Hello:
+    """Check a hello in the documented order, so a refusal tells an unauthenticated client nothing more.
+
+    1. version (absent or 1): `unsupported_version`; 2. token, when the hub requires one:
+    `bad_token`; 3. the frame itself (field types, JSON nesting, size): `bad_field`, `too_deep`,
+    `frame_too_large`; 4. the line name: `bad_line`; 5. the properties.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    head = _read_head(data)
+    if type(head.version) is not int or head.version != PROTOCOL_VERSION:
+        raise ProtocolError(ErrorCode.UNSUPPORTED_VERSION, f"this hub speaks protocol version {PROTOCOL_VERSION}")
+    if required_token is not None and not (
+        isinstance(head.token, str)
+        and hmac.compare_digest(head.token.encode("utf-8", "surrogatepass"), required_token.encode("utf-8", "surrogatepass"))
+    ):
+        raise ProtocolError(ErrorCode.BAD_TOKEN, "the security token is missing or wrong")
+    frame = decode_client_frame_unchecked(data)
+    if not isinstance(frame, Hello):
+        raise ProtocolError(ErrorCode.HELLO_REQUIRED, "send a hello first", getattr(frame, "id", None))
+    check_client_frame(frame)
     return frame
 
 

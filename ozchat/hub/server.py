@@ -47,10 +47,11 @@ from ..protocol import (
     Upload,
     Uploaded,
     Welcome,
-    check_client_frame,
     decode_client_frame,
     decode_client_frame_unchecked,
+    decode_hello,
     encode,
+    frame_type,
     readable_client_id,
 )
 from .avatars import UploadStore
@@ -388,31 +389,20 @@ class Hub:
                     await ws.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
                     return None
                 try:
-                    frame = self._decode(raw, check=False)
-                    if not isinstance(frame, Hello):
+                    if isinstance(raw, bytes) or frame_type(raw) != "hello":
+                        frame = self._decode(raw, check=False)
                         raise ProtocolError(ErrorCode.HELLO_REQUIRED, "send a hello first", frame.id)
                 except ProtocolError as exc:
                     await ws.send(encode(ErrorFrame(exc.code, exc.message, exc.request_id)), text=True)
                     continue
-                refusal = self._refusal(frame)
-                if refusal is not None:
-                    await ws.send(encode(refusal), text=True)
-                    await ws.close(CloseCode.ACCESS_DENIED, refusal.code)
+                try:
+                    return decode_hello(raw, required_token=self._token)
+                except ProtocolError as exc:
+                    await ws.send(encode(ErrorFrame(exc.code, exc.message)), text=True)
+                    await ws.close(CloseCode.ACCESS_DENIED, exc.code)
                     return None
-                return frame
         except ConnectionClosed:
             return None
-
-    def _refusal(self, hello: Hello) -> ErrorFrame | None:
-        if hello.version != PROTOCOL_VERSION:
-            return ErrorFrame(ErrorCode.UNSUPPORTED_VERSION, f"this hub speaks protocol version {PROTOCOL_VERSION}")
-        try:
-            check_client_frame(hello)
-        except ProtocolError as exc:
-            return ErrorFrame(exc.code, exc.message)
-        if self._token is not None and not hmac.compare_digest((hello.token or "").encode(), self._token.encode()):
-            return ErrorFrame(ErrorCode.BAD_TOKEN, "the security token is missing or wrong")
-        return None
 
     @staticmethod
     def _decode(raw: str | bytes, *, check: bool = True) -> Hello | Send | Update | Upload:

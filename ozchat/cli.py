@@ -384,7 +384,7 @@ def _ask_nickname() -> str | None:
 def build_chat_app(args: argparse.Namespace, nickname: str) -> OzChatApp:
     """The chat app for these options, with an avatar service that trusts the hub's host.
 
-    `--avatar` may name a bundled avatar (shared as the hub's URL for it) or a local file
+    `--avatar` may name a bundled avatar (shared by name) or a local file
     (uploaded once connected); raises ValueError for a bad address or a missing file.
     """
     from .avatars import AvatarService
@@ -396,12 +396,12 @@ def build_chat_app(args: argparse.Namespace, nickname: str) -> OzChatApp:
     properties = {**args.settings_properties, **dict(args.prop), "nickname": nickname}
     avatar_file = None
     if args.avatar:
-        choice = choose_avatar(args.avatar, base_url)
+        choice = choose_avatar(args.avatar)
         if isinstance(choice, Path):
             if not choice.is_file():
                 raise ValueError(f"no avatar file {choice}")
             avatar_file = choice
-            properties.pop("avatar", None)  # the upload's URL is shared once connected
+            properties.pop("avatar", None)  # the upload's name is shared once connected
         else:
             properties["avatar"] = choice
     return OzChatApp(

@@ -407,13 +407,14 @@ class OzWebClient:
         return self.me
 
     async def upload_avatar(self, image: bytes) -> str:
-        """Give the hub an avatar image (PNG, JPEG, GIF or WebP, 256 KiB at most); return its URL.
+        """Give the hub an avatar image (PNG, JPEG, GIF or WebP, 256 KiB at most); return its name.
 
-        The hub re-encodes it as a small PNG and serves it; share the URL as `avatar` to use it.
+        The hub re-encodes it as a small PNG and serves it at /avatars/NAME; share the name as
+        `avatar` to use it (everyone resolves it against their own address of the hub).
         """
         answer = await self._request(lambda client_id: Upload(base64.b64encode(image).decode("ascii"), id=client_id))
         assert isinstance(answer, Uploaded)
-        return answer.url
+        return answer.name
 
     async def _request(self, make_frame: Callable[[str], Union[Send, Update, Upload]]) -> Any:
         if self._supervisor is None:

@@ -252,10 +252,9 @@ class Synced(_Frame, tag="synced"):
 
 
 class Uploaded(_Frame, tag="uploaded"):
-    """An accepted avatar upload: set `url` as your `avatar` property to show it."""
+    """An accepted avatar upload: share `name` as your `avatar` property; each viewer resolves it against its hub."""
 
     name: str
-    url: str
     id: Union[str, None] = None
 
 

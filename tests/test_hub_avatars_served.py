@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import logging
+import re
 
 import httpx
 import pytest
@@ -13,10 +15,13 @@ from PIL import Image
 from websockets.asyncio.client import connect as ws_connect
 
 from avatars.helpers import damaged_images
-from ozchat import RequestRejected
+from ozchat import OzWebClient, RequestRejected
+from ozchat.avatars import AvatarService
+from ozchat.avatars.bundled import bundled_avatar, bundled_names
+from ozchat.avatars.render import render_avatar
 from ozchat.hub import Hub
-from ozchat.avatars.bundled import bundled_names
 from ozchat.hub.avatars import UploadStore
+from ozchat.tui.avatar_choice import avatar_base_url, choose_avatar
 
 
 @pytest.fixture
@@ -49,19 +54,17 @@ async def test_bundled_avatar_is_served_and_revalidated(avatar_hub):
     assert (await _get(base + "nope")).status_code == 404
 
 
-async def test_upload_becomes_a_url_others_can_fetch(avatar_hub, tmp_path):
-    from ozchat import OzWebClient
-
+async def test_upload_becomes_a_name_others_can_fetch(avatar_hub, tmp_path):
     client = OzWebClient(ping_interval=None)
     await client.connect(avatar_hub.url, "Webphone1", {"nickname": "Up"})
     try:
-        url = await client.upload_avatar(_png())
-        assert url.startswith(f"http://127.0.0.1:{avatar_hub.port}/avatars/") and url.endswith(".png")
-        fetched = await _get(url)
+        name = await client.upload_avatar(_png())
+        assert re.fullmatch(r"[0-9a-f]{32}\.png", name)
+        fetched = await _get(f"http://127.0.0.1:{avatar_hub.port}/avatars/{name}")
         assert fetched.status_code == 200
         image = Image.open(io.BytesIO(fetched.content))
         assert image.format == "PNG" and max(image.size) <= 64 and not image.info.get("exif")
-        assert await client.upload_avatar(_png()) == url  # same picture, same name
+        assert await client.upload_avatar(_png()) == name  # same picture, same name
         with pytest.raises(RequestRejected) as not_image:
             await client.upload_avatar(b"this is not an image at all")
         assert not_image.value.code == "not_an_image"
@@ -110,3 +113,45 @@ async def test_damaged_uploads_are_corrupt_and_the_connection_stays(avatar_hub, 
                 answers[frame["id"]] = frame["code"] if frame["type"] == "error" else frame["type"]
     assert answers == {**{name: "corrupt" for name in damaged}, "after": "ack"}
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING or record.exc_info] == []
+
+
+class _Viewer:
+    """A client joined under one spelling of the hub's address, with its own avatar service."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.client = OzWebClient(ping_interval=None)
+        self.avatars = AvatarService(base_url=avatar_base_url(address))
+        self._changed = asyncio.Event()
+        self.client.on_client_state_changed(lambda info: self._changed.set())
+
+    async def avatar_of(self, other: OzWebClient, value: str) -> str:
+        """The avatar value this viewer's roster shows for `other`, once it is `value`."""
+        while (info := self.client.roster.get(other.phone_number or "")) is None or info.get("avatar") != value:
+            self._changed.clear()
+            await self._changed.wait()
+        return info["avatar"]
+
+
+async def test_avatars_shared_by_name_load_however_each_viewer_spells_the_hub(avatar_hub, tmp_path, monkeypatch):
+    """One person joined as localhost, the other as 127.0.0.1: each loads the other's bundled and uploaded avatars."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lou, ike = _Viewer(f"localhost:{avatar_hub.port}"), _Viewer(f"127.0.0.1:{avatar_hub.port}")
+    try:
+        for viewer, nickname in ((lou, "Lou"), (ike, "Ike")):
+            await viewer.client.connect(viewer.address, "Webphone1", {"nickname": nickname})
+        lou_upload = await lou.client.upload_avatar(_png((30, 30), (220, 30, 40)))
+        ike_upload = await ike.client.upload_avatar(_png((30, 30), (40, 60, 230)))
+        # First Lou shares an upload and Ike a bundled avatar (as --avatar and /avatar do), then the other way round.
+        for lou_shares, ike_shares in ((lou_upload, choose_avatar("fox")), (choose_avatar("cat"), ike_upload)):
+            await lou.client.update_properties({"avatar": lou_shares})
+            await ike.client.update_properties({"avatar": ike_shares})
+            for viewer, other, shared in ((lou, ike, ike_shares), (ike, lou, lou_shares)):
+                result = await viewer.avatars.load(await viewer.avatar_of(other.client, shared), 8)
+                assert result.error is None, (viewer.address, shared, result.error)
+                served = avatar_hub.uploads.get(shared) or bundled_avatar(shared)
+                assert served is not None and result.avatar == render_avatar(served, 8, (0, 0, 0))
+    finally:
+        for viewer in (lou, ike):
+            await viewer.client.disconnect()
+            await viewer.avatars.aclose()

@@ -432,7 +432,7 @@ class Hub:
             pass
 
     async def _accept_upload(self, ws: ServerConnection, session: _Session, frame: Upload) -> None:
-        """Validate and store an avatar image off the loop; answer with the URL it is served at."""
+        """Validate and store an avatar image off the loop; answer with the name it is served under."""
         if self.uploads is None:
             raise ProtocolError(ErrorCode.UPLOADS_DISABLED, "this hub does not store avatar uploads", frame.id)
         try:
@@ -443,8 +443,8 @@ class Hub:
             name = await asyncio.to_thread(self.uploads.add, data)
         except AvatarError as exc:
             raise ProtocolError(exc.code.value, exc.message, frame.id) from None
-        host = ws.request.headers.get("Host", f"{self.host}:{self.port}") if ws.request else f"{self.host}:{self.port}"
-        session.push(encode(Uploaded(name, f"http://{host}/avatars/{name}", frame.id)))
+        # The name, not a URL: each viewer resolves it against the hub address it uses itself.
+        session.push(encode(Uploaded(name, frame.id)))
 
     def _dispatch(self, frame: Hello | Send | Update, session: _Session, line: Line, phone_number: str) -> None:
         if isinstance(frame, Hello):

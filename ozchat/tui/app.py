@@ -29,7 +29,7 @@ from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, E
 from ..roster import Roster
 from ..text import printable
 from . import commands
-from .avatar_choice import AvatarFileError, avatar_base_url, choose_avatar, read_avatar_file
+from .avatar_choice import AvatarFileError, choose_avatar, read_avatar_file
 from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
 from .palette import nickname_style
 from .widgets import AvatarBoard, ChatLog, Composer, PeopleList, ProfileCard, StatusBar
@@ -573,11 +573,10 @@ class OzChatApp(App[None]):
         self._request(conversation, self.client.update_properties(changes), done)
 
     def _choose_avatar(self, conversation: Conversation, value: str) -> None:
-        """Share a URL or a bundled name's URL, or upload a local file first."""
+        """Share a URL or a bundled avatar's name, or upload a local file first."""
 
         async def choose() -> None:
-            base = avatar_base_url(self._join.server) if self._join is not None else ""
-            choice = await asyncio.to_thread(choose_avatar, value, base)
+            choice = await asyncio.to_thread(choose_avatar, value)
             if isinstance(choice, Path):
                 self._upload_avatar(conversation, choice)
             else:
@@ -586,12 +585,12 @@ class OzChatApp(App[None]):
         self.run_worker(choose(), group="requests")
 
     def _upload_avatar(self, conversation: Conversation, path: Path) -> None:
-        """Read `path` off the loop, give it to the hub, then share the URL the hub serves it at."""
+        """Read `path` off the loop, give it to the hub, then share the name the hub serves it under."""
 
         async def upload() -> None:
             try:
                 data = await asyncio.to_thread(read_avatar_file, path)
-                url = await self.client.upload_avatar(data)
+                name = await self.client.upload_avatar(data)
             except AvatarFileError as error:
                 conversation.chat.add_system(self.now(), f"avatar not changed: {error}", kind="error")
                 return
@@ -603,7 +602,7 @@ class OzChatApp(App[None]):
             except OzchatError as error:
                 conversation.chat.add_system(self.now(), f"avatar not changed: {path.name} was not uploaded: {error}", kind="error")
                 return
-            self._share(conversation, {"avatar": url}, f"Your avatar is now {path.name}, at {url}")
+            self._share(conversation, {"avatar": name}, f"Your avatar is now {path.name}, uploaded as {name}")
 
         self.run_worker(upload(), group="requests")
 

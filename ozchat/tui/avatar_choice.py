@@ -20,18 +20,16 @@ def avatar_base_url(server: str) -> str:
     return f"{scheme}://{parts.netloc}/avatars/"
 
 
-def choose_avatar(value: str, base_url: str) -> str | Path:
-    """The URL to share for `value`, or the local image file to upload first.
+def choose_avatar(value: str) -> str | Path:
+    """The avatar value to share for `value`, or the local image file to upload first.
 
-    A bundled name ("cat") becomes the hub's URL for it; an existing file, or anything written
-    as a path (./me.png, ~/me.png, /home/me.png), is a file; anything else is shared as given.
-    Blocks on a stat of the file system.
+    A bundled name ("cat") is shared as it is, for each viewer to resolve against its own
+    address of the hub; an existing file, or anything written as a path (./me.png, ~/me.png,
+    /home/me.png), is a file; anything else is shared as given. Blocks on a stat of the file system.
     """
     value = value.strip()
-    if "://" in value:
+    if "://" in value or value in bundled_names():
         return value
-    if value in bundled_names():
-        return f"{base_url}{value}.png"
     path = Path(value).expanduser()
     if value.startswith((".", "~")) or path.is_absolute() or path.is_file():
         return path

@@ -401,8 +401,9 @@ class OzWebClient:
 
     async def update_properties(self, changes: dict[str, Any]) -> ClientInfo:
         """Share changed properties (a None value removes one); everyone else hears of it."""
-        await self._request(lambda client_id: Update(changes, id=client_id))
-        self.properties = merge_properties(self.properties, changes)
+        ack = await self._request(lambda client_id: Update(changes, id=client_id))
+        # The hub's merge is the truth; an older hub's ack carries none, so merge the same way then.
+        self.properties = ack.properties if ack.properties is not None else merge_properties(self.properties, changes)
         assert self.me is not None
         return self.me
 

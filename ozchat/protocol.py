@@ -113,7 +113,8 @@ class Resume(msgspec.Struct, rename="camel"):
 class Hello(_Frame, tag="hello"):
     line: str
     version: int = PROTOCOL_VERSION
-    properties: dict[str, Any] = {}
+    # Absent (UNSET) on a resume keeps the properties the client had.
+    properties: Union[dict[str, Any], msgspec.UnsetType] = msgspec.UNSET
     token: Union[str, None] = None
     # Replay every message after this sequence number (a reconnect); None: the newest `history`.
     last_seq: Union[int, None] = None
@@ -262,6 +263,8 @@ class Ack(_Frame, tag="ack"):
     id: str
     seq: Union[int, None] = None
     ts: Union[int, None] = None
+    # The sender's whole properties after an `update` was merged in.
+    properties: Union[dict[str, Any], None] = None
 
 
 class ErrorFrame(_Frame, tag="error"):
@@ -400,7 +403,8 @@ def check_client_frame(frame: ClientFrame) -> ClientFrame:
     """Check a decoded client frame against the limits; errors carry the frame's client id."""
     if isinstance(frame, Hello):
         validate_line(frame.line)
-        validate_properties(frame.properties)
+        if frame.properties is not msgspec.UNSET:
+            validate_properties(frame.properties)
         return frame
     validate_client_id(frame.id)
     try:
@@ -550,6 +554,11 @@ def merge_properties(current: dict[str, Any], changes: dict[str, Any]) -> dict[s
         if value is not None:
             merged[key] = value
     return validate_properties(merged)
+
+
+def same_properties(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal as the merge rules see them: names compared ignoring case."""
+    return {k.casefold(): v for k, v in a.items()} == {k.casefold(): v for k, v in b.items()}
 
 
 def new_phone_number() -> str:

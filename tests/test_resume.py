@@ -320,3 +320,69 @@ async def test_a_hub_restarted_without_its_history_numbers_afresh_and_nothing_is
         await asyncio.wait_for(_until(lambda: "after the restart" in got), 5)
         await alice.disconnect()
         await bob.disconnect()
+
+
+async def _raw_hello(url: str, hello: dict) -> tuple:
+    ws = await ws_connect(url, ping_interval=None)
+    await ws.send(json.dumps({"type": "hello", **hello}))
+    welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert welcome["type"] == "welcome", welcome
+    return ws, welcome
+
+
+async def _next_of_type(ws, kind: str) -> dict:
+    while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != kind:
+        pass
+    return frame
+
+
+async def _sentinel(ws, watcher, text: str) -> None:
+    """Everything the hub did before this message reached the watcher has reached it too."""
+    await ws.send(json.dumps({"type": "send", "text": text}))
+    await watcher.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == text)
+
+
+@pytest.mark.parametrize(
+    ("resumed_with", "expected"),
+    [
+        (None, {"nickname": "John", "avatar": "cat"}),  # no properties in the hello: kept
+        ({"NICKNAME": "John"}, {"nickname": "John", "avatar": "cat"}),  # the same, spelt otherwise: kept
+        ({"nickname": "Johnny"}, {"nickname": "Johnny", "avatar": "cat"}),  # a real change, merged
+    ],
+    ids=["absent", "same-other-case", "changed"],
+)
+async def test_a_resume_keeps_the_properties_unless_its_hello_changes_them(hub, connect, resumed_with, expected):
+    _, watcher = await connect(nickname="Watcher")
+    first, welcome = await _raw_hello(hub.url, {"line": "Webphone1", "properties": {"nickname": "John", "avatar": "cat"}})
+    number = welcome["phoneNumber"]
+    hello = {"line": "Webphone1", "resume": {"phoneNumber": number, "token": welcome["resumeToken"]}}
+    if resumed_with is not None:
+        hello["properties"] = resumed_with
+    second, again = await _raw_hello(hub.url, hello)
+    assert again["resumed"] and again["phoneNumber"] == number
+    assert again["properties"] == expected
+    await _sentinel(second, watcher, "after the resume")
+    changes = [e.properties for e in watcher.of_type(ClientInfo) if e.phone_number == number]
+    assert changes == [{"nickname": "John", "avatar": "cat"}] + ([expected] if resumed_with == {"nickname": "Johnny"} else [])
+    assert watcher.client.roster.get(number).properties == expected
+    await first.close()
+    await second.close()
+
+
+async def test_after_an_update_a_resume_spelling_a_name_otherwise_is_no_change(hub, connect):
+    _, watcher = await connect(nickname="Watcher")
+    first, welcome = await _raw_hello(hub.url, {"line": "Webphone1", "properties": {"nickname": "John"}})
+    await first.send(json.dumps({"type": "update", "properties": {"Nickname": "Johnny"}, "id": "u1"}))
+    ack = await _next_of_type(first, "ack")
+    # the ack carries the merged properties, so the client need not merge itself
+    assert ack == {"type": "ack", "id": "u1", "properties": {"Nickname": "Johnny"}}
+    hello = {"line": "Webphone1", "properties": {"nickname": "Johnny"},
+             "resume": {"phoneNumber": welcome["phoneNumber"], "token": welcome["resumeToken"]}}
+    second, again = await _raw_hello(hub.url, hello)
+    assert again["properties"] == {"Nickname": "Johnny"}
+    await _sentinel(second, watcher, "after the resume")
+    changes = [e.properties for e in watcher.of_type(ClientInfo) if e.phone_number == welcome["phoneNumber"]]
+    assert changes == [{"nickname": "John"}, {"Nickname": "Johnny"}]
+    await first.close()
+    await second.close()
+

@@ -31,6 +31,9 @@ class Line:
     def __contains__(self, phone_number: object) -> bool:
         return phone_number in self._members
 
+    def get(self, phone_number: str) -> ClientInfo:
+        return self._members[phone_number]
+
     def members(self) -> list[ClientInfo]:
         return list(self._members.values())
 
@@ -51,7 +54,7 @@ class Line:
         return ClientInfo(phone_number, ClientStatus.OFFLINE, info.properties)
 
     def replace(self, phone_number: str, properties: dict[str, Any]) -> ClientInfo:
-        """Set a present client's whole properties (a resumed client's hello); return the state."""
+        """Set a present client's whole properties (already merged and checked); return the state."""
         info = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
         self._members[phone_number] = info
         return info

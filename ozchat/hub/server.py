@@ -52,6 +52,8 @@ from ..protocol import (
     decode_hello,
     encode,
     frame_type,
+    merge_properties,
+    same_properties,
     readable_client_id,
 )
 from .avatars import UploadStore
@@ -273,7 +275,13 @@ class Hub:
         if hello is None:
             return
         line = self.lines.get(hello.line)
-        me, resumed = self._admit(line, hello)
+        try:
+            me, resumed = self._admit(line, hello)
+        except ProtocolError as exc:  # a resume whose properties, merged, break the limits
+            self.lines.discard_if_empty(line)
+            await ws.send(encode(ErrorFrame(exc.code, exc.message)), text=True)
+            await ws.close(CloseCode.ACCESS_DENIED, exc.code)
+            return
         key = (line.name, me.phone_number)
         session = _Session(ws, self._max_pending, self._close_timeout)
         members = self._sessions.setdefault(line.name, {})
@@ -308,6 +316,13 @@ class Hub:
             key = (line.name, claim.phone_number)
             token = self._resume_tokens.get(key)
             if token is not None and claim.phone_number in line and hmac.compare_digest(token, claim.token):
+                previous = line.get(claim.phone_number)
+                # A resume keeps the properties unless its hello really changes them (merged as an update).
+                info = previous
+                if hello.properties is not msgspec.UNSET:
+                    merged = merge_properties(previous.properties, hello.properties)
+                    if not same_properties(merged, previous.properties):
+                        info = line.replace(claim.phone_number, merged)
                 expiry = self._lingering.pop(key, None)
                 if expiry is not None:
                     expiry.cancel()
@@ -315,13 +330,10 @@ class Hub:
                 stale = self._sessions.get(line.name, {}).pop(claim.phone_number, None)
                 if stale is not None:
                     asyncio.get_running_loop().create_task(stale.ws.close(CloseCode.REPLACED, "resumed on a new connection"))
-                previous = next(i for i in line.members() if i.phone_number == claim.phone_number)
-                if previous.properties == hello.properties:
-                    return previous, True
-                info = line.replace(claim.phone_number, hello.properties)
-                self._tell_others(line, info)
+                if info is not previous:
+                    self._tell_others(line, info)
                 return info, True
-        info = line.join(hello.properties)
+        info = line.join({} if hello.properties is msgspec.UNSET else hello.properties)
         self._tell_others(line, info)
         return info, False
 
@@ -453,9 +465,10 @@ class Hub:
             if isinstance(frame, Send):
                 self._relay(frame, session, line, phone_number)
             else:
-                self._tell_others(line, line.update(phone_number, frame.properties))
+                info = line.update(phone_number, frame.properties)
+                self._tell_others(line, info)
                 if frame.id is not None:
-                    session.push(encode(Ack(frame.id)))
+                    session.push(encode(Ack(frame.id, properties=info.properties)))
         except ProtocolError as exc:
             exc.request_id = frame.id
             raise

@@ -146,6 +146,7 @@ class OzWebClient:
         backoff_cap: float = 30.0,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
+        client_secret: str | None = None,
     ) -> None:
         self.roster = Roster()
         self.state: ConnectionState | None = None
@@ -164,6 +165,8 @@ class OzWebClient:
         self._ping_timeout = ping_timeout
         self._url = ""
         self._token: str | None = None
+        # Sent in every hello: the hub matches resends with this client's earlier sends only.
+        self._client_secret = client_secret or secrets.token_urlsafe(24)
         self._resume_token = ""
         self._ws: ClientConnection | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -252,7 +255,8 @@ class OzWebClient:
         self.last_seq = 0
         self._stopping.clear()
         try:
-            ws, welcome = await self._open(Hello(line, properties=self.properties, token=token, history=self._history))
+            hello = Hello(line, properties=self.properties, token=token, history=self._history, client_secret=self._client_secret)
+            ws, welcome = await self._open(hello)
         except ConnectionFailed as exc:
             await self._finish(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=str(exc)))
             raise
@@ -348,7 +352,10 @@ class OzWebClient:
 
     def _resume_hello(self) -> Hello:
         resume = Resume(self.phone_number, self._resume_token) if self.phone_number and self._resume_token else None
-        return Hello(self.line or "", properties=self.properties, token=self._token, last_seq=self.last_seq, resume=resume)
+        return Hello(
+            self.line or "", properties=self.properties, token=self._token, last_seq=self.last_seq, resume=resume,
+            client_secret=self._client_secret,
+        )
 
     async def _finish(self, final: ConnectionStateChanged) -> None:
         self._supervisor = None

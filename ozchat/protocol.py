@@ -120,6 +120,8 @@ class Hello(_Frame, tag="hello"):
     last_seq: Union[int, None] = None
     history: Union[int, None] = None
     resume: Union[Resume, None] = None
+    # The client's own secret, the same in every hello: resends are matched against its earlier sends only.
+    client_secret: Union[Annotated[str, msgspec.Meta(min_length=16, max_length=128)], None] = None
 
 
 class Send(_Frame, tag="send"):

@@ -74,13 +74,14 @@ def test_store_visibility_and_replay_after(make_store):
     store = make_store()
     store.append("L", _message(1))
     store.append("L", _message(2, to="BBBBB"))
-    store.append("L", _message(3, client_id="c3"))
+    store.append("L", _message(3, client_id="c3"), "author-a")
     store.append("Other", _message(1))
     assert [m.seq for m in store.visible("L", "CCCCC", limit=10)] == [1, 3]
     assert [m.seq for m in store.visible("L", "BBBBB", limit=10)] == [1, 2, 3]
     assert [m.seq for m in store.visible("L", "BBBBB", after_seq=1, limit=10)] == [2, 3]
     assert [m.seq for m in store.visible("L", "BBBBB", limit=2)] == [2, 3]
-    assert store.find("L", "c3").seq == 3 and store.find("L", "nope") is None
+    assert [m.seq for m in store.find("L", "c3", "author-a")] == [3]
+    assert store.find("L", "c3", "author-b") == [] and store.find("L", "nope", "author-a") == []
     assert store.last_seq("L") == 3 and store.last_seq("Nobody") == 0
 
 
@@ -97,8 +98,29 @@ def test_store_retention_by_count_and_age(make_store):
 
 def test_sqlite_history_survives_reopening(tmp_path):
     store = SQLiteStore(tmp_path / "h.sqlite3")
-    store.append("L", _message(1, client_id="x"))
+    store.append("L", _message(1, client_id="x"), "author-a")
     store.close()
     again = SQLiteStore(tmp_path / "h.sqlite3")
     assert again.last_seq("L") == 1
-    assert again.find("L", "x").text == "m1"
+    assert [m.text for m in again.find("L", "x", "author-a")] == ["m1"]
+
+
+def test_sqlite_history_from_an_older_hub_gains_the_author_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE messages (line TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,"
+            " sender TEXT NOT NULL, recipient TEXT, nickname TEXT, text TEXT NOT NULL,"
+            " action INTEGER NOT NULL DEFAULT 0, client_id TEXT, PRIMARY KEY (line, seq));"
+            "CREATE TABLE lines (line TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);"
+            "INSERT INTO lines VALUES ('L', 1);"
+        )
+        db.execute("INSERT INTO messages VALUES ('L', 1, ?, 'AAAAA', NULL, NULL, 'kept', 0, 'x')", (int(time.time() * 1000),))
+    db.close()
+    store = SQLiteStore(path)
+    store.append("L", _message(2, client_id="x"), "author-a")
+    assert [m.text for m in store.visible("L", "AAAAA", limit=10)] == ["kept", "m2"]
+    assert [m.seq for m in store.find("L", "x", "author-a")] == [2]
+    store.close()

@@ -386,3 +386,77 @@ async def test_after_an_update_a_resume_spelling_a_name_otherwise_is_no_change(h
     await first.close()
     await second.close()
 
+
+
+SECRET_A, SECRET_B = "alice-" + "a" * 20, "bob-" + "b" * 20
+
+
+async def _send_and_ack(ws, frame: dict) -> dict:
+    await ws.send(json.dumps({"type": "send", **frame}))
+    return await _next_of_type(ws, "ack")
+
+
+@pytest.mark.parametrize("secrets_given", [True, False], ids=["with-client-secrets", "without"])
+async def test_someone_elses_id_and_text_are_a_new_message(hub, connect, secrets_given):
+    """Ids dedup per sender: Bob reusing Alice's id and text is relayed, and learns nothing of hers."""
+    _, watcher = await connect(nickname="Watcher")
+    a, _ = await _raw_hello(hub.url, {"line": "Webphone1", **({"clientSecret": SECRET_A} if secrets_given else {})})
+    b, welcome = await _raw_hello(hub.url, {"line": "Webphone1", **({"clientSecret": SECRET_B} if secrets_given else {})})
+    bob_number = welcome["phoneNumber"]
+    first = await _send_and_ack(a, {"text": "ok", "id": "c-1"})
+    second = await _send_and_ack(b, {"text": "ok", "id": "c-1"})
+    assert second["seq"] != first["seq"]
+    got = await watcher.wait_for(lambda e: isinstance(e, ChatMessage) and e.sender == bob_number)
+    assert (got.text, got.seq) == ("ok", second["seq"])
+    # the same with a direct message: resending a guessed text does not confirm someone's DM
+    dm = await _send_and_ack(a, {"text": "secret plan", "to": watcher.client.phone_number, "id": "d-1"})
+    guess = await _send_and_ack(b, {"text": "secret plan", "to": watcher.client.phone_number, "id": "d-1"})
+    assert guess["seq"] != dm["seq"]
+    await a.close()
+    await b.close()
+
+
+async def test_a_resend_under_a_new_number_matches_any_earlier_send_with_that_id(hub, connect):
+    _, watcher = await connect(nickname="Watcher")
+    a, _ = await _raw_hello(hub.url, {"line": "Webphone1", "clientSecret": SECRET_A})
+    original = await _send_and_ack(a, {"text": "first", "id": "c-1"})
+    other = await _send_and_ack(a, {"text": "second", "id": "c-1"})  # same id, other text: another message
+    assert other["seq"] == original["seq"] + 1
+    await a.close()
+    # the same client comes back under a new number (no resume) and resends the older of the two
+    again, welcome = await _raw_hello(hub.url, {"line": "Webphone1", "clientSecret": SECRET_A})
+    resent = await _send_and_ack(again, {"text": "first", "id": "c-1"})
+    assert (resent["seq"], resent["ts"]) == (original["seq"], original["ts"])
+    await _sentinel(again, watcher, "sentinel")
+    assert [m.text for m in watcher.of_type(ChatMessage)] == ["first", "second", "sentinel"]
+    await again.close()
+
+
+async def test_a_resend_after_a_hub_restart_is_acknowledged_not_relayed_again(tmp_path, unused_tcp_port):
+    path = tmp_path / "history.sqlite3"
+    async with Hub("127.0.0.1", unused_tcp_port, store=SQLiteStore(path), ping_interval=None) as first:
+        a, _ = await _raw_hello(first.url, {"line": "Webphone1", "clientSecret": SECRET_A})
+        original = await _send_and_ack(a, {"text": "before the restart", "id": "c-1"})
+        await a.close()
+    async with Hub("127.0.0.1", unused_tcp_port, store=SQLiteStore(path), ping_interval=None) as second:
+        watcher = OzWebClient(ping_interval=None, history=0)
+        got: list[int] = []
+        watcher.on_message_received(lambda m: got.append(m.seq))
+        await watcher.connect(second.url, "Webphone1", {})
+        a, _ = await _raw_hello(second.url, {"line": "Webphone1", "clientSecret": SECRET_A})
+        resent = await _send_and_ack(a, {"text": "before the restart", "id": "c-1"})
+        assert resent["seq"] == original["seq"]
+        b, _ = await _raw_hello(second.url, {"line": "Webphone1", "clientSecret": SECRET_B})
+        assert (await _send_and_ack(b, {"text": "before the restart", "id": "c-1"}))["seq"] == original["seq"] + 1
+        await asyncio.wait_for(_until(lambda: original["seq"] + 1 in got), 5)
+        assert got == [original["seq"] + 1]  # Bob's; Alice's resend was not relayed again
+        await a.close()
+        await b.close()
+        await watcher.disconnect()
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 129], ids=["too-short", "too-long"])
+async def test_a_client_secret_has_16_to_128_characters(hub, secret):
+    async with ws_connect(hub.url, ping_interval=None) as ws:
+        await ws.send(json.dumps({"type": "hello", "line": "Webphone1", "clientSecret": secret}))
+        assert json.loads(await ws.recv())["code"] == "bad_field"

@@ -74,8 +74,10 @@ class _Session:
     costs each recipient a few frames rather than one per change.
     """
 
-    def __init__(self, ws: ServerConnection, max_pending: int, close_timeout: float) -> None:
+    def __init__(self, ws: ServerConnection, max_pending: int, close_timeout: float, author: str) -> None:
         self.ws = ws
+        # Hashed client identity: a resend is compared with this author's earlier sends only.
+        self.author = author
         self._close_timeout = close_timeout
         self._pending: deque[_Outgoing] = deque()
         self._wakeup = asyncio.Event()
@@ -283,12 +285,14 @@ class Hub:
             await ws.close(CloseCode.ACCESS_DENIED, exc.code)
             return
         key = (line.name, me.phone_number)
-        session = _Session(ws, self._max_pending, self._close_timeout)
+        resume_token = self._resume_tokens.setdefault(key, secrets.token_urlsafe(16))
+        # Without a client secret, the resume token stands for the client: same number, same author.
+        author = _digest("secret", hello.client_secret) if hello.client_secret else _digest("token", resume_token)
+        session = _Session(ws, self._max_pending, self._close_timeout, author)
         members = self._sessions.setdefault(line.name, {})
         members[me.phone_number] = session
         writer = asyncio.create_task(session.run_writer())
         log.info("%s %s line %r (%d present)", me.phone_number, "resumed on" if resumed else "joined", line.name, len(line))
-        resume_token = self._resume_tokens.setdefault(key, secrets.token_urlsafe(16))
         session.push(encode(Welcome(me.phone_number, line.name, me.properties, line.last_seq, resume_token, resumed)))
         for info in line.members():
             if info.phone_number != me.phone_number:
@@ -474,21 +478,22 @@ class Hub:
             raise
 
     def _relay(self, frame: Send, session: _Session, line: Line, phone_number: str) -> None:
-        """Store, then relay, then acknowledge; a client id seen before is acknowledged again only."""
+        """Store, then relay, then acknowledge; a client id this client used before is acknowledged again only."""
         try:
-            earlier = self.store.find(line.name, frame.id) if frame.id is not None else None
+            earlier = self.store.find(line.name, frame.id, session.author) if frame.id is not None else []
         except StoreError as exc:
             log.warning("could not look up a resend on line %r: %s", line.name, exc)
-            earlier = None  # a possible duplicate is better than a line nobody can write to
-        if earlier is not None and (earlier.text, earlier.to, earlier.action) == (frame.text, frame.to, frame.action):
+            earlier = []  # a possible duplicate is better than a line nobody can write to
+        resent = next((m for m in earlier if (m.text, m.to, m.action) == (frame.text, frame.to, frame.action)), None)
+        if resent is not None:
             # A resend after a lost acknowledgement (perhaps under a new number): acknowledge only.
-            session.push(encode(Ack(frame.id, earlier.seq, earlier.ts)))
+            session.push(encode(Ack(frame.id, resent.seq, resent.ts)))
             return
         message = line.post(
             phone_number, frame.text, ts=int(time.time() * 1000), to=frame.to, action=frame.action, client_id=frame.id
         )
         try:
-            self.store.append(line.name, message)
+            self.store.append(line.name, message, session.author)
         except StoreError as exc:
             line.last_seq -= 1
             log.warning("could not store a message on line %r: %s", line.name, exc)
@@ -505,6 +510,11 @@ class Hub:
         for number, session in self._sessions.get(line.name, {}).items():
             if number != info.phone_number:
                 session.push(info)
+
+
+def _digest(kind: str, secret: str) -> str:
+    """What the hub keeps of a client's secret: a hash, useless to whoever reads the store."""
+    return hashlib.sha256(f"ozchat {kind}\0{secret}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _respond(connection: ServerConnection, status: HTTPStatus, body: bytes, content_type: str) -> Response:

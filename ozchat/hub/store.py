@@ -55,10 +55,11 @@ class HistoryStore(Protocol):
     def first_seq(self, line: str) -> int:
         """The oldest retained sequence number (last_seq + 1 when nothing is retained)."""
 
-    def append(self, line: str, message: ChatMessage) -> None: ...
+    def append(self, line: str, message: ChatMessage, author: str | None = None) -> None:
+        """Keep a message; `author` is the sender's hashed client identity (for telling resends apart)."""
 
-    def find(self, line: str, client_id: str) -> ChatMessage | None:
-        """The retained message a client sent with this id, if any."""
+    def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
+        """Every retained message this author sent with this client id, oldest first."""
 
     def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
         """The newest `limit` messages after `after_seq` that `phone_number` may see, oldest first."""
@@ -75,6 +76,7 @@ class MemoryStore:
 
     def __init__(self, keep_messages: int = DEFAULT_KEEP_MESSAGES, keep_days: float = DEFAULT_KEEP_DAYS) -> None:
         self._lines: dict[str, list[ChatMessage]] = {}
+        self._authors: dict[tuple[str, int], str | None] = {}
         self._last: dict[str, int] = {}
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
@@ -87,8 +89,9 @@ class MemoryStore:
         messages = self._lines.get(line)
         return messages[0].seq if messages else self.last_seq(line) + 1
 
-    def append(self, line: str, message: ChatMessage) -> None:
+    def append(self, line: str, message: ChatMessage, author: str | None = None) -> None:
         self._lines.setdefault(line, []).append(message)
+        self._authors[line, message.seq] = author
         self._last[line] = message.seq
         self._prune(line)
 
@@ -98,10 +101,12 @@ class MemoryStore:
         drop = max(len(messages) - self._keep, 0)
         while drop < len(messages) and messages[drop].ts < cutoff:
             drop += 1
+        for message in messages[:drop]:
+            self._authors.pop((line, message.seq), None)
         del messages[:drop]
 
-    def find(self, line: str, client_id: str) -> ChatMessage | None:
-        return next((m for m in reversed(self._lines.get(line, [])) if m.id == client_id), None)
+    def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
+        return [m for m in self._lines.get(line, []) if m.id == client_id and self._authors.get((line, m.seq)) == author]
 
     def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
         self._prune(line)
@@ -110,6 +115,7 @@ class MemoryStore:
 
     def close(self) -> None:
         self._lines.clear()
+        self._authors.clear()
 
 
 class SQLiteStore:
@@ -136,10 +142,18 @@ class SQLiteStore:
             CREATE TABLE IF NOT EXISTS lines (line TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
             """
         )
+        self._add_missing_columns("messages", {"author": "TEXT"})
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
         self._appends = 0
         self._pruned_at: dict[str, float] = {}
+
+    def _add_missing_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Bring a history file written by an older hub up to date, keeping its rows."""
+        present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @_storage_errors
     def last_seq(self, line: str) -> int:
@@ -153,13 +167,14 @@ class SQLiteStore:
         return row[0] if row[0] is not None else self.last_seq(line) + 1
 
     @_storage_errors
-    def append(self, line: str, message: ChatMessage) -> None:
+    def append(self, line: str, message: ChatMessage, author: str | None = None) -> None:
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(
-                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (line, seq, ts, sender, recipient, nickname, text, action, client_id, author)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (line, message.seq, message.ts, message.sender, message.to, message.nickname,
-                 message.text, int(message.action), message.id),
+                 message.text, int(message.action), message.id, author),
             )
             self._db.execute(
                 "INSERT INTO lines VALUES (?, ?) ON CONFLICT (line) DO UPDATE SET last_seq = excluded.last_seq",
@@ -208,12 +223,12 @@ class SQLiteStore:
     _COLUMNS = "seq, ts, sender, recipient, nickname, text, action, client_id"
 
     @_storage_errors
-    def find(self, line: str, client_id: str) -> ChatMessage | None:
-        row = self._db.execute(
-            f"SELECT {self._COLUMNS} FROM messages WHERE line = ? AND client_id = ? ORDER BY seq DESC LIMIT 1",
-            (line, client_id),
-        ).fetchone()
-        return self._message(row) if row else None
+    def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
+        rows = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM messages WHERE line = ? AND client_id = ? AND author = ? ORDER BY seq",
+            (line, client_id, author),
+        ).fetchall()
+        return [self._message(row) for row in rows]
 
     @_storage_errors
     def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:

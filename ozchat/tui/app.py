@@ -20,7 +20,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Footer, OptionList, Static, TabbedContent, TabPane
 
 from ..avatars import AvatarService
 from ..client import ConnectionStateChanged, OzWebClient
@@ -34,6 +34,7 @@ from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap,
 from .palette import nickname_style
 from .widgets import AvatarBoard, ChatLog, Composer, PeopleList, ProfileCard, StatusBar
 from .widgets.avatar import RETRY_FAILED
+from .widgets.confirm import Confirm
 from .widgets.profile_card import property_text
 from .widgets.roster import is_away
 
@@ -43,8 +44,9 @@ LAST_CONNECT_RETRY = 30.0
 NAMES_IN_ANNOUNCEMENT = 3  # more joins than this in one tick are summed up in one line
 MAX_DIRECT_TABS = 20  # direct messages that would open more tabs are shown in the line's tab
 LINE_TAB = "line"
+LARGE_PASTE_LINES = 5  # a message of more lines is sent only once confirmed, like a paste in WeeChat
 KEYS_HELP = (
-    "PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
+    "Enter sends, Shift+Enter or Ctrl+J starts a new line; PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
     "F1 help, F2 people, F3 next tab, F4 close tab, Esc back to the input, Ctrl+Q quit"
 )
 
@@ -474,39 +476,35 @@ class OzChatApp(App[None]):
 
     # ---- what the user types ----------------------------------------------------------
 
-    @on(Input.Submitted, "#composer")
-    async def _submitted(self, event: Input.Submitted) -> None:
-        composer = self.query_one(Composer)
+    @on(Composer.Submitted, "#composer")
+    async def _submitted(self, event: Composer.Submitted) -> None:
         text = event.value
-        composer.value = ""
-        if not text.strip():
-            return
-        composer.remember(text)
         conversation = self.active_conversation
         try:
             command = commands.parse(text)
         except commands.CommandError as error:
             conversation.chat.add_system(self.now(), str(error), kind="error")
             return
-        await self.run_command(command, conversation)
+        await self.run_command(command, conversation, text)
 
-    async def run_command(self, command: commands.Command, conversation: Conversation) -> None:
+    async def run_command(self, command: commands.Command, conversation: Conversation, typed: str = "") -> None:
+        """Carry out `command` in `conversation`; `typed` is what was typed, put back if a question is declined."""
         log = conversation.chat
         if isinstance(command, commands.Say | commands.Me) and self._partner_left(conversation):
             log.add_system(self.now(), self._left_text(conversation.caption), kind="error")
             return
         match command:
             case commands.Say(text):
-                self._request(conversation, self.client.send_message(text, to=conversation.partner))
+                self._send_text(conversation, text, typed)
             case commands.Me(action):
-                self._request(conversation, self.client.send_message(action, to=conversation.partner, action=True))
+                self._send_text(conversation, action, typed, action=True)
             case commands.Msg(target, text):
                 person = self._find_one(target, log)
                 if person is not None and person is self.me:
                     log.add_system(self.now(), "you cannot send a direct message to yourself", kind="error")
                 elif person is not None:
                     direct = await self.open_conversation(person.phone_number, activate=True)
-                    self._request(direct, self.client.send_message(text, to=person.phone_number))
+                    self._send_text(direct, text, typed)
             case commands.Nick(name):
                 self._share(conversation, {"nickname": name}, Text.assemble("You are now known as ", name_text(name)))
             case commands.Avatar(value):
@@ -531,6 +529,36 @@ class OzChatApp(App[None]):
                 log.add_system(self.now(), help_text(topic))
             case commands.Quit():
                 await self.action_quit()
+
+    def _send_text(self, conversation: Conversation, text: str, typed: str, *, action: bool = False) -> None:
+        """Send to the conversation's partner or line; ask first if it is long or would go in pieces."""
+        limit = self.client.limits.max_text_chars
+        pieces = commands.split_text(text, limit)
+        lines = text.count("\n") + 1
+        to = conversation.partner
+
+        async def send_pieces() -> None:
+            for piece in pieces:
+                await self.client.send_message(piece, to=to, action=action)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._request(conversation, send_pieces())
+            else:
+                self.query_one(Composer).restore(typed)
+
+        if len(pieces) > 1:
+            self.push_screen(
+                Confirm(
+                    f"This message has {len(text):,} characters and the hub takes {limit:,} at a time. "
+                    f"Send it as {len(pieces)} messages, cut at spaces or line breaks?"
+                ),
+                answered,
+            )
+        elif lines > LARGE_PASTE_LINES:
+            self.push_screen(Confirm(f"Send these {lines} lines ({len(text):,} characters) as one message?"), answered)
+        else:
+            self._request(conversation, send_pieces())
 
     def _partner_left(self, conversation: Conversation) -> bool:
         """A direct tab whose number left the line; once closed for good, sending says why instead."""

@@ -209,3 +209,24 @@ def complete(text: str, cursor: int, nicknames: Iterable[str]) -> Completion | N
     suffix = ": " if start == 0 else " "
     matches = sorted({name for name in nicknames if name.casefold().startswith(folded)}, key=str.casefold)
     return Completion(start, cursor, tuple(name + suffix for name in matches)) if matches else None
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """`text` in pieces of at most `limit` characters, cut at a line break or a space where there is one.
+
+    Only the line break or space at a cut is dropped; a word longer than `limit` is cut where it must be.
+    """
+    pieces: list[str] = []
+    while len(text) > limit:
+        window = text[: limit + 1]
+        cut = window.rfind("\n")
+        if cut < limit // 2:
+            cut = max(cut, window.rfind(" "))
+        if cut <= 0:
+            pieces.append(text[:limit])
+            text = text[limit:]
+        else:
+            pieces.append(text[:cut])
+            text = text[cut + 1 :]
+    pieces.append(text)
+    return [piece for piece in pieces if piece.strip()]

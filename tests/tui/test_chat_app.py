@@ -161,7 +161,11 @@ async def test_tab_completes_and_up_recalls(chat_app, connect):
         await pilot.press(*"/wh", "tab", "tab")
         assert composer.value == "/whois "
         composer.value = ""
-        await pilot.press(*"first", "enter", *"second", "enter", "up", "up")
+        await pilot.press(*"first", "enter")
+        await until(pilot, lambda: any(line.endswith("<John> first") for line in chat_lines(app)))
+        await pilot.press(*"second", "enter")
+        await until(pilot, lambda: any(line.endswith("<John> second") for line in chat_lines(app)))
+        await pilot.press("up", "up")
         assert composer.value == "first"
         await pilot.press("down", "down")
         assert composer.value == ""

@@ -1,20 +1,40 @@
-"""The input line: recalls earlier inputs with Up/Down and completes with Tab."""
+"""The input box: one message, on several lines if need be; recalls earlier inputs and completes with Tab.
+
+Enter sends; Shift+Enter or Ctrl+J starts a new line. A bracketed paste is inserted whole. A
+terminal that pastes without brackets types the text: an Enter followed at once by more text
+is part of such a paste, so it becomes a line break instead of sending half of it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+from textual import events
 from textual.binding import Binding
-from textual.widgets import Input
+from textual.message import Message
+from textual.widgets import TextArea
 
 from ..commands import Completion, complete
 
-
 SCROLL_KEYS = Binding.Group("Scroll")
+NEWLINE_KEYS = ("shift+enter", "ctrl+j")
+PASTE_SETTLE = 0.03  # seconds an Enter waits for more typed text before it sends
 
 
-class Composer(Input):
-    """Where messages and /commands are typed; Enter submits (Input.Submitted)."""
+class Composer(TextArea):
+    """Where messages and /commands are typed; Enter posts Composer.Submitted with the text."""
+
+    @dataclass
+    class Submitted(Message):
+        """The text to send, as typed; the composer is empty again (Up recalls it)."""
+
+        composer: Composer
+        value: str
+
+        @property
+        def control(self) -> Composer:
+            return self.composer
 
     BINDINGS = [
         Binding("up", "recall(-1)", "Earlier input", show=False),
@@ -25,19 +45,39 @@ class Composer(Input):
         Binding("pagedown", "app.scroll_chat('page_down')", "Scroll down", key_display="PgDn", group=SCROLL_KEYS),
         Binding("ctrl+home", "app.scroll_chat('oldest')", "Oldest", show=False),
         Binding("ctrl+end", "app.scroll_chat('newest')", "Newest", show=False),
+        Binding("end", "end", "End of line", show=False),
     ]
 
     DEFAULT_CSS = """
     Composer {
+        height: auto;
+        min-height: 3;
+        max-height: 8;
         border: tall $foreground 15%;
         &:focus { border: tall $primary; }
     }
     """
 
-    def __init__(self, nicknames: Callable[[], Iterable[str]], *, max_recall: int = 200, id: str | None = None) -> None:
-        super().__init__(placeholder="Message, or /help for commands", id=id, select_on_focus=False)
+    def __init__(
+        self,
+        nicknames: Callable[[], Iterable[str]],
+        *,
+        max_recall: int = 200,
+        paste_settle: float = PASTE_SETTLE,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(
+            id=id,
+            soft_wrap=True,
+            tab_behavior="focus",
+            highlight_cursor_line=False,
+            placeholder="Message, or /help for commands (Shift+Enter or Ctrl+J: new line)",
+        )
         self._nicknames = nicknames
         self._max_recall = max_recall
+        self._paste_settle = paste_settle
+        self._enters = 0
+        self._pending_enter: int | None = None  # the Enter waiting to send, by its count
         self._recall: list[str] = []
         self._recall_index = 0
         self._draft = ""
@@ -45,8 +85,76 @@ class Composer(Input):
         self._completion_index = 0
         self._completed_value: str | None = None
 
+    # ---- the text as one string -------------------------------------------------------
+
+    @property
+    def value(self) -> str:
+        return self.text
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    @property
+    def cursor_index(self) -> int:
+        """The cursor as an offset into `value`."""
+        return self.document.get_index_from_location(self.cursor_location)
+
+    @cursor_index.setter
+    def cursor_index(self, index: int) -> None:
+        self.move_cursor(self.document.get_location_from_index(index))
+
+    # ---- Enter, new lines and pastes typed without brackets ---------------------------
+
+    @dataclass
+    class EnterSettled(Message, bubble=False):
+        """Posted `paste_settle` seconds after an Enter: behind any keys of a paste already queued here."""
+
+        enter: int
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self._pending_enter is not None:
+            self._pending_enter = None
+            if event.key == "enter" or event.is_printable:
+                self.insert("\n")  # text right after an Enter: a paste, and that Enter was one of its lines
+            else:
+                self._submit()
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self._enters += 1
+            enter = self._pending_enter = self._enters
+            self.set_timer(self._paste_settle, lambda: self.post_message(self.EnterSettled(enter)))
+        elif event.key in NEWLINE_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+        # Any other key goes on to TextArea's own handler.
+
+    def on_composer_enter_settled(self, message: EnterSettled) -> None:
+        if message.enter == self._pending_enter:
+            self._submit()
+
+    def _submit(self) -> None:
+        """Hand the text over and empty the box at once, so what is typed next is kept for the next message."""
+        self._pending_enter = None
+        text = self.value
+        if not text.strip():
+            return
+        self.remember(text)
+        self.value = ""
+        self.post_message(self.Submitted(self, text))
+
+    def restore(self, text: str) -> None:
+        """Put back a message that was not sent, ahead of whatever was typed since."""
+        typed = self.value
+        self.value = text + ("\n" + typed if typed else "")
+
+    # ---- recall and completion --------------------------------------------------------
+
     def remember(self, text: str) -> None:
-        """Keep a submitted line for Up/Down; repeats of the last one are kept once."""
+        """Keep a submitted input for Up/Down; repeats of the last one are kept once."""
         if text and (not self._recall or self._recall[-1] != text):
             self._recall.append(text)
             del self._recall[: -self._max_recall]
@@ -54,6 +162,14 @@ class Composer(Input):
         self._draft = ""
 
     def action_recall(self, step: int) -> None:
+        """Up on the first line (Down on the last) recalls; elsewhere it moves between the lines."""
+        row = self.cursor_location[0]
+        if step < 0 and row > 0:
+            self.action_cursor_up()
+            return
+        if step > 0 and row < self.document.line_count - 1:
+            self.action_cursor_down()
+            return
         index = self._recall_index + step
         if not 0 <= index <= len(self._recall):
             return
@@ -61,15 +177,21 @@ class Composer(Input):
             self._draft = self.value
         self._recall_index = index
         self.value = self._recall[index] if index < len(self._recall) else self._draft
-        self.cursor_position = len(self.value)
+
+    def action_end(self) -> None:
+        """End goes to the end of the line; pressed there, to the newest line of the chat."""
+        if self.cursor_at_end_of_line:
+            self.app.run_action("app.scroll_chat('newest')")
+        else:
+            self.action_cursor_line_end()
 
     def action_complete(self) -> None:
         if self._completion is not None and self.value == self._completed_value:
             # Tab again: the next candidate replaces the one just inserted.
             self._completion_index = (self._completion_index + 1) % len(self._completion.candidates)
-            end = self.cursor_position
+            end = self.cursor_index
         else:
-            self._completion = complete(self.value, self.cursor_position, self._nicknames())
+            self._completion = complete(self.value, self.cursor_index, self._nicknames())
             self._completion_index = 0
             if self._completion is None:
                 return
@@ -77,5 +199,5 @@ class Composer(Input):
         start = self._completion.start
         candidate = self._completion.candidates[self._completion_index]
         self.value = self.value[:start] + candidate + self.value[end:]
-        self.cursor_position = start + len(candidate)
+        self.cursor_index = start + len(candidate)
         self._completed_value = self.value

@@ -356,7 +356,8 @@ class OzChatApp(App[None]):
                 screen.show_avatar()
         if self._people_redraw is None:
             # Loads land one by one; the sidebar is drawn once per tick for all of them.
-            self._people_redraw = self.set_timer(PRESENCE_TICK, self._redraw_people)
+            # The list owns the timer, so it stops with the list when the app closes.
+            self._people_redraw = self.people.set_timer(PRESENCE_TICK, self._redraw_people)
 
     def _redraw_people(self) -> None:
         self._people_redraw = None

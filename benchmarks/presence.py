@@ -40,7 +40,8 @@ async def _until(predicate, what: str) -> None:
 async def run(clients: int, messages: int) -> None:
     port = _free_port()
     hub = subprocess.Popen(
-        [sys.executable, "-m", "ozchat", "serve", "--port", str(port), "--store", "memory", "--log-level", "warning"],
+        [sys.executable, "-m", "ozchat", "serve", "--port", str(port), "--store", "memory", "--no-limits",
+         "--log-level", "warning"],
         stdout=subprocess.DEVNULL,
     )
     try:

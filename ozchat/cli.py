@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import signal
@@ -19,6 +20,7 @@ from . import __version__
 from .client import ConnectionStateChanged, OzWebClient
 from .exceptions import OzchatError
 from .hub.autostart import StartedHub, ensure_local_hub, is_loopback
+from .hub.limits import AddressLimits, RateLimit, WindowLimit
 from .hub.origins import normalize_origin
 from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, Gap, encode, server_url
 from .text import printable
@@ -52,6 +54,13 @@ def _origin(text: str) -> str:
     if origin is None:
         raise argparse.ArgumentTypeError(f"expected an origin such as https://chat.example.com, got {text!r}")
     return origin
+
+
+def _network(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IP address or network such as 10.0.0.0/8, got {text!r}") from None
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -151,9 +160,41 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ping-interval", type=float, default=20.0, help="seconds between keepalive pings")
     parser.add_argument("--ping-timeout", type=float, default=20.0, help="seconds a client may take to answer a ping")
     parser.add_argument(
-        "--rate", type=float, default=10.0, help="frames a second one client may send on average; 0 for no limit (default: 10)"
+        "--rate", type=float, default=10.0,
+        help="frames a second one connection may send on average, the hello and those before it included; "
+        "0 for no limit (default: 10)",
     )
-    parser.add_argument("--burst", type=int, default=30, help="frames one client may send in a burst (default: 30)")
+    parser.add_argument("--burst", type=int, default=30, help="frames one connection may send in a burst (default: 30)")
+    limits = parser.add_argument_group(
+        "limits per client address",
+        "Counted for all connections from one address (an IPv6 /64), loopback included; 0 lifts a limit.",
+    )
+    limits.add_argument(
+        "--address-rate", type=float, default=20.0, metavar="FRAMES",
+        help="frames a second from one address on average, those before the hello too (default: 20)",
+    )
+    limits.add_argument(
+        "--address-burst", type=int, default=60, metavar="FRAMES", help="frames from one address in a burst (default: 60)"
+    )
+    limits.add_argument(
+        "--connections-per-minute", type=int, default=60, metavar="N",
+        help="WebSocket connections one address may open in any minute; more get HTTP 429 (default: 60)",
+    )
+    limits.add_argument(
+        "--joins-per-minute", type=int, default=30, metavar="N", help="hellos one address may send in any minute (default: 30)"
+    )
+    limits.add_argument(
+        "--lines-per-hour", type=int, default=20, metavar="N",
+        help="lines never used before that one address may open in any hour (default: 20)",
+    )
+    limits.add_argument(
+        "--no-limits", action="store_true", help="lift every rate limit, per client and per address (for benchmarks)"
+    )
+    limits.add_argument(
+        "--trust-proxy", type=_network, action="append", default=[], metavar="ADDRESS[/BITS]",
+        help="a reverse proxy whose X-Forwarded-For names the client (repeatable); "
+        "otherwise the connecting address counts",
+    )
     parser.add_argument(
         "--allow-origin", type=_origin, action="append", default=[], metavar="ORIGIN",
         help="also admit WebSockets from web pages of this origin, such as https://chat.example.com, or * for any "
@@ -182,11 +223,19 @@ def build_events_parser() -> argparse.ArgumentParser:
 # ---- serve --------------------------------------------------------------------------
 
 
+def _address_limits(args: argparse.Namespace) -> AddressLimits:
+    return AddressLimits(
+        frames=RateLimit(args.address_rate, args.address_burst) if args.address_rate > 0 else None,
+        connections=WindowLimit(args.connections_per_minute, 60.0) if args.connections_per_minute > 0 else None,
+        joins=WindowLimit(args.joins_per_minute, 60.0) if args.joins_per_minute > 0 else None,
+        new_lines=WindowLimit(args.lines_per_hour, 3600.0) if args.lines_per_hour > 0 else None,
+    )
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from .hub import Hub
 
     from .hub.avatars import UploadStore
-    from .hub.limits import RateLimit
     from .hub.store import HistoryStore, MemoryStore, SQLiteStore, StoreError
 
     store: HistoryStore
@@ -217,8 +266,10 @@ async def _serve(args: argparse.Namespace) -> int:
         idle_exit=args.idle_exit,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
-        rate_limit=RateLimit(args.rate, args.burst) if args.rate > 0 else None,
+        rate_limit=RateLimit(args.rate, args.burst) if args.rate > 0 and not args.no_limits else None,
         allowed_origins=args.allow_origin,
+        address_limits=None if args.no_limits else _address_limits(args),
+        trusted_proxies=args.trust_proxy,
     )
     try:
         await hub.start()

@@ -76,6 +76,16 @@ _END = object()
 _RATE_LIMIT_PAUSES = (0.2, 0.4, 0.8, 1.6, 3.2)  # seconds before resending a rate-limited request
 
 
+def _retry_after_header(response: Any) -> float | None:
+    """A 429 answer's Retry-After, in seconds (the hub sends whole seconds)."""
+    if response is None or response.status_code != 429:
+        return None
+    try:
+        return float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
 _CLOSE_REASONS = {
     1000: "closed",
     1001: "the hub is going away",
@@ -86,6 +96,7 @@ _CLOSE_REASONS = {
     CloseCode.ACCESS_DENIED: "access denied",
     CloseCode.TOO_SLOW: "this client read too slowly",
     CloseCode.REPLACED: "replaced by a newer connection",
+    CloseCode.RATE_LIMITED: "too many joins from this address",
 }
 
 
@@ -278,6 +289,8 @@ class OzWebClient:
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
             )
+        except websockets.InvalidStatus as exc:
+            raise ConnectionFailed(f"cannot reach {self._url}: {exc}", _retry_after_header(exc.response)) from None
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
             raise ConnectionFailed(f"cannot reach {self._url}: {exc or type(exc).__name__}") from None
         try:
@@ -288,6 +301,8 @@ class OzWebClient:
             raise ConnectionFailed(f"the hub at {self._url} did not answer the hello: {exc or type(exc).__name__}") from None
         if isinstance(answer, ErrorFrame):
             await ws.close()
+            if answer.code == ErrorCode.RATE_LIMITED:  # too many joins from here: not a refusal, a "later"
+                raise ConnectionFailed(f"the hub asks to wait: {answer.message}", answer.retry_after)
             raise AccessDenied(answer.code, answer.message)
         if not isinstance(answer, Welcome):
             await ws.close()
@@ -321,10 +336,11 @@ class OzWebClient:
                 break
             await self._set_state(ConnectionStateChanged(closed.state, closed.code, closed.reason, retrying=True))
             attempt = 0
+            hinted = 0.0  # the hub's retry-after, when it turned the last attempt away
             while True:
                 # "Equal jitter": at least half the backoff, so a restarted hub is not hit at once by all.
                 ceiling = min(self._backoff_cap, self._backoff_base * 2**attempt)
-                delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+                delay = max(hinted, ceiling / 2 + random.uniform(0, ceiling / 2))
                 attempt += 1
                 try:
                     await asyncio.wait_for(self._stopping.wait(), delay)
@@ -336,6 +352,7 @@ class OzWebClient:
                     ws, welcome = await self._open(self._resume_hello())
                 except ConnectionFailed as exc:
                     log.info("reconnect attempt %d failed: %s", attempt, exc)
+                    hinted = exc.retry_after or 0.0
                     continue
                 except AccessDenied as exc:
                     final = ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message)
@@ -440,7 +457,7 @@ class OzWebClient:
                     break
                 # The hub dropped the frame unread: the same frame again once its budget refills.
                 request.future = asyncio.get_running_loop().create_future()
-                await asyncio.sleep(pause)
+                await asyncio.sleep(max(pause, answer.retry_after or 0.0))
         finally:
             self._pending.pop(client_id, None)
         if isinstance(answer, ErrorFrame):

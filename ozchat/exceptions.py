@@ -48,7 +48,14 @@ class OzchatConnectionError(OzchatError):
 
 
 class ConnectionFailed(OzchatConnectionError):
-    """The hub could not be reached, or the WebSocket handshake failed."""
+    """The hub could not be reached, or the WebSocket handshake failed.
+
+    `retry_after` is the hub's hint, in seconds, when it turned the connection away as too frequent.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AccessDenied(_CodedError, OzchatConnectionError):

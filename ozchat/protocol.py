@@ -75,6 +75,7 @@ class CloseCode:
     HELLO_TIMEOUT = 4001
     ACCESS_DENIED = 4003
     REPLACED = 4009
+    RATE_LIMITED = 4029
     TOO_SLOW = 4008
 
 
@@ -273,6 +274,7 @@ class ErrorFrame(_Frame, tag="error"):
     code: str
     message: str
     id: Union[str, None] = None
+    retry_after: Union[float, None] = None  # seconds, on rate_limited: when the same frame would pass
 
 
 HubFrame = Union[Welcome, Presence, ChatMessage, Gap, Synced, Uploaded, Ack, ErrorFrame]

@@ -116,6 +116,9 @@ class LineRegistry:
     def __len__(self) -> int:
         return len(self._lines)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._lines
+
     def __iter__(self):
         return iter(self._lines.values())
 

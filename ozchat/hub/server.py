@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import math
 import secrets
 import time
 from collections import deque
 from http import HTTPStatus
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Union
 
 import msgspec
@@ -57,7 +60,7 @@ from ..protocol import (
     readable_client_id,
 )
 from .avatars import UploadStore
-from .limits import RateLimit, TokenBucket
+from .limits import AddressLimiter, AddressLimits, Network, RateLimit, TokenBucket, client_address
 from .line import Line, LineRegistry
 from .origins import normalize_origin, origin_allowed
 from .store import HistoryStore, MemoryStore, StoreError
@@ -144,6 +147,8 @@ class Hub:
         max_pending_frames: int = 2000,
         rate_limit: RateLimit | None = None,
         allowed_origins: Collection[str] = (),
+        address_limits: AddressLimits | AddressLimiter | None = None,
+        trusted_proxies: Collection[str] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -163,6 +168,9 @@ class Hub:
         self._allowed_origins = {"*" if origin == "*" else normalize_origin(origin) or origin for origin in allowed_origins}
         if rate_limit is not None:
             self._rate_message = f"slow down: at most {rate_limit.rate:g} frames a second (bursts of {rate_limit.burst})"
+        # A limiter of its own, or one handed in that already counts what came before.
+        self._limiter = AddressLimiter(address_limits) if isinstance(address_limits, AddressLimits) else address_limits
+        self._trusted_proxies: list[Network] = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
         self._sessions: dict[str, dict[str, _Session]] = {}
         self._resume_tokens: dict[tuple[str, str], str] = {}
         # Members whose socket dropped, kept on their line until the timer ends their grace period.
@@ -248,7 +256,20 @@ class Hub:
         host = hosts[0] if len(hosts) == 1 else None
         if len(origins) > 1 or not origin_allowed(next(iter(origins), None), host, self._allowed_origins):
             return _respond(connection, HTTPStatus.FORBIDDEN, b"this origin may not connect to the hub\n", "text/plain")
+        if self._limiter is not None:
+            wait = self._limiter.connection(self._client_address(connection, request), asyncio.get_running_loop().time())
+            if wait is not None:
+                response = _respond(
+                    connection, HTTPStatus.TOO_MANY_REQUESTS, b"too many connections from this address\n", "text/plain"
+                )
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                return response
         return None
+
+    def _client_address(self, connection: ServerConnection, request: Request | None) -> str:
+        """Who the rate limits count this connection as: its peer, or who a trusted proxy forwarded."""
+        forwarded = request.headers.get_all("X-Forwarded-For") if request is not None else []
+        return client_address(str(connection.remote_address[0]), forwarded, self._trusted_proxies)
 
     async def _avatar_response(self, connection: ServerConnection, request: Request, name: str) -> Response:
         """A bundled or uploaded avatar as image/png, revalidated by its ETag."""
@@ -273,8 +294,11 @@ class Hub:
     # ---- one connection -------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        hello = await self._receive_hello(ws)
-        if hello is None:
+        address = self._client_address(ws, ws.request)
+        bucket = TokenBucket(self._rate_limit, asyncio.get_running_loop().time()) if self._rate_limit is not None else None
+        throttle = functools.partial(self._throttle, bucket, address)
+        hello = await self._receive_hello(ws, throttle)
+        if hello is None or not await self._may_join(ws, address, hello):
             return
         line = self.lines.get(hello.line)
         try:
@@ -300,7 +324,7 @@ class Hub:
         self._replay(session, line, me.phone_number, hello)
         session.push(encode(Synced(line.last_seq)))
         try:
-            await self._serve_member(ws, session, line, me.phone_number)
+            await self._serve_member(ws, session, line, me.phone_number, throttle)
         finally:
             writer.cancel()
             if members.get(me.phone_number) is session:
@@ -393,7 +417,54 @@ class Hub:
         for message in messages:
             session.push(encode(msgspec.structs.replace(message, history=newcomer)))
 
-    async def _receive_hello(self, ws: ServerConnection) -> Hello | None:
+    def _throttle(self, bucket: TokenBucket | None, address: str, raw: str | bytes) -> ErrorFrame | None:
+        """Spend a frame from the connection's and its address's budgets, or say when to try again."""
+        now = asyncio.get_running_loop().time()
+        if bucket is not None and (wait := bucket.wait(now)) is not None:
+            message = self._rate_message
+        elif self._limiter is not None and (wait := self._limiter.frame(address, now)) is not None:
+            limit = self._limiter.limits.frames
+            assert limit is not None
+            message = f"slow down: at most {limit.rate:g} frames a second from one address (bursts of {limit.burst})"
+        else:
+            return None
+        log.debug("rate limited a frame from %s: %s", address, message)
+        return ErrorFrame(ErrorCode.RATE_LIMITED, message, readable_client_id(raw), _retry_after(wait))
+
+    async def _may_join(self, ws: ServerConnection, address: str, hello: Hello) -> bool:
+        """Count the hello against its address's joins (and new lines); refuse it with 4029 when over."""
+        if self._limiter is None:
+            return True
+        now = asyncio.get_running_loop().time()
+        limits = self._limiter.limits
+        wait = self._limiter.join(address, now)
+        window = limits.joins
+        message = "too many joins from this address"
+        if wait is None and limits.new_lines is not None and self._is_new_line(hello.line):
+            wait = self._limiter.new_line(address, now)
+            window, message = limits.new_lines, "too many new lines from this address"
+        if wait is None:
+            return True
+        try:
+            assert window is not None
+            message = f"{message}: at most {window.count} in {window.window:g} s; try again in {math.ceil(wait)} s"
+            log.debug("turned away a hello from %s: %s", address, message)
+            await ws.send(encode(ErrorFrame(ErrorCode.RATE_LIMITED, message, retry_after=_retry_after(wait))), text=True)
+            await ws.close(CloseCode.RATE_LIMITED, "rate limited")
+        except ConnectionClosed:
+            pass
+        return False
+
+    def _is_new_line(self, name: str) -> bool:
+        """Nobody is on the line and it has never held a message."""
+        if name in self.lines:
+            return False
+        try:
+            return self.store.last_seq(name) == 0
+        except StoreError:
+            return False
+
+    async def _receive_hello(self, ws: ServerConnection, throttle: Callable[[str | bytes], ErrorFrame | None]) -> Hello | None:
         """Wait for a valid hello; answer anything else with an error. None: the socket is done."""
         deadline = asyncio.get_running_loop().time() + self._hello_timeout
         try:
@@ -404,6 +475,9 @@ class Hub:
                 except TimeoutError:
                     await ws.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
                     return None
+                if (limited := throttle(raw)) is not None:
+                    await ws.send(encode(limited), text=True)
+                    continue
                 try:
                     if isinstance(raw, bytes) or frame_type(raw) != "hello":
                         frame = self._decode(raw, check=False)
@@ -426,16 +500,18 @@ class Hub:
             raise ProtocolError(ErrorCode.BINARY_FRAME, "send JSON in text frames, not binary frames")
         return decode_client_frame(raw) if check else decode_client_frame_unchecked(raw)
 
-    async def _serve_member(self, ws: ServerConnection, session: _Session, line: Line, phone_number: str) -> None:
-        loop = asyncio.get_running_loop()
-        bucket = TokenBucket(self._rate_limit, loop.time()) if self._rate_limit is not None else None
+    async def _serve_member(
+        self, ws: ServerConnection, session: _Session, line: Line, phone_number: str,
+        throttle: Callable[[str | bytes], ErrorFrame | None],
+    ) -> None:
         try:
             async for raw in ws:
                 if self._sessions.get(line.name, {}).get(phone_number) is not session:
                     return  # replaced by a resumed connection: this one speaks for nobody now
+                if (limited := throttle(raw)) is not None:
+                    session.push(encode(limited))
+                    continue
                 try:
-                    if bucket is not None and not bucket.take(loop.time()):
-                        raise ProtocolError(ErrorCode.RATE_LIMITED, self._rate_message, readable_client_id(raw))
                     frame = self._decode(raw)
                     if isinstance(frame, Upload):
                         await self._accept_upload(ws, session, frame)
@@ -515,6 +591,11 @@ class Hub:
 def _digest(kind: str, secret: str) -> str:
     """What the hub keeps of a client's secret: a hash, useless to whoever reads the store."""
     return hashlib.sha256(f"ozchat {kind}\0{secret}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _retry_after(wait: float) -> float:
+    """Seconds to the millisecond, rounded up: a frame sent that much later passes."""
+    return math.ceil(wait * 1000) / 1000
 
 
 def _respond(connection: ServerConnection, status: HTTPStatus, body: bytes, content_type: str) -> Response:

@@ -65,6 +65,9 @@ class ConnectionStateChanged:
     code: Union[str, int, None] = None
     reason: str = ""
     retrying: bool = False  # CONNECTION_CLOSED, but the client is reconnecting by itself
+    # ACCESS_GRANTED after a reconnect to a hub whose numbering restarted (it lost its history):
+    # messages seen before are gone from the hub, and all it still has is replayed next.
+    history_reset: bool = False
 
 
 Event = Union[ConnectionStateChanged, ClientInfo, ChatMessage, ErrorFrame, Gap, Synced]
@@ -165,6 +168,8 @@ class OzWebClient:
         self.line: str | None = None
         self.properties: dict[str, Any] = {}
         self.last_seq = 0
+        # The hub's name for the numbering last_seq counts in (from the welcome).
+        self.epoch: str | None = None
         # What the hub accepts, from its welcome: check a message against it before sending.
         self.limits = Limits()
         self._reconnect = reconnect
@@ -264,6 +269,7 @@ class OzWebClient:
         self._token = token
         self.phone_number = None
         self.last_seq = 0
+        self.epoch = None
         self._stopping.clear()
         try:
             hello = Hello(line, properties=self.properties, token=token, history=self._history, client_secret=self._client_secret)
@@ -310,10 +316,12 @@ class OzWebClient:
         return ws, answer
 
     async def _granted(self, ws: ClientConnection, welcome: Welcome) -> None:
-        if welcome.last_seq < self.last_seq:
-            # The hub lost its history (a restart with --store memory) and numbers from 1 again.
-            log.info("the hub's numbering restarted at %d (was %d)", welcome.last_seq, self.last_seq)
-            self.last_seq = welcome.last_seq
+        # The hub lost its history (a restart with --store memory): it numbers afresh and replays all it has.
+        history_reset = self.epoch is not None and welcome.epoch != self.epoch
+        if history_reset:
+            log.info("the hub's numbering of line %r restarted (was at %d)", welcome.line, self.last_seq)
+            self.last_seq = 0
+        self.epoch = welcome.epoch
         self._ws = ws
         self.phone_number = welcome.phone_number
         self.line = welcome.line
@@ -322,7 +330,7 @@ class OzWebClient:
         self.limits = welcome.limits
         # Whoever the hub does not list again before `synced` left while we were away.
         self._stale = {info.phone_number for info in self.roster}
-        await self._set_state(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED))
+        await self._set_state(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED, history_reset=history_reset))
 
     async def _run(self, ws: ClientConnection) -> None:
         """Read until the socket ends; then reconnect, unless told to stop, until it works."""
@@ -370,8 +378,8 @@ class OzWebClient:
     def _resume_hello(self) -> Hello:
         resume = Resume(self.phone_number, self._resume_token) if self.phone_number and self._resume_token else None
         return Hello(
-            self.line or "", properties=self.properties, token=self._token, last_seq=self.last_seq, resume=resume,
-            client_secret=self._client_secret,
+            self.line or "", properties=self.properties, token=self._token, last_seq=self.last_seq, epoch=self.epoch,
+            resume=resume, client_secret=self._client_secret,
         )
 
     async def _finish(self, final: ConnectionStateChanged) -> None:

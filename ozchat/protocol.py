@@ -119,6 +119,8 @@ class Hello(_Frame, tag="hello"):
     token: Union[str, None] = None
     # Replay every message after this sequence number (a reconnect); None: the newest `history`.
     last_seq: Union[int, None] = None
+    # The numbering last_seq counts in (the welcome's epoch); another one means "replay all you have".
+    epoch: Union[str, None] = None
     history: Union[int, None] = None
     resume: Union[Resume, None] = None
     # The client's own secret, the same in every hello: resends are matched against its earlier sends only.
@@ -209,6 +211,8 @@ class Welcome(_Frame, tag="welcome", omit_defaults=False):
     last_seq: int
     resume_token: str = ""
     resumed: bool = False
+    # Names the line's numbering; it changes when the numbering restarts (a hub that lost its history).
+    epoch: str = ""
     version: int = PROTOCOL_VERSION
     state: ConnectionState = ConnectionState.ACCESS_GRANTED
     limits: Limits = msgspec.field(default_factory=Limits)

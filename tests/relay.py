@@ -16,6 +16,8 @@ class Relay:
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._frozen = False
+        self._admitting = asyncio.Event()
+        self._admitting.set()
 
     @property
     def url(self) -> str:
@@ -31,6 +33,7 @@ class Relay:
         return self
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._admitting.wait()
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -56,11 +59,19 @@ class Relay:
             writer.transport.abort()
         self._writers.clear()
 
+    def hold(self) -> None:
+        """New connections wait (TCP accepted, nothing forwarded) until `release()`."""
+        self._admitting.clear()
+
+    def release(self) -> None:
+        self._admitting.set()
+
     def freeze(self) -> None:
         """Stop forwarding anything, keeping the connections open: a peer gone silent."""
         self._frozen = True
 
     async def close(self) -> None:
+        self.release()
         self.cut()
         if self._server is not None:
             self._server.close()

@@ -460,3 +460,53 @@ async def test_a_client_secret_has_16_to_128_characters(hub, secret):
     async with ws_connect(hub.url, ping_interval=None) as ws:
         await ws.send(json.dumps({"type": "hello", "line": "Webphone1", "clientSecret": secret}))
         assert json.loads(await ws.recv())["code"] == "bad_field"
+
+
+async def test_a_client_back_on_a_hub_that_lost_its_history_gets_everything_and_is_told(unused_tcp_port):
+    """Seen 1-5; the hub restarts empty; 8 new messages; the client must get all 8, not just 6-8."""
+    from relay import Relay
+
+    alice = OzWebClient(**FAST)
+    got: list[ChatMessage] = []
+    alice.on_message_received(got.append)
+    states: list[ConnectionStateChanged] = []
+    alice.on_connection_state_changed(states.append)
+    async with Relay(unused_tcp_port) as relay:
+        async with Hub("127.0.0.1", unused_tcp_port, store=MemoryStore(), ping_interval=None) as first:
+            bob = OzWebClient(ping_interval=None, reconnect=False)
+            await alice.connect(relay.address, "Webphone1", {"nickname": "Alice"})
+            await bob.connect(first.url, "Webphone1", {"nickname": "Bob"})
+            for i in range(5):
+                await bob.send_message(f"old {i}")
+            await asyncio.wait_for(_until(lambda: len(got) == 5), 5)
+            relay.hold()  # Alice's reconnects wait at the door while the new hub fills up
+            await bob.disconnect()
+        async with Hub("127.0.0.1", unused_tcp_port, store=MemoryStore(), ping_interval=None) as second:
+            carol = OzWebClient(ping_interval=None, reconnect=False)
+            await carol.connect(second.url, "Webphone1", {"nickname": "Carol"})
+            for i in range(8):
+                await carol.send_message(f"new {i}")
+            relay.release()
+            await asyncio.wait_for(_until(lambda: any(m.text == "new 7" for m in got)), 10)
+            assert [m.text for m in got] == [f"old {i}" for i in range(5)] + [f"new {i}" for i in range(8)]
+            assert [m.seq for m in got[5:]] == list(range(1, 9)) and not any(m.history for m in got[5:])
+            granted = [s for s in states if s.state is ConnectionState.ACCESS_GRANTED]
+            assert [s.history_reset for s in granted] == [False, True]
+            assert alice.epoch == (await _welcome_epoch(second.url))
+            await carol.disconnect()
+            await alice.disconnect()
+
+
+async def _welcome_epoch(url: str) -> str:
+    ws, welcome = await _raw_hello(url, {"line": "Webphone1"})
+    await ws.close()
+    return welcome["epoch"]
+
+
+async def test_the_epoch_survives_a_restart_on_the_same_history_file(tmp_path, unused_tcp_port):
+    path = tmp_path / "history.sqlite3"
+    epochs = []
+    for _ in range(2):
+        async with Hub("127.0.0.1", unused_tcp_port, store=SQLiteStore(path), ping_interval=None) as running:
+            epochs.append(await _welcome_epoch(running.url))
+    assert epochs[0] == epochs[1] and len(epochs[0]) == 16

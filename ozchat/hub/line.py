@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +20,13 @@ from ..protocol import (
 class Line:
     """Who is on one line and the line's message sequence."""
 
-    def __init__(self, name: str, *, last_seq: int = 0, phone_numbers: Callable[[], str] = new_phone_number) -> None:
+    def __init__(
+        self, name: str, *, last_seq: int = 0, epoch: str = "", phone_numbers: Callable[[], str] = new_phone_number
+    ) -> None:
         self.name = name
         self.last_seq = last_seq
+        # Names this numbering: a sequence number means something only together with it.
+        self.epoch = epoch or secrets.token_hex(8)
         self._members: dict[str, ClientInfo] = {}
         self._phone_numbers = phone_numbers
 
@@ -105,13 +110,16 @@ class Line:
 class LineRegistry:
     """Lines by name, made on first use and forgotten when the last client leaves.
 
-    `last_seq` tells a new Line where its numbering stands, so numbers survive the line
-    emptying and the hub restarting.
+    `last_seq` tells a new Line where its numbering stands and `epoch` which numbering that is,
+    so numbers survive the line emptying and the hub restarting.
     """
 
-    def __init__(self, last_seq: Callable[[str], int] = lambda name: 0) -> None:
+    def __init__(
+        self, last_seq: Callable[[str], int] = lambda name: 0, epoch: Callable[[str], str] = lambda name: ""
+    ) -> None:
         self._lines: dict[str, Line] = {}
         self._last_seq = last_seq
+        self._epoch = epoch
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -125,7 +133,7 @@ class LineRegistry:
     def get(self, name: str) -> Line:
         line = self._lines.get(name)
         if line is None:
-            line = self._lines[name] = Line(name, last_seq=self._last_seq(name))
+            line = self._lines[name] = Line(name, last_seq=self._last_seq(name), epoch=self._epoch(name))
         return line
 
     def discard_if_empty(self, line: Line) -> None:

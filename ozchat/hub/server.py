@@ -153,7 +153,7 @@ class Hub:
         self.host = host
         self.port = port
         self.store: HistoryStore = store if store is not None else MemoryStore()
-        self.lines = LineRegistry(self.store.last_seq)
+        self.lines = LineRegistry(self.store.last_seq, self.store.epoch)
         self.uploads = uploads
         self._token = token
         self._history = history
@@ -317,7 +317,8 @@ class Hub:
         members[me.phone_number] = session
         writer = asyncio.create_task(session.run_writer())
         log.info("%s %s line %r (%d present)", me.phone_number, "resumed on" if resumed else "joined", line.name, len(line))
-        session.push(encode(Welcome(me.phone_number, line.name, me.properties, line.last_seq, resume_token, resumed)))
+        welcome = Welcome(me.phone_number, line.name, me.properties, line.last_seq, resume_token, resumed, epoch=line.epoch)
+        session.push(encode(welcome))
         for info in line.members():
             if info.phone_number != me.phone_number:
                 session.push(info)
@@ -404,7 +405,9 @@ class Hub:
             wanted = self._history if hello.history is None else max(0, min(hello.history, self._history))
             messages = self.store.visible(line.name, phone_number, limit=wanted)
         else:
-            after = max(0, min(hello.last_seq, line.last_seq))
+            # A last_seq of another numbering says nothing about this one: replay all that is kept.
+            renumbered = hello.epoch is not None and hello.epoch != line.epoch
+            after = 0 if renumbered else max(0, min(hello.last_seq, line.last_seq))
             messages = self.store.visible(line.name, phone_number, after_seq=after, limit=MAX_REPLAY)
             # Replayable from here on: the oldest retained message, or later when the replay is cut short.
             before = self.store.first_seq(line.name)

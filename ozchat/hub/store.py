@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable
@@ -55,6 +56,9 @@ class HistoryStore(Protocol):
     def first_seq(self, line: str) -> int:
         """The oldest retained sequence number (last_seq + 1 when nothing is retained)."""
 
+    def epoch(self, line: str) -> str:
+        """A random id of the line's numbering, made on first use: it changes when the numbering restarts."""
+
     def append(self, line: str, message: ChatMessage, author: str | None = None) -> None:
         """Keep a message; `author` is the sender's hashed client identity (for telling resends apart)."""
 
@@ -67,6 +71,10 @@ class HistoryStore(Protocol):
     def close(self) -> None: ...
 
 
+def _new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
 def _visible_to(message: ChatMessage, phone_number: str) -> bool:
     return message.to is None or phone_number in (message.sender, message.to)
 
@@ -77,12 +85,16 @@ class MemoryStore:
     def __init__(self, keep_messages: int = DEFAULT_KEEP_MESSAGES, keep_days: float = DEFAULT_KEEP_DAYS) -> None:
         self._lines: dict[str, list[ChatMessage]] = {}
         self._authors: dict[tuple[str, int], str | None] = {}
+        self._epochs: dict[str, str] = {}
         self._last: dict[str, int] = {}
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
 
     def last_seq(self, line: str) -> int:
         return self._last.get(line, 0)
+
+    def epoch(self, line: str) -> str:
+        return self._epochs.setdefault(line, _new_epoch())
 
     def first_seq(self, line: str) -> int:
         self._prune(line)
@@ -143,6 +155,7 @@ class SQLiteStore:
             """
         )
         self._add_missing_columns("messages", {"author": "TEXT"})
+        self._add_missing_columns("lines", {"epoch": "TEXT"})
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
         self._appends = 0
@@ -161,6 +174,18 @@ class SQLiteStore:
         return row[0] if row else 0
 
     @_storage_errors
+    def epoch(self, line: str) -> str:
+        row = self._db.execute("SELECT epoch FROM lines WHERE line = ?", (line,)).fetchone()
+        if row is not None and row[0]:
+            return row[0]
+        epoch = _new_epoch()
+        self._db.execute(
+            "INSERT INTO lines (line, last_seq, epoch) VALUES (?, 0, ?) ON CONFLICT (line) DO UPDATE SET epoch = excluded.epoch",
+            (line, epoch),
+        )
+        return epoch
+
+    @_storage_errors
     def first_seq(self, line: str) -> int:
         self._prune(line)
         row = self._db.execute("SELECT MIN(seq) FROM messages WHERE line = ?", (line,)).fetchone()
@@ -177,7 +202,7 @@ class SQLiteStore:
                  message.text, int(message.action), message.id, author),
             )
             self._db.execute(
-                "INSERT INTO lines VALUES (?, ?) ON CONFLICT (line) DO UPDATE SET last_seq = excluded.last_seq",
+                "INSERT INTO lines (line, last_seq) VALUES (?, ?) ON CONFLICT (line) DO UPDATE SET last_seq = excluded.last_seq",
                 (line, message.seq),
             )
         self._appends += 1

@@ -314,6 +314,7 @@ class _EventPrinter:
                 "event": "connection", "state": change.state.value, "code": change.code,
                 "reason": change.reason, "retrying": change.retrying,
                 "phoneNumber": self._client.phone_number, "line": self._client.line,
+                "nickname": self._client.nickname, "takenNickname": change.taken_nickname,
             }))
             return
         detail = (
@@ -324,6 +325,9 @@ class _EventPrinter:
         why = f" ({printable(str(change.code))}: {printable(change.reason)})" if change.code or change.reason else ""
         retrying = ", reconnecting" if change.retrying else ""
         print(f"-- {change.state.value}{detail}{why}{retrying}", file=sys.stderr, flush=True)
+        if change.taken_nickname is not None:
+            taken, given = printable(change.taken_nickname), printable(self._client.nickname or "")
+            print(f"-- {taken} was taken; you are {given}", file=sys.stderr, flush=True)
 
     def client(self, info: ClientInfo) -> None:
         if self._json:
@@ -383,7 +387,7 @@ async def _send_typed_lines(client: OzWebClient, queue: asyncio.Queue[str | None
 
 
 async def _events(args: argparse.Namespace) -> int:
-    client = OzWebClient()
+    client = OzWebClient(pick_free_nickname=True)
     printer = _EventPrinter(client, args.json)
     client.on_connection_state_changed(printer.connection)
     client.on_client_state_changed(printer.client)
@@ -456,7 +460,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str) -> OzChatApp:
         else:
             properties["avatar"] = choice
     return OzChatApp(
-        OzWebClient(),
+        OzWebClient(pick_free_nickname=True),
         join=Join(server, args.line, properties, args.token),
         avatars=AvatarService(base_url=base_url),
         avatar_file=avatar_file,

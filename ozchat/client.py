@@ -17,10 +17,11 @@ import inspect
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, Union
 
+import msgspec
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -68,6 +69,9 @@ class ConnectionStateChanged:
     # ACCESS_GRANTED after a reconnect to a hub whose numbering restarted (it lost its history):
     # messages seen before are gone from the hub, and all it still has is replayed next.
     history_reset: bool = False
+    # ACCESS_GRANTED under another nickname: the one asked for, which someone on the line had
+    # (or one looking like it); `OzWebClient.nickname` is the one given.
+    taken_nickname: str | None = None
 
 
 Event = Union[ConnectionStateChanged, ClientInfo, ChatMessage, ErrorFrame, Gap, Synced]
@@ -161,7 +165,10 @@ class OzWebClient:
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         client_secret: str | None = None,
+        pick_free_nickname: bool = False,
     ) -> None:
+        """`pick_free_nickname`: when the hub refuses the nickname as in use (on connect or a
+        reconnect), try John2, John3, … up to John99 instead of giving up, IRC-style."""
         self.roster = Roster()
         self.state: ConnectionState | None = None
         self.phone_number: str | None = None
@@ -179,6 +186,8 @@ class OzWebClient:
         self._backoff_cap = backoff_cap
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
+        self._pick_free_nickname = pick_free_nickname
+        self._wanted_nickname: str | None = None  # what the caller asked for: variants are made from it
         self._url = ""
         self._token: str | None = None
         # Sent in every hello: the hub matches resends with this client's earlier sends only.
@@ -234,6 +243,11 @@ class OzWebClient:
         return ClientInfo(self.phone_number, ClientStatus.ONLINE, self.properties)
 
     @property
+    def nickname(self) -> str | None:
+        """The nickname this client has on the line (a variant when the one asked for was taken)."""
+        return _nickname(self.properties)
+
+    @property
     def connected(self) -> bool:
         return self._ws is not None
 
@@ -266,6 +280,7 @@ class OzWebClient:
             raise ConnectionFailed(str(exc)) from None
         self.line = line
         self.properties = dict(properties or {})
+        self._wanted_nickname = self.nickname
         self._token = token
         self.phone_number = None
         self.last_seq = 0
@@ -273,7 +288,7 @@ class OzWebClient:
         self._stopping.clear()
         try:
             hello = Hello(line, properties=self.properties, token=token, history=self._history, client_secret=self._client_secret)
-            ws, welcome = await self._open(hello)
+            ws, welcome, taken = await self._open_free(hello)
         except ConnectionFailed as exc:
             await self._finish(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=str(exc)))
             raise
@@ -283,7 +298,29 @@ class OzWebClient:
         # Numbering starts from the hub's newest message: what came before is history, not missed.
         self.last_seq = welcome.last_seq
         self._supervisor = asyncio.create_task(self._run(ws), name="ozchat-client")
-        await self._granted(ws, welcome)
+        await self._granted(ws, welcome, taken)
+
+    async def _open_free(self, hello: Hello) -> tuple[ClientConnection, Welcome, str | None]:
+        """`_open`, then, if asked to pick a free nickname, variants while the hub says it is in use.
+
+        Returns the socket, the welcome and the nickname that was refused (None if none was).
+        """
+        refused: str | None = None
+        variants = _variants(self._wanted_nickname or "", self.limits.max_nickname_chars)
+        while True:
+            try:
+                ws, welcome = await self._open(hello)
+                return ws, welcome, refused
+            except AccessDenied as exc:
+                nickname = _nickname(hello.properties)
+                if not (self._pick_free_nickname and exc.code == ErrorCode.NICKNAME_IN_USE and nickname):
+                    raise
+                refused = refused or nickname
+                candidate = next((variant for variant in variants if variant != nickname), None)
+                if candidate is None:
+                    raise
+                properties = {key: value for key, value in hello.properties.items() if key.casefold() != "nickname"}
+                hello = msgspec.structs.replace(hello, properties={**properties, "nickname": candidate})
 
     async def _open(self, hello: Hello) -> tuple[ClientConnection, Welcome]:
         """Open a socket and say hello; raise ConnectionFailed or AccessDenied."""
@@ -315,7 +352,7 @@ class OzWebClient:
             raise ConnectionFailed(f"the hub answered the hello with a {type(answer).__name__} frame")
         return ws, answer
 
-    async def _granted(self, ws: ClientConnection, welcome: Welcome) -> None:
+    async def _granted(self, ws: ClientConnection, welcome: Welcome, taken_nickname: str | None = None) -> None:
         # The hub lost its history (a restart with --store memory): it numbers afresh and replays all it has.
         history_reset = self.epoch is not None and welcome.epoch != self.epoch
         if history_reset:
@@ -330,7 +367,9 @@ class OzWebClient:
         self.limits = welcome.limits
         # Whoever the hub does not list again before `synced` left while we were away.
         self._stale = {info.phone_number for info in self.roster}
-        await self._set_state(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED, history_reset=history_reset))
+        await self._set_state(
+            ConnectionStateChanged(ConnectionState.ACCESS_GRANTED, history_reset=history_reset, taken_nickname=taken_nickname)
+        )
 
     async def _run(self, ws: ClientConnection) -> None:
         """Read until the socket ends; then reconnect, unless told to stop, until it works."""
@@ -357,7 +396,7 @@ class OzWebClient:
                 except TimeoutError:
                     pass
                 try:
-                    ws, welcome = await self._open(self._resume_hello())
+                    ws, welcome, taken = await self._open_free(self._resume_hello())
                 except ConnectionFailed as exc:
                     log.info("reconnect attempt %d failed: %s", attempt, exc)
                     hinted = exc.retry_after or 0.0
@@ -369,7 +408,7 @@ class OzWebClient:
                     await ws.close()
                     final = closed
                     break
-                await self._granted(ws, welcome)
+                await self._granted(ws, welcome, taken)
                 for request in list(self._pending.values()):
                     await self._send_quietly(ws, request.data)
                 break
@@ -436,6 +475,8 @@ class OzWebClient:
         ack = await self._request(lambda client_id: Update(changes, id=client_id))
         # The hub's merge is the truth; an older hub's ack carries none, so merge the same way then.
         self.properties = ack.properties if ack.properties is not None else merge_properties(self.properties, changes)
+        if any(key.casefold() == "nickname" for key in changes):
+            self._wanted_nickname = self.nickname
         assert self.me is not None
         return self.me
 
@@ -538,3 +579,16 @@ class OzWebClient:
                     await result
             except Exception:
                 log.exception("a %s callback raised", kind)
+
+
+def _nickname(properties: dict[str, Any]) -> str | None:
+    """The `nickname` property (names match ignoring case) when it is text."""
+    nickname = next((value for key, value in properties.items() if key.casefold() == "nickname"), None)
+    return nickname if isinstance(nickname, str) else None
+
+
+def _variants(nickname: str, max_chars: int) -> Iterator[str]:
+    """John2, John3, … John99, cut so that each fits the hub's nickname limit."""
+    for number in range(2, 100):
+        suffix = str(number)
+        yield nickname[: max_chars - len(suffix)] + suffix

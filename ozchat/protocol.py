@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from .exceptions import ProtocolError
+from .names import is_blank
 
 PROTOCOL_VERSION = 1
 DEFAULT_PORT = 7779
@@ -52,6 +53,7 @@ class ErrorCode(str, Enum):
     BAD_PROPERTY = "bad_property"
     BAD_NICKNAME = "bad_nickname"
     NICKNAME_TOO_LONG = "nickname_too_long"
+    NICKNAME_IN_USE = "nickname_in_use"
     BAD_TEXT = "bad_text"
     TEXT_TOO_LONG = "text_too_long"
     BAD_CLIENT_ID = "bad_client_id"
@@ -550,6 +552,8 @@ def validate_nickname(value: Any) -> str:
         raise ProtocolError(ErrorCode.NICKNAME_TOO_LONG, f"a nickname has at most {MAX_NICKNAME_CHARS} characters")
     if any(_is_unprintable(char) for char in value):
         raise ProtocolError(ErrorCode.BAD_NICKNAME, "a nickname has no control or formatting characters")
+    if is_blank(value):
+        raise ProtocolError(ErrorCode.BAD_NICKNAME, "a nickname needs a visible character, not only fillers or blanks")
     return value
 
 

@@ -15,6 +15,7 @@ from ..protocol import (
     merge_properties,
     new_phone_number,
 )
+from ..names import nickname_keys
 
 
 class Line:
@@ -28,6 +29,9 @@ class Line:
         # Names this numbering: a sequence number means something only together with it.
         self.epoch = epoch or secrets.token_hex(8)
         self._members: dict[str, ClientInfo] = {}
+        # Look-alike keys of every member's nickname, and who holds each: one holder per key.
+        self._nickname_keys: dict[str, frozenset[str]] = {}
+        self._nickname_holders: dict[str, str] = {}
         self._phone_numbers = phone_numbers
 
     def __len__(self) -> int:
@@ -42,13 +46,36 @@ class Line:
     def members(self) -> list[ClientInfo]:
         return list(self._members.values())
 
+    def check_nickname(self, phone_number: str | None, properties: dict[str, Any]) -> frozenset[str]:
+        """The look-alike keys of the nickname in `properties`; raise nickname_in_use when another member holds one."""
+        # Property names match ignoring case, as ClientInfo reads them.
+        nickname = next((value for name, value in properties.items() if name.casefold() == "nickname"), None)
+        keys = nickname_keys(nickname) if isinstance(nickname, str) else frozenset()
+        for key in keys:
+            holder = self._nickname_holders.get(key, phone_number)
+            if holder != phone_number:
+                raise ProtocolError(
+                    ErrorCode.NICKNAME_IN_USE,
+                    f"{nickname!r} is taken on this line: it looks like {self._members[holder].get('nickname')!r}",
+                )
+        return keys
+
+    def _hold_nickname(self, phone_number: str, keys: frozenset[str]) -> None:
+        for key in self._nickname_keys.pop(phone_number, frozenset()):
+            del self._nickname_holders[key]
+        if keys:
+            self._nickname_keys[phone_number] = keys
+            self._nickname_holders.update(dict.fromkeys(keys, phone_number))
+
     def join(self, properties: dict[str, Any]) -> ClientInfo:
-        """Add a client under a fresh phone number, unique on this line."""
+        """Add a client under a fresh phone number, unique on this line; its nickname must be free."""
+        keys = self.check_nickname(None, properties)
         phone_number = self._phone_numbers()
         while phone_number in self._members:
             phone_number = self._phone_numbers()
         info = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
         self._members[phone_number] = info
+        self._hold_nickname(phone_number, keys)
         return info
 
     def leave(self, phone_number: str) -> ClientInfo | None:
@@ -56,22 +83,24 @@ class Line:
         info = self._members.pop(phone_number, None)
         if info is None:
             return None
+        self._hold_nickname(phone_number, frozenset())
         return ClientInfo(phone_number, ClientStatus.OFFLINE, info.properties)
 
     def replace(self, phone_number: str, properties: dict[str, Any]) -> ClientInfo:
-        """Set a present client's whole properties (already merged and checked); return the state."""
+        """Set a present client's whole properties (merged and checked, but for the nickname, checked here); return the state."""
+        keys = self.check_nickname(phone_number, properties)
         info = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
         self._members[phone_number] = info
+        self._hold_nickname(phone_number, keys)
         return info
 
     def update(self, phone_number: str, changes: dict[str, Any]) -> ClientInfo:
         """Merge property changes (null removes a key) and return the new state."""
-        info = ClientInfo(
-            phone_number,
-            ClientStatus.ONLINE,
-            merge_properties(self._members[phone_number].properties, changes),
-        )
+        merged = merge_properties(self._members[phone_number].properties, changes)
+        keys = self.check_nickname(phone_number, merged)
+        info = ClientInfo(phone_number, ClientStatus.ONLINE, merged)
         self._members[phone_number] = info
+        self._hold_nickname(phone_number, keys)
         return info
 
     def post(

@@ -303,7 +303,7 @@ class Hub:
         line = self.lines.get(hello.line)
         try:
             me, resumed = self._admit(line, hello)
-        except ProtocolError as exc:  # a resume whose properties, merged, break the limits
+        except ProtocolError as exc:  # a resume whose merged properties break the limits, or a nickname in use
             self.lines.discard_if_empty(line)
             await ws.send(encode(ErrorFrame(exc.code, exc.message)), text=True)
             await ws.close(CloseCode.ACCESS_DENIED, exc.code)
@@ -517,7 +517,7 @@ class Hub:
                 try:
                     frame = self._decode(raw)
                     if isinstance(frame, Upload):
-                        await self._accept_upload(ws, session, frame)
+                        await self._accept_upload(session, frame)
                     else:
                         self._dispatch(frame, session, line, phone_number)
                 except ProtocolError as exc:
@@ -526,7 +526,7 @@ class Hub:
         except ConnectionClosed:
             pass
 
-    async def _accept_upload(self, ws: ServerConnection, session: _Session, frame: Upload) -> None:
+    async def _accept_upload(self, session: _Session, frame: Upload) -> None:
         """Validate and store an avatar image off the loop; answer with the name it is served under."""
         if self.uploads is None:
             raise ProtocolError(ErrorCode.UPLOADS_DISABLED, "this hub does not store avatar uploads", frame.id)

@@ -194,7 +194,7 @@ async def test_new_lines_over_the_address_limit_are_refused_but_existing_ones_op
                 refusal = await _hello(third, "Throwaway3")
             assert refusal["code"] == "rate_limited" and refusal["retryAfter"] > 3000
             async with ws_connect(hub.url, ping_interval=None) as fourth:
-                assert (await _hello(fourth, "Throwaway1"))["type"] == "welcome"  # someone is on it
+                assert (await _hello(fourth, "Throwaway1", "Cycler2"))["type"] == "welcome"  # someone is on it
 
 
 async def _hello_from(url: str, forwarded_for: str) -> dict:

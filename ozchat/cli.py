@@ -154,6 +154,11 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-messages", type=int, default=10_000, help="messages kept per line (default: 10000)")
     parser.add_argument("--keep-days", type=float, default=30.0, help="days a message is kept (default: 30)")
     parser.add_argument(
+        "--max-store-mb", type=float, default=200.0, metavar="MiB",
+        help="bound on all stored history, on disk or in memory; over it the history of the lines that have been "
+        "quiet longest goes first; 0 for no bound (default: 200)",
+    )
+    parser.add_argument(
         "--grace", type=float, default=10.0, help="seconds a dropped client keeps its number to resume (default: 10)"
     )
     parser.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS", help="stop after this long with no client")
@@ -239,12 +244,13 @@ async def _serve(args: argparse.Namespace) -> int:
     from .hub.store import HistoryStore, MemoryStore, SQLiteStore, StoreError
 
     store: HistoryStore
+    max_bytes = int(args.max_store_mb * 1024 * 1024) if args.max_store_mb > 0 else None
     if args.store == "memory" or (args.store is None and args.port == 0):
-        store, where = MemoryStore(args.keep_messages, args.keep_days), "memory only"
+        store, where = MemoryStore(args.keep_messages, args.keep_days, max_bytes), "memory only"
     else:
         path = Path(args.store or Path(platformdirs.user_data_dir("ozchat")) / f"history-{args.port}.sqlite3")
         try:
-            store, where = SQLiteStore(path, args.keep_messages, args.keep_days), str(path)
+            store, where = SQLiteStore(path, args.keep_messages, args.keep_days, max_bytes), str(path)
         except (OSError, StoreError) as exc:
             print(f"ozchat serve: cannot open the history file {path}: {exc}", file=sys.stderr)
             return 1

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect as ws_connect
 from conftest import Recorder
 from ozchat import OzWebClient
 from ozchat.hub import Hub
-from ozchat.hub.store import SQLiteStore, StoreError
+from ozchat.hub.store import MemoryStore, SQLiteStore, StoreError
 from ozchat.protocol import ChatMessage
 
 
@@ -83,7 +83,7 @@ async def test_a_line_whose_history_is_damaged_still_chats(damaged_store: Path):
 
 
 async def _frames_until_synced(url: str, hello: dict) -> list[dict]:
-    async with ws_connect(url, ping_interval=None) as ws:
+    async with ws_connect(url, ping_interval=None, max_size=None) as ws:
         await ws.send(json.dumps({"type": "hello", "line": "Webphone1", **hello}))
         frames = [json.loads(await asyncio.wait_for(ws.recv(), 5))]
         while frames[-1]["type"] != "synced":
@@ -107,3 +107,48 @@ async def test_a_catch_up_the_store_cannot_read_is_a_notice_and_a_gap(tmp_path: 
     assert [frame["type"] for frame in frames] == ["welcome", "error", "gap", "synced"]
     assert frames[1]["code"] == "history_unavailable"
     assert (frames[2]["afterSeq"], frames[2]["beforeSeq"]) == (1, 601)
+
+
+def _size_on_disk(path: Path) -> int:
+    """The history file with its write-ahead log and shared-memory index."""
+    return sum(file.stat().st_size for file in path.parent.iterdir() if file.name.startswith(path.name))
+
+
+async def test_the_store_stays_within_its_bound_dropping_the_quietest_lines_first(tmp_path: Path):
+    path = tmp_path / "history.sqlite3"
+    bound = 2 * 1024 * 1024
+    async with Hub("127.0.0.1", 0, store=SQLiteStore(path, max_bytes=bound)) as hub:
+        filler = OzWebClient(ping_interval=None)
+        for index in range(20):  # 20 throw-away lines of 30 messages of 4000 emoji (16 KB each): 9.4 MiB
+            await filler.connect(hub.url, f"Throwaway{index}", {"nickname": "Filler"})
+            for _ in range(30):
+                await filler.send_message("\U0001f600" * 4000)
+            await filler.disconnect()
+        assert _size_on_disk(path) <= bound * 1.2
+        oldest = await _frames_until_synced(hub.url, {"line": "Throwaway0"})
+        newest = await _frames_until_synced(hub.url, {"line": "Throwaway19"})
+    assert oldest[0]["lastSeq"] == 30  # its numbering goes on ...
+    assert [frame["type"] for frame in oldest] == ["welcome", "synced"]  # ... but its history is gone
+    assert [frame["seq"] for frame in newest if frame["type"] == "message"] == list(range(1, 31))
+    assert _size_on_disk(path) <= bound * 1.2
+
+
+def test_a_file_over_the_bound_is_brought_under_it_when_opened(tmp_path: Path):
+    path = tmp_path / "history.sqlite3"
+    _store_with_messages(path, 6000)  # about 1.5 MiB
+    SQLiteStore(path, max_bytes=512 * 1024).close()
+    store = SQLiteStore(path, max_bytes=512 * 1024)
+    assert store.first_seq("Webphone1") > 1 and store.last_seq("Webphone1") == 6000
+    store.close()
+    assert _size_on_disk(path) <= 512 * 1024 * 1.2
+
+
+def test_the_memory_store_is_bound_too():
+    store = MemoryStore(max_bytes=1024 * 1024)
+    now = int(time.time() * 1000)
+    for line in range(10):
+        for seq in range(1, 31):
+            store.append(f"L{line}", ChatMessage(seq=seq, ts=now + line, sender="Qdb3W", text="\U0001f600" * 4000))
+    assert store.used_bytes <= 1024 * 1024
+    assert store.visible("L0", "Qdb3W", limit=50) == [] and store.last_seq("L0") == 30
+    assert len(store.visible("L9", "Qdb3W", limit=50)) == 30

@@ -23,6 +23,10 @@ log = logging.getLogger("ozchat.hub.store")
 
 DEFAULT_KEEP_MESSAGES = 10_000
 DEFAULT_KEEP_DAYS = 30.0
+DEFAULT_MAX_STORE_BYTES = 200 * 1024 * 1024
+_SHRINK_TO = 0.9  # a store over its bound is pruned to this share of it, so pruning is not constant
+_MESSAGE_OVERHEAD = 100  # bytes a stored message costs besides its text (memory store's estimate)
+_WAL_LIMIT = 4 * 1024 * 1024  # the write-ahead log is cut back to this after a checkpoint
 _PRUNE_EVERY = 100
 _PRUNE_INTERVAL = 1.0  # seconds between prunes of one line triggered by reads
 
@@ -82,13 +86,29 @@ def _visible_to(message: ChatMessage, phone_number: str) -> bool:
 class MemoryStore:
     """History in memory only: lost when the hub stops."""
 
-    def __init__(self, keep_messages: int = DEFAULT_KEEP_MESSAGES, keep_days: float = DEFAULT_KEEP_DAYS) -> None:
+    def __init__(
+        self,
+        keep_messages: int = DEFAULT_KEEP_MESSAGES,
+        keep_days: float = DEFAULT_KEEP_DAYS,
+        max_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
+    ) -> None:
         self._lines: dict[str, list[ChatMessage]] = {}
         self._authors: dict[tuple[str, int], str | None] = {}
         self._epochs: dict[str, str] = {}
         self._last: dict[str, int] = {}
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
+        self._max_bytes = max_bytes
+        self._bytes = 0
+
+    @staticmethod
+    def _size(message: ChatMessage) -> int:
+        return len(message.text.encode("utf-8", "surrogatepass")) + _MESSAGE_OVERHEAD
+
+    @property
+    def used_bytes(self) -> int:
+        """An estimate of the memory the kept messages take."""
+        return self._bytes
 
     def last_seq(self, line: str) -> int:
         return self._last.get(line, 0)
@@ -105,7 +125,10 @@ class MemoryStore:
         self._lines.setdefault(line, []).append(message)
         self._authors[line, message.seq] = author
         self._last[line] = message.seq
+        self._bytes += self._size(message)
         self._prune(line)
+        if self._max_bytes is not None and self._bytes > self._max_bytes:
+            self._shrink(int(self._max_bytes * _SHRINK_TO))
 
     def _prune(self, line: str) -> None:
         messages = self._lines.get(line, [])
@@ -113,9 +136,29 @@ class MemoryStore:
         drop = max(len(messages) - self._keep, 0)
         while drop < len(messages) and messages[drop].ts < cutoff:
             drop += 1
-        for message in messages[:drop]:
+        self._drop_oldest(line, drop)
+
+    def _drop_oldest(self, line: str, count: int) -> None:
+        messages = self._lines.get(line, [])
+        for message in messages[:count]:
             self._authors.pop((line, message.seq), None)
-        del messages[:drop]
+            self._bytes -= self._size(message)
+        del messages[:count]
+
+    def _shrink(self, target: int) -> None:
+        """Drop whole histories, the line whose newest message is oldest first; then the oldest of the last line."""
+        by_age = sorted((messages[-1].ts, line) for line, messages in self._lines.items() if messages)
+        for _, line in by_age[:-1]:
+            if self._bytes <= target:
+                return
+            self._drop_oldest(line, len(self._lines[line]))
+        messages = self._lines[by_age[-1][1]]
+        drop = 0
+        excess = self._bytes - target
+        while excess > 0 and drop < len(messages) - 1:
+            excess -= self._size(messages[drop])
+            drop += 1
+        self._drop_oldest(by_age[-1][1], drop)
 
     def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
         return [m for m in self._lines.get(line, []) if m.id == client_id and self._authors.get((line, m.seq)) == author]
@@ -128,6 +171,7 @@ class MemoryStore:
     def close(self) -> None:
         self._lines.clear()
         self._authors.clear()
+        self._bytes = 0
 
 
 class SQLiteStore:
@@ -135,14 +179,28 @@ class SQLiteStore:
 
     @_storage_errors
     def __init__(
-        self, path: str | Path, keep_messages: int = DEFAULT_KEEP_MESSAGES, keep_days: float = DEFAULT_KEEP_DAYS
+        self,
+        path: str | Path,
+        keep_messages: int = DEFAULT_KEEP_MESSAGES,
+        keep_days: float = DEFAULT_KEEP_DAYS,
+        max_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._max_bytes = max_bytes
+        # Incremental auto-vacuum lets pruning hand pages back to the file system; a file made
+        # without it is rebuilt once (VACUUM) so that its size can shrink too.
+        if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            self._db.execute("VACUUM")
         # WAL: a committed message survives the hub being killed; NORMAL skips an fsync per insert.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
+        self._page_size: int = self._db.execute("PRAGMA page_size").fetchone()[0]
+        if max_bytes is not None:  # the log is checkpointed at a tenth of the bound (SQLite's 1000 pages at most)
+            self._db.execute(f"PRAGMA wal_autocheckpoint={max(16, min(1000, max_bytes // self._page_size // 10))}")
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS messages (
@@ -160,6 +218,8 @@ class SQLiteStore:
         self._keep_ms = int(keep_days * 86_400_000)
         self._appends = 0
         self._pruned_at: dict[str, float] = {}
+        if max_bytes is not None and self.used_bytes > max_bytes:  # the bound was lowered since the last run
+            self._shrink(int(max_bytes * _SHRINK_TO))
 
     def _add_missing_columns(self, table: str, columns: dict[str, str]) -> None:
         """Bring a history file written by an older hub up to date, keeping its rows."""
@@ -208,6 +268,43 @@ class SQLiteStore:
         self._appends += 1
         if self._appends % _PRUNE_EVERY == 0:
             self._prune(line, force=True)
+        if self._max_bytes is not None and self.used_bytes > self._max_bytes:
+            self._shrink(int(self._max_bytes * _SHRINK_TO))
+
+    @property
+    def used_bytes(self) -> int:
+        """Bytes of the file in use (free pages not counted)."""
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0] - self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return pages * self._page_size
+
+    def _shrink(self, target: int) -> None:
+        """Drop whole histories, the line whose newest message is oldest first; then the oldest of the last line.
+
+        Numbering is kept (the `lines` table), so a pruned line goes on from where it was.
+        """
+        by_age = [row[0] for row in self._db.execute(
+            "SELECT line FROM lines WHERE EXISTS (SELECT 1 FROM messages WHERE messages.line = lines.line)"
+            " ORDER BY (SELECT ts FROM messages WHERE messages.line = lines.line AND seq = lines.last_seq)"
+        )]
+        for line in by_age[:-1]:
+            if self.used_bytes <= target:
+                break
+            log.info("the history store is over %d bytes: dropping the history of line %r", self._max_bytes, line)
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute("DELETE FROM messages WHERE line = ?", (line,))
+        newest = by_age[-1]
+        while self.used_bytes > target:
+            retained = self._db.execute("SELECT MIN(seq), COUNT(*) FROM messages WHERE line = ?", (newest,)).fetchone()
+            if retained[1] <= 1:
+                break
+            with self._db:  # a tenth of what is left at a time: few passes, little dropped beyond the target
+                self._db.execute("BEGIN")
+                self._db.execute(
+                    "DELETE FROM messages WHERE line = ? AND seq < ?", (newest, retained[0] + max(1, retained[1] // 10))
+                )
+        self._db.executescript("PRAGMA incremental_vacuum;")  # one page a step: executescript steps to the end
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def check(self) -> None:
         """Read the whole file once; raise StoreError when it is damaged."""

@@ -51,7 +51,8 @@ class Relay:
                 if not self._frozen:
                     sink.write(data)
                     await sink.drain()
-        sink.transport.abort()
+        if not self._frozen:  # a frozen peer passes on nothing, not even the end of the connection
+            sink.transport.abort()
 
     def cut(self) -> None:
         """Abort every relayed connection at both ends: each side sees the TCP connection die."""

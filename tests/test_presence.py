@@ -8,7 +8,7 @@ import json
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from ozchat import ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient, Synced
+from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient, Synced
 from ozchat.hub import Hub
 
 
@@ -54,13 +54,16 @@ async def test_late_joiner_sees_everyone_already_present(connect):
 
 
 async def test_lines_are_isolated(connect):
-    _, x_events = await connect("LineX", nickname="OnX")
+    x, x_events = await connect("LineX", nickname="OnX")
     y, y_events = await connect("LineY", nickname="OnY")
     await y.send_message("only for Y")
     await connect("LineY", nickname="AlsoY")
     await y_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "AlsoY")
-    await asyncio.sleep(0.1)
-    assert [e for e in x_events.events if not isinstance(e, (ConnectionStateChanged, Synced))] == []
+    # A sentinel on X: anything the hub had leaked from Y would have reached X before it.
+    await x.send_message("sentinel")
+    await x_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "sentinel")
+    leaked = [e for e in x_events.events if not isinstance(e, (ConnectionStateChanged, Synced))]
+    assert [(type(e), getattr(e, "text", None)) for e in leaked] == [(ChatMessage, "sentinel")]
 
 
 async def test_property_update_reaches_others(connect):
@@ -93,16 +96,33 @@ async def test_dropped_socket_goes_offline(hub, connect):
     assert offline.nickname == "Dropper"
 
 
-async def test_silent_client_goes_offline_by_keepalive(hub, connect):
-    """A client that stops answering pings (frozen, cable pulled) is dropped by the hub."""
-    a, a_events = await connect(nickname="Observer")
-    b, _ = await connect(nickname="Frozen", options={"reconnect": False})
-    b._ws.transport.pause_reading()  # the socket stays open but no pong ever comes back
-    offline = await a_events.wait_for(
-        lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE, timeout=5.0
-    )
-    assert offline.phone_number == b.phone_number
-    b._ws.transport.abort()
+async def test_silent_client_goes_offline_within_ping_interval_timeout_and_grace():
+    """A client that stops answering (frozen, cable pulled) is OFFLINE after interval + timeout + grace.
+
+    The hub waits 60 s for close handshakes here: a silent peer must not be kept for that long.
+    """
+    from relay import Relay
+
+    async with Hub("127.0.0.1", 0, ping_interval=0.2, ping_timeout=0.2, grace=0.2, close_timeout=60) as hub:
+        async with Relay(hub.port) as relay:
+            observer = OzWebClient(ping_interval=None)
+            offline = asyncio.Event()
+            observer.on_client_state_changed(lambda info: offline.set() if info.status is ClientStatus.OFFLINE else None)
+            await observer.connect(hub.url, "Webphone1", {"nickname": "Observer"})
+            frozen = OzWebClient(ping_interval=None, reconnect=False)
+            await frozen.connect(relay.address, "Webphone1", {"nickname": "Frozen"})
+            await asyncio.wait_for(_until(lambda: frozen.phone_number in observer.roster), 5)
+            relay.freeze()  # the socket stays open but nothing gets through: no pong ever comes back
+            await asyncio.wait_for(offline.wait(), 10)
+            assert frozen.phone_number not in observer.roster
+            relay.cut()  # let the frozen client see its end, rather than wait for a close handshake
+            await observer.disconnect()
+            await frozen.disconnect()
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)
 
 
 async def test_phone_numbers_unique_across_1000_connects(hub):

@@ -196,8 +196,7 @@ class Hub:
             self.port,
             process_request=self._process_request,
             max_size=MAX_UPLOAD_FRAME_BYTES,
-            ping_interval=self._ping_interval,
-            ping_timeout=self._ping_timeout,
+            ping_interval=None,  # our own keepalive (`_keep_alive`) cuts a silent peer without a close wait
             # a peer that stopped reading never answers our close frame: don't wait long for it
             close_timeout=self._close_timeout,
             logger=logging.getLogger("ozchat.hub.websockets"),
@@ -294,6 +293,32 @@ class Hub:
     # ---- one connection -------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        keepalive = asyncio.create_task(self._keep_alive(ws)) if self._ping_interval else None
+        try:
+            await self._serve_connection(ws)
+        finally:
+            if keepalive is not None:
+                keepalive.cancel()
+
+    async def _keep_alive(self, ws: ServerConnection) -> None:
+        """Ping every interval; a peer that has not answered within the timeout is cut at once.
+
+        No close frame is sent first: a silent peer would not answer it, and waiting for it
+        would keep the client ONLINE longer than the documented keepalive.
+        """
+        while True:
+            await asyncio.sleep(self._ping_interval)
+            try:
+                async with asyncio.timeout(self._ping_timeout):
+                    await (await ws.ping())
+            except TimeoutError:
+                log.info("no pong from %s within %g s: dropping it", ws.remote_address, self._ping_timeout)
+                ws.transport.abort()
+                return
+            except ConnectionClosed:
+                return
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
         address = self._client_address(ws, ws.request)
         bucket = TokenBucket(self._rate_limit, asyncio.get_running_loop().time()) if self._rate_limit is not None else None
         throttle = functools.partial(self._throttle, bucket, address)

@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,7 +20,7 @@ import platformdirs
 from . import __version__
 from .client import ConnectionStateChanged, OzWebClient
 from .exceptions import OzchatError
-from .hub.autostart import StartedHub, ensure_local_hub, is_loopback
+from .hub.autostart import READY, LocalHub, StartedHub, is_loopback
 from .hub.limits import AddressLimits, RateLimit, WindowLimit
 from .hub.origins import normalize_origin
 from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, Gap, encode, server_url
@@ -78,7 +79,8 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", help="the hub's security token, if it asks for one")
     parser.add_argument(
         "--no-autostart", dest="autostart", action="store_false",
-        help="do not start a local hub when none listens on a loopback --host",
+        help="do not start a local hub when none listens on a loopback --host (at start, or again "
+        "when reconnecting finds it gone)",
     )
     parser.add_argument(
         "--autostart-idle", type=float, default=60.0, metavar="SECONDS",
@@ -92,14 +94,22 @@ def _server_address(args: argparse.Namespace) -> str:
     return f"{args.host}:{args.port}"
 
 
-async def start_local_hub_if_needed(args: argparse.Namespace) -> StartedHub | None:
-    """With a loopback --host and nothing listening there, start a detached hub (unless --no-autostart)."""
+def local_hub_for(args: argparse.Namespace) -> LocalHub | None:
+    """The local hub this client may start: with a loopback ws:// --host, unless --no-autostart.
+
+    Raises ValueError for a bad address.
+    """
     if not args.autostart:
         return None
     parts = urlsplit(server_url(_server_address(args)))
     if parts.scheme != "ws" or not parts.hostname or not is_loopback(parts.hostname):
         return None
-    return await ensure_local_hub(parts.hostname, parts.port or DEFAULT_PORT, idle_exit=args.autostart_idle)
+    return LocalHub(parts.hostname, parts.port or DEFAULT_PORT, idle_exit=args.autostart_idle)
+
+
+def started_hub_line(started: StartedHub, *, again: bool = False) -> str:
+    """What `ozchat events` prints on standard error when it started a hub."""
+    return f"-- started a local hub {'again ' if again else ''}on {started.host}:{started.port} (pid {started.pid}, log: {started.log_path})"
 
 
 def _properties(args: argparse.Namespace) -> dict[str, Any]:
@@ -206,6 +216,11 @@ def build_serve_parser() -> argparse.ArgumentParser:
         "(repeatable; by default a browser may connect only from the hub's own address; programs send no origin)",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--ready-fd", type=int, default=None, metavar="FD",
+        help="write 'ready' to this inherited file descriptor once listening, then close it "
+        "(how a client that starts a hub learns that it was this one that got the port)",
+    )
     return parser
 
 
@@ -284,6 +299,9 @@ async def _serve(args: argparse.Namespace) -> int:
         print(f"ozchat serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     print(f"ozchat hub listening on {hub.url} (history: {where})", flush=True)
+    if args.ready_fd is not None:
+        os.write(args.ready_fd, READY)
+        os.close(args.ready_fd)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(hub.stop()))
@@ -393,7 +411,19 @@ async def _send_typed_lines(client: OzWebClient, queue: asyncio.Queue[str | None
 
 
 async def _events(args: argparse.Namespace) -> int:
-    client = OzWebClient(pick_free_nickname=True)
+    try:
+        local_hub = local_hub_for(args)
+    except ValueError as exc:
+        print(f"ozchat events: {printable(str(exc))}", file=sys.stderr)
+        return 2
+
+    async def start_hub_again() -> None:
+        assert local_hub is not None
+        started = await local_hub.ensure()
+        if started is not None:
+            print(started_hub_line(started, again=True), file=sys.stderr, flush=True)
+
+    client = OzWebClient(pick_free_nickname=True, before_reconnect=start_hub_again if local_hub is not None else None)
     printer = _EventPrinter(client, args.json)
     client.on_connection_state_changed(printer.connection)
     client.on_client_state_changed(printer.client)
@@ -404,9 +434,9 @@ async def _events(args: argparse.Namespace) -> int:
         lambda change: closed.set() if change.state is not ConnectionState.ACCESS_GRANTED and not change.retrying else None
     )
     try:
-        started = await start_local_hub_if_needed(args)
+        started = await local_hub.ensure() if local_hub is not None else None
         if started is not None:
-            print(f"-- started a local hub on {started.host}:{started.port} (log: {started.log_path})", file=sys.stderr)
+            print(started_hub_line(started), file=sys.stderr, flush=True)
         await client.connect(_server_address(args), args.line, _properties(args), token=args.token)
     except ValueError as exc:
         print(f"ozchat events: {printable(str(exc))}", file=sys.stderr)
@@ -442,8 +472,11 @@ def _ask_nickname() -> str | None:
         return None
 
 
-def build_chat_app(args: argparse.Namespace, nickname: str) -> OzChatApp:
+def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub | None = None) -> OzChatApp:
     """The chat app for these options, with an avatar service that trusts the hub's host.
+
+    With `local_hub`, the client starts that hub again whenever it reconnects to nothing, and
+    the status bar tells whether the hub it is connected to was started here.
 
     `--avatar` may name a bundled avatar (shared by name) or a local file
     (uploaded once connected); raises ValueError for a bad address or a missing file.
@@ -465,14 +498,17 @@ def build_chat_app(args: argparse.Namespace, nickname: str) -> OzChatApp:
             properties.pop("avatar", None)  # the upload's name is shared once connected
         else:
             properties["avatar"] = choice
-    return OzChatApp(
-        OzWebClient(pick_free_nickname=True),
+    app = OzChatApp(
+        OzWebClient(pick_free_nickname=True, before_reconnect=local_hub.ensure if local_hub is not None else None),
         join=Join(server, args.line, properties, args.token),
         avatars=AvatarService(base_url=base_url),
         avatar_file=avatar_file,
         theme=args.theme,
         max_chat_lines=args.scrollback,
     )
+    if local_hub is not None:
+        app.hub_started_here = lambda: local_hub.started_here is not None
+    return app
 
 
 def local_hub_notice(started: StartedHub, idle: float) -> str:
@@ -488,7 +524,8 @@ def _chat(args: argparse.Namespace) -> int:
         print("ozchat: a nickname is needed: --nick NAME, or nick in the settings file", file=sys.stderr)
         return 2
     try:
-        app = build_chat_app(args, nickname)
+        local_hub = local_hub_for(args)
+        app = build_chat_app(args, nickname, local_hub)
     except ValueError as exc:
         print(f"ozchat: {exc}", file=sys.stderr)
         return 2
@@ -496,8 +533,8 @@ def _chat(args: argparse.Namespace) -> int:
         print(f"ozchat: no theme {args.theme!r}; try one of: {', '.join(sorted(app.available_themes))}", file=sys.stderr)
         return 2
     try:
-        started = asyncio.run(start_local_hub_if_needed(args))
-    except (ValueError, OzchatError) as exc:
+        started = asyncio.run(local_hub.ensure()) if local_hub is not None else None
+    except OzchatError as exc:
         print(f"ozchat: {exc}", file=sys.stderr)
         return 2
     if started is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import logging
 import random
@@ -166,9 +167,13 @@ class OzWebClient:
         ping_timeout: float | None = 20.0,
         client_secret: str | None = None,
         pick_free_nickname: bool = False,
+        before_reconnect: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """`pick_free_nickname`: when the hub refuses the nickname as in use (on connect or a
-        reconnect), try John2, John3, … up to John99 instead of giving up, IRC-style."""
+        reconnect), try John2, John3, … up to John99 instead of giving up, IRC-style.
+
+        `before_reconnect` runs before each reconnect attempt (e.g. to start a local hub that
+        died); if it fails, the failure is logged and the attempt goes ahead."""
         self.roster = Roster()
         self.state: ConnectionState | None = None
         self.phone_number: str | None = None
@@ -188,6 +193,7 @@ class OzWebClient:
         self._ping_timeout = ping_timeout
         self._pick_free_nickname = pick_free_nickname
         self._wanted_nickname: str | None = None  # what the caller asked for: variants are made from it
+        self._before_reconnect = before_reconnect
         self._url = ""
         self._token: str | None = None
         # Sent in every hello: the hub matches resends with this client's earlier sends only.
@@ -395,6 +401,9 @@ class OzWebClient:
                     break
                 except TimeoutError:
                     pass
+                if self._before_reconnect is not None and not await self._run_before_reconnect(attempt):
+                    final = closed
+                    break
                 try:
                     ws, welcome, taken = await self._open_free(self._resume_hello())
                 except ConnectionFailed as exc:
@@ -413,6 +422,22 @@ class OzWebClient:
                     await self._send_quietly(ws, request.data)
                 break
         await self._finish(final)
+
+    async def _run_before_reconnect(self, attempt: int) -> bool:
+        """Run the hook unless disconnect() comes first; False when it did."""
+        assert self._before_reconnect is not None
+        hook = asyncio.ensure_future(self._before_reconnect())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait((hook, stopping), return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not hook.done():
+            hook.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await hook
+            return False
+        if hook.exception() is not None:
+            log.warning("before reconnect attempt %d: %s", attempt, hook.exception())
+        return not self._stopping.is_set()
 
     def _resume_hello(self) -> Hello:
         resume = Resume(self.phone_number, self._resume_token) if self.phone_number and self._resume_token else None

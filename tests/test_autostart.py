@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 
@@ -36,7 +38,7 @@ def _wait_gone(port: int, timeout: float) -> bool:
 def test_started_hub_outlives_its_first_client_then_stops_when_idle(processes):
     port = _free_port()
     first = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "First", "--autostart-idle", "2")
-    first.wait_for(r"started a local hub on 127\.0\.0\.1:%d \(log: .+\)" % port)
+    first.wait_for(r"^-- started a local hub on 127\.0\.0\.1:%d \(pid \d+, log: .+\)$" % port)
     first.wait_for(r"ACCESS_GRANTED")
     assert first.interrupt() == 0
     assert _healthz(port) is not None  # the line survives the first user quitting
@@ -83,4 +85,26 @@ def test_hub_starts_from_a_folder_holding_a_clone_named_ozchat(processes, tmp_pa
     client.wait_for(r"^-- started a local hub on 127\.0\.0\.1:%d " % port, timeout=20)
     client.wait_for(r"ACCESS_GRANTED")
     assert client.interrupt() == 0
+    assert _wait_gone(port, timeout=15)
+
+
+def test_a_killed_local_hub_is_started_again_by_one_of_its_clients(processes):
+    port = _free_port()
+    ann = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Ann", "--autostart-idle", "2")
+    pid = int(ann.wait_for(r"^-- started a local hub on 127\.0\.0\.1:%d \(pid (\d+), " % port).group(1))
+    ann.wait_for(r"ACCESS_GRANTED")
+    ben = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Ben", "--autostart-idle", "2")
+    ben.wait_for(r"ACCESS_GRANTED")
+    ann.wait_for(r"^Ben is ONLINE$")
+    os.kill(pid, signal.SIGKILL)
+    # Both find nothing listening and race to start a hub: one gets the port, both come back to it.
+    for client in (ann, ben):
+        client.wait_for(r"CONNECTION_CLOSED .*, reconnecting$")
+        client.wait_for(r"ACCESS_GRANTED", timeout=30, nth=2)
+    ann.wait_for(r"^Ben is ONLINE$", nth=2)
+    ben.wait_for(r"^Ann is ONLINE$", nth=2)
+    restarts = [line for client in (ann, ben) for line in client.lines if "started a local hub again" in line]
+    assert len(restarts) == 1, restarts
+    assert _healthz(port)["clients"] == 2
+    assert ann.interrupt() == 0 and ben.interrupt() == 0
     assert _wait_gone(port, timeout=15)

@@ -174,6 +174,8 @@ class OzChatApp(App[None]):
         self._has_joined = False
         # Set before running: a line for the chat pane and the status bar, e.g. "local hub started".
         self.startup_notice: str | None = None
+        # Set before running when this app may start a local hub: did it start the one now running?
+        self.hub_started_here: Callable[[], bool] = lambda: False
 
     # ---- layout -----------------------------------------------------------------------
 
@@ -300,7 +302,7 @@ class OzChatApp(App[None]):
                 if self._avatar_file is not None:
                     self._upload_avatar(self.line_conversation, self._avatar_file)
                     self._avatar_file = None
-            status.show_state("connected", "connected to a local hub started here" if self.startup_notice else "connected")
+            status.show_state("connected", "connected to a local hub started here" if self.hub_started_here() else "connected")
         else:
             if not change.retrying:
                 self.roster.clear()  # while reconnecting the client reconciles it at sync

@@ -1,4 +1,5 @@
-"""The chat started against an empty loopback port: a hub starts, and the user is told where."""
+"""The chat started against an empty loopback port: a hub starts, the user is told where, and a
+hub that died is started again; the status bar says "started here" only of a hub it started."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import os
 import signal
 import socket
 
-from ozchat.cli import build_chat_app, build_parser, local_hub_notice, start_local_hub_if_needed
+import pytest
+
+from ozchat.cli import build_chat_app, build_parser, local_hub_for, local_hub_notice
+from ozchat.hub.autostart import ensure_local_hub
 from ozchat.tui.widgets import StatusBar
 
 from .conftest import until
@@ -18,13 +22,23 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_chat_tells_the_user_it_started_a_local_hub(tmp_path, monkeypatch):
+@pytest.fixture
+def user_dirs(tmp_path, monkeypatch) -> None:
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
+
+
+def _status(app) -> str:
+    return str(app.query_one(StatusBar).query_one("#status-state").render())
+
+
+async def test_chat_tells_the_user_it_started_a_local_hub(user_dirs):
     port = _free_port()
     args = build_parser().parse_args(["--host", f"127.0.0.1:{port}", "--nick", "John", "--autostart-idle", "3"])
-    app = build_chat_app(args, "John")
-    started = await start_local_hub_if_needed(args)
+    local_hub = local_hub_for(args)
+    assert local_hub is not None
+    app = build_chat_app(args, "John", local_hub)
+    started = await local_hub.ensure()
     assert started is not None and started.port == port
     try:
         app.startup_notice = local_hub_notice(started, args.autostart_idle)
@@ -32,8 +46,30 @@ async def test_chat_tells_the_user_it_started_a_local_hub(tmp_path, monkeypatch)
             await until(pilot, lambda: app.me is not None)
             lines = app.line_conversation.chat.plain_lines
             assert any(f"Started a local hub on 127.0.0.1:{port}" in line and str(started.log_path) in line for line in lines)
-            state = app.query_one(StatusBar).query_one("#status-state").render()
-            assert "local hub started here" in str(state)
+            assert "local hub started here" in _status(app)
             assert f"listening on ws://127.0.0.1:{port}/" in started.log_path.read_text()
     finally:
         os.kill(started.pid, signal.SIGTERM)
+
+
+async def test_chat_starts_a_dead_local_hub_again_and_says_started_here_only_then(user_dirs):
+    port = _free_port()
+    elsewhere = await ensure_local_hub("127.0.0.1", port, idle_exit=3)  # as another client would
+    assert elsewhere is not None
+    args = build_parser().parse_args(["--host", f"127.0.0.1:{port}", "--nick", "John", "--autostart-idle", "3"])
+    local_hub = local_hub_for(args)
+    app = build_chat_app(args, "John", local_hub)
+    restarted = None
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.me is not None)
+            assert _status(app).endswith("connected")  # not "started here": another client started it
+            os.kill(elsewhere.pid, signal.SIGKILL)
+            await until(pilot, lambda: "local hub started here" in _status(app), timeout=20)
+            restarted = local_hub.started_here
+            assert restarted is not None and restarted.pid != elsewhere.pid
+    finally:
+        elsewhere.process.wait()
+        if restarted is not None:
+            os.kill(restarted.pid, signal.SIGTERM)
+            restarted.process.wait()

@@ -64,7 +64,60 @@ def _network(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected an IP address or network such as 10.0.0.0/8, got {text!r}") from None
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+CLIENT_TOKEN_VARIABLE = "OZCHAT_TOKEN"
+HUB_TOKEN_VARIABLE = "OZCHAT_HUB_TOKEN"
+
+
+def _add_token_options(parser: argparse.ArgumentParser, variable: str, what: str, last: str = "") -> None:
+    """--token and --token-file, mutually exclusive; the help gives the whole precedence."""
+    tokens = parser.add_mutually_exclusive_group()
+    tokens.add_argument(
+        "--token",
+        help=f"{what}; other users of this machine can read it in the process list, so prefer "
+        f"--token-file or ${variable} (precedence: --token, --token-file, ${variable}{last})",
+    )
+    tokens.add_argument(
+        "--token-file", type=Path, metavar="PATH",
+        help="read the token from the first line of this file (keep it private: chmod 600)",
+    )
+
+
+def read_token_file(path: Path) -> tuple[str, str | None]:
+    """The token on the first line of `path`, and a warning when other users may read the file.
+
+    Raises ValueError when the file cannot be read or holds no token.
+    """
+    try:
+        mode = path.stat().st_mode
+        with path.open(encoding="utf-8") as file:
+            token = file.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the token file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not token:
+        raise ValueError(f"the token file {path} holds no token on its first line")
+    warning = None
+    if mode & 0o077:
+        warning = f"warning: other users may read the token file {path} (mode {mode & 0o777:o}); chmod 600 it"
+    return token, warning
+
+
+def resolve_token(args: argparse.Namespace, variable: str, fallback: str | None = None) -> str | None:
+    """The token to use: --token, else --token-file, else $`variable`, else `fallback` (settings).
+
+    A token file others may read is used, with a warning on standard error; raises ValueError
+    for a token file that cannot be used.
+    """
+    if args.token is not None:
+        return args.token
+    if args.token_file is not None:
+        token, warning = read_token_file(args.token_file)
+        if warning is not None:
+            print(f"ozchat: {warning}", file=sys.stderr, flush=True)
+        return token
+    return os.environ.get(variable) or fallback
+
+
+def _add_connection_options(parser: argparse.ArgumentParser, *, settings: bool = False) -> None:
     parser.add_argument("--host", default="localhost", help="hub host, host:port or ws(s):// URL (default: localhost)")
     parser.add_argument("--port", type=int, default=None, help=f"hub port (default: {DEFAULT_PORT})")
     parser.add_argument("--line", default="Webphone1", help="the line to join (default: Webphone1)")
@@ -76,7 +129,10 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prop", type=_property, action="append", default=[], metavar="KEY=VALUE", help="share any property (repeatable)"
     )
-    parser.add_argument("--token", help="the hub's security token, if it asks for one")
+    _add_token_options(
+        parser, CLIENT_TOKEN_VARIABLE, "the hub's security token, if it asks for one",
+        ", then token in the settings file" if settings else "",
+    )
     parser.add_argument(
         "--no-autostart", dest="autostart", action="store_false",
         help="do not start a local hub when none listens on a loopback --host (at start, or again "
@@ -132,7 +188,7 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
         "avatar, token, theme, scrollback, and a [properties] table of shared properties. Flags win.",
     )
     parser.add_argument("--version", action="version", version=f"ozchat {__version__}")
-    _add_connection_options(parser)
+    _add_connection_options(parser, settings=True)
     parser.add_argument("--theme", help="a Textual theme, such as nord, gruvbox or textual-light")
     parser.add_argument(
         "--scrollback", type=_at_least_one, default=DEFAULT_SCROLLBACK, metavar="LINES",
@@ -143,7 +199,10 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
             settings = load_settings(path)
         except SettingsError as exc:
             parser.error(str(exc))
-    parser.set_defaults(**settings.option_defaults(), settings_properties=settings.properties)
+    defaults = settings.option_defaults()
+    # The settings file's token comes last, after the flags and the environment: see resolve_token.
+    settings_token = defaults.pop("token", None)
+    parser.set_defaults(**defaults, settings_token=settings_token, settings_properties=settings.properties)
     return parser
 
 
@@ -151,7 +210,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ozchat serve", description="Run an ozchat hub.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 picks one)")
-    parser.add_argument("--token", help="require this security token in every hello")
+    _add_token_options(parser, HUB_TOKEN_VARIABLE, "require this security token in every hello")
     parser.add_argument(
         "--store", default=None, metavar="PATH|memory",
         help="history file (default: history-PORT.sqlite3 in the user data directory; memory with --port 0), "
@@ -543,16 +602,33 @@ def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _take_token(args: argparse.Namespace, variable: str, prog: str) -> bool:
+    """Settle args.token (see resolve_token); False, after saying why, when it cannot be."""
+    try:
+        args.token = resolve_token(args, variable, getattr(args, "settings_token", None))
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "serve":
         args = build_serve_parser().parse_args(argv[1:])
+        if not _take_token(args, HUB_TOKEN_VARIABLE, "ozchat serve"):
+            return 2
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
         # websockets logs every connection at INFO; the hub's own lines say who joined and left.
         logging.getLogger("ozchat.hub.websockets").setLevel(max(logging.WARNING, logging.getLogger().level))
         return asyncio.run(_serve(args))
     if argv and argv[0] == "events":
         args = build_events_parser().parse_args(argv[1:])
+        if not _take_token(args, CLIENT_TOKEN_VARIABLE, "ozchat events"):
+            return 2
         logging.basicConfig(level=logging.WARNING)
         return asyncio.run(_events(args))
-    return _chat(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    if not _take_token(args, CLIENT_TOKEN_VARIABLE, "ozchat"):
+        return 2
+    return _chat(args)

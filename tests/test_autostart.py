@@ -108,3 +108,15 @@ def test_a_killed_local_hub_is_started_again_by_one_of_its_clients(processes):
     assert _healthz(port)["clients"] == 2
     assert ann.interrupt() == 0 and ben.interrupt() == 0
     assert _wait_gone(port, timeout=15)
+
+
+def test_a_started_hub_ignores_the_hub_token_meant_for_hubs_run_by_hand(processes):
+    port = _free_port()
+    client = processes(
+        "events", "--host", f"127.0.0.1:{port}", "--nick", "Solo", "--autostart-idle", "2",
+        env={"OZCHAT_HUB_TOKEN": "for-my-shared-hub"},
+    )
+    client.wait_for(r"^-- started a local hub on ")
+    client.wait_for(r"ACCESS_GRANTED")
+    assert client.interrupt() == 0
+    assert _wait_gone(port, timeout=15)

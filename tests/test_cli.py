@@ -119,3 +119,66 @@ def test_events_exits_when_a_reconnect_is_refused(processes):
     processes("serve", "--host", "127.0.0.1", "--port", port, "--token", "secret").wait_for(r"listening on")
     watcher.wait_for(r"ACCESS_DENIED \(bad_token: ", timeout=20)
     assert watcher.proc.wait(10) == 1
+
+
+def _secret_file(path: Path, token: str, mode: int) -> Path:
+    path.write_text(token + "\n")
+    path.chmod(mode)
+    return path
+
+
+def test_tokens_from_a_file_and_the_environment_stay_off_the_command_line(processes, tmp_path):
+    hub_file = _secret_file(tmp_path / "hub-token", "s3cret", 0o600)
+    hub = processes("serve", "--host", "127.0.0.1", "--port", "0", "--token-file", str(hub_file))
+    address = "127.0.0.1:" + hub.wait_for(r"listening on ws://127\.0\.0\.1:(\d+)/").group(1)
+    assert not any("warning" in line for line in hub.lines)
+    from_env = processes("events", "--host", address, "--nick", "Env", env={"OZCHAT_TOKEN": "s3cret"})
+    from_env.wait_for(r"ACCESS_GRANTED")
+    loose = _secret_file(tmp_path / "loose-token", "s3cret", 0o644)
+    from_file = processes("events", "--host", address, "--nick", "File", "--token-file", str(loose))
+    from_file.wait_for(r"^ozchat: warning: other users may read the token file .*loose-token \(mode 644\); chmod 600 it$")
+    from_file.wait_for(r"ACCESS_GRANTED")
+    # The file wins over the environment, as the help says.
+    both = processes("events", "--host", address, "--nick", "Both", "--token-file", str(hub_file), env={"OZCHAT_TOKEN": "wrong"})
+    both.wait_for(r"ACCESS_GRANTED")
+    wrong = processes("events", "--host", address, "--nick", "Wrong", "--no-autostart", env={"OZCHAT_TOKEN": "wrong"})
+    wrong.wait_for(r"ACCESS_DENIED \(bad_token: ")
+    for process in (hub, from_env, from_file, both):
+        assert "s3cret" not in " ".join(process.proc.args)
+
+
+def test_hub_token_from_the_environment(processes):
+    hub = processes("serve", "--host", "127.0.0.1", "--port", "0", env={"OZCHAT_HUB_TOKEN": "hubsecret"})
+    address = "127.0.0.1:" + hub.wait_for(r"listening on ws://127\.0\.0\.1:(\d+)/").group(1)
+    processes("events", "--host", address, "--nick", "None", "--no-autostart").wait_for(r"ACCESS_DENIED \(bad_token: ")
+    processes("events", "--host", address, "--nick", "Yes", env={"OZCHAT_TOKEN": "hubsecret"}).wait_for(r"ACCESS_GRANTED")
+
+
+@pytest.mark.parametrize("command", ["serve", "events"])
+def test_token_file_mistakes_are_refused_clearly(tmp_path, command):
+    empty = _secret_file(tmp_path / "empty", "", 0o600)
+    for options, message in [
+        (["--token-file", str(tmp_path / "missing")], r"cannot read the token file .*missing: No such file or directory"),
+        (["--token-file", str(empty)], r"the token file .*empty holds no token on its first line"),
+        (["--token", "a", "--token-file", str(empty)], r"argument --token-file: not allowed with argument --token"),
+    ]:
+        done = subprocess.run([*OZCHAT, command, *options], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 2
+        assert re.search(message, done.stderr), done.stderr
+
+
+def test_token_precedence_for_the_chat(tmp_path, monkeypatch):
+    from ozchat.cli import build_parser, resolve_token
+    from ozchat.tui.settings import ChatSettings
+
+    parser = build_parser(ChatSettings(token="from-settings"))
+    monkeypatch.delenv("OZCHAT_TOKEN", raising=False)
+    args = parser.parse_args([])
+    assert resolve_token(args, "OZCHAT_TOKEN", args.settings_token) == "from-settings"
+    monkeypatch.setenv("OZCHAT_TOKEN", "from-environment")
+    assert resolve_token(args, "OZCHAT_TOKEN", args.settings_token) == "from-environment"
+    token_file = _secret_file(tmp_path / "token", "from-file", 0o600)
+    args = parser.parse_args(["--token-file", str(token_file)])
+    assert resolve_token(args, "OZCHAT_TOKEN", args.settings_token) == "from-file"
+    args = parser.parse_args(["--token", "from-flag"])
+    assert resolve_token(args, "OZCHAT_TOKEN", args.settings_token) == "from-flag"

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 from pathlib import Path
@@ -134,6 +135,11 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, settings: bool =
         ", then token in the settings file" if settings else "",
     )
     parser.add_argument(
+        "--cafile", type=Path, metavar="PEM",
+        help="also trust the CA certificates in this file (besides the system's) to verify a wss:// hub "
+        "and the avatars it serves over https",
+    )
+    parser.add_argument(
         "--no-autostart", dest="autostart", action="store_false",
         help="do not start a local hub when none listens on a loopback --host (at start, or again "
         "when reconnecting finds it gone)",
@@ -142,6 +148,31 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, settings: bool =
         "--autostart-idle", type=float, default=60.0, metavar="SECONDS",
         help="a hub started here stops after this long with no client (default: 60)",
     )
+
+
+def client_tls(cafile: Path | None) -> ssl.SSLContext | None:
+    """The context that verifies a wss:// hub: the system's CAs, and those in `cafile` too.
+
+    None without `cafile` (the client's default does the same); raises ValueError for a bad file.
+    """
+    if cafile is None:
+        return None
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot use the CA file {cafile}: {getattr(exc, 'strerror', None) or exc}") from None
+    return context
+
+
+def hub_tls(certfile: Path, keyfile: Path | None) -> ssl.SSLContext:
+    """The hub's server context for wss:// and https; raises ValueError for files it cannot use."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot use the certificate {certfile}: {getattr(exc, 'strerror', None) or exc}") from None
+    return context
 
 
 def _server_address(args: argparse.Namespace) -> str:
@@ -274,6 +305,13 @@ def build_serve_parser() -> argparse.ArgumentParser:
         help="also admit WebSockets from web pages of this origin, such as https://chat.example.com, or * for any "
         "(repeatable; by default a browser may connect only from the hub's own address; programs send no origin)",
     )
+    parser.add_argument(
+        "--certfile", type=Path, metavar="PEM",
+        help="serve wss:// and https with this certificate (chain), so clients connect to wss://HOST:PORT/",
+    )
+    parser.add_argument(
+        "--keyfile", type=Path, metavar="PEM", help="the certificate's private key (default: in --certfile)"
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument(
         "--ready-fd", type=int, default=None, metavar="FD",
@@ -317,6 +355,11 @@ async def _serve(args: argparse.Namespace) -> int:
     from .hub.avatars import UploadStore
     from .hub.store import HistoryStore, MemoryStore, SQLiteStore, StoreError
 
+    try:
+        tls = hub_tls(args.certfile, args.keyfile) if args.certfile is not None else None
+    except ValueError as exc:
+        print(f"ozchat serve: {exc}", file=sys.stderr)
+        return 2
     store: HistoryStore
     max_bytes = int(args.max_store_mb * 1024 * 1024) if args.max_store_mb > 0 else None
     if args.store == "memory" or (args.store is None and args.port == 0):
@@ -350,6 +393,7 @@ async def _serve(args: argparse.Namespace) -> int:
         allowed_origins=args.allow_origin,
         address_limits=None if args.no_limits else _address_limits(args),
         trusted_proxies=args.trust_proxy,
+        ssl_context=tls,
     )
     try:
         await hub.start()
@@ -472,6 +516,7 @@ async def _send_typed_lines(client: OzWebClient, queue: asyncio.Queue[str | None
 async def _events(args: argparse.Namespace) -> int:
     try:
         local_hub = local_hub_for(args)
+        tls = client_tls(args.cafile)
     except ValueError as exc:
         print(f"ozchat events: {printable(str(exc))}", file=sys.stderr)
         return 2
@@ -482,7 +527,7 @@ async def _events(args: argparse.Namespace) -> int:
         if started is not None:
             print(started_hub_line(started, again=True), file=sys.stderr, flush=True)
 
-    client = OzWebClient(pick_free_nickname=True, before_reconnect=start_hub_again if local_hub is not None else None)
+    client = OzWebClient(pick_free_nickname=True, before_reconnect=start_hub_again if local_hub is not None else None, ssl_context=tls)
     printer = _EventPrinter(client, args.json)
     client.on_connection_state_changed(printer.connection)
     client.on_client_state_changed(printer.client)
@@ -558,9 +603,9 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         else:
             properties["avatar"] = choice
     app = OzChatApp(
-        OzWebClient(pick_free_nickname=True, before_reconnect=local_hub.ensure if local_hub is not None else None),
+        OzWebClient(pick_free_nickname=True, before_reconnect=local_hub.ensure if local_hub is not None else None, ssl_context=client_tls(args.cafile)),
         join=Join(server, args.line, properties, args.token),
-        avatars=AvatarService(base_url=base_url),
+        avatars=AvatarService(base_url=base_url, cafile=args.cafile),
         avatar_file=avatar_file,
         theme=args.theme,
         max_chat_lines=args.scrollback,

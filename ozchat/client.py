@@ -18,9 +18,11 @@ import inspect
 import logging
 import random
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, Union
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import websockets
@@ -115,6 +117,34 @@ def _close_reason(ws: ClientConnection) -> str:
     return _CLOSE_REASONS.get(ws.close_code or 1006, f"closed with code {ws.close_code}")
 
 
+async def _transport_mismatch(url: str, timeout: float) -> str:
+    """A hint when the hub at `url` speaks the other transport (TLS for ws://, plain for wss://)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or (443 if parts.scheme == "wss" else 80)
+    other = urlunsplit(parts._replace(scheme="ws" if parts.scheme == "wss" else "wss"))
+    try:
+        async with asyncio.timeout(timeout):
+            if parts.scheme == "ws":
+                # Only whether a TLS handshake succeeds there; nothing is sent or trusted.
+                probe = ssl.create_default_context()
+                probe.check_hostname = False
+                probe.verify_mode = ssl.CERT_NONE
+                _, writer = await asyncio.open_connection(host, port, ssl=probe)
+                writer.close()
+                return f"; the hub there speaks TLS: connect to {other}"
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                writer.write(f"GET /healthz HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode())
+                status = await reader.readline()
+            finally:
+                writer.close()
+            if status.startswith(b"HTTP/"):
+                return f"; the hub there does not speak TLS: connect to {other}"
+    except (OSError, TimeoutError):
+        pass
+    return ""
+
+
 class EventStream:
     """An async iterator over one client's events, registered from the moment it is made.
 
@@ -168,12 +198,17 @@ class OzWebClient:
         client_secret: str | None = None,
         pick_free_nickname: bool = False,
         before_reconnect: Callable[[], Awaitable[object]] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """`pick_free_nickname`: when the hub refuses the nickname as in use (on connect or a
         reconnect), try John2, John3, … up to John99 instead of giving up, IRC-style.
 
         `before_reconnect` runs before each reconnect attempt (e.g. to start a local hub that
-        died); if it fails, the failure is logged and the attempt goes ahead."""
+        died); if it fails, the failure is logged and the attempt goes ahead.
+
+        `ssl_context` verifies a wss:// hub (default: the system's trusted CAs), e.g.
+        ``ssl.create_default_context(cafile="ca.pem")`` for a hub whose certificate a private CA signed.
+        """
         self.roster = Roster()
         self.state: ConnectionState | None = None
         self.phone_number: str | None = None
@@ -194,6 +229,7 @@ class OzWebClient:
         self._pick_free_nickname = pick_free_nickname
         self._wanted_nickname: str | None = None  # what the caller asked for: variants are made from it
         self._before_reconnect = before_reconnect
+        self._ssl_context = ssl_context
         self._url = ""
         self._token: str | None = None
         # Sent in every hello: the hub matches resends with this client's earlier sends only.
@@ -330,6 +366,7 @@ class OzWebClient:
 
     async def _open(self, hello: Hello) -> tuple[ClientConnection, Welcome]:
         """Open a socket and say hello; raise ConnectionFailed or AccessDenied."""
+        tls = {"ssl": self._ssl_context} if self._ssl_context is not None and self._url.startswith("wss:") else {}
         try:
             ws = await ws_connect(
                 self._url,
@@ -337,11 +374,20 @@ class OzWebClient:
                 max_size=MAX_HUB_FRAME_BYTES,
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
+                **tls,
             )
         except websockets.InvalidStatus as exc:
             raise ConnectionFailed(f"cannot reach {self._url}: {exc}", _retry_after_header(exc.response)) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectionFailed(
+                f"cannot reach {self._url}: the hub's certificate could not be verified ({exc.verify_message}); "
+                "if a private CA signed it, trust that CA (ozchat --cafile)"
+            ) from None
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            raise ConnectionFailed(f"cannot reach {self._url}: {exc or type(exc).__name__}") from None
+            hint = ""
+            if isinstance(exc, (websockets.InvalidMessage, ssl.SSLError, ConnectionResetError)):
+                hint = await _transport_mismatch(self._url, min(self._connect_timeout, 5.0))
+            raise ConnectionFailed(f"cannot reach {self._url}: {exc or type(exc).__name__}{hint}") from None
         try:
             await ws.send(encode(hello), text=True)
             answer = decode_hub_frame(await asyncio.wait_for(ws.recv(), self._connect_timeout))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from dataclasses import dataclass
 
 import httpx
@@ -54,17 +55,23 @@ class AvatarService:
 
     `base_url` resolves values that are no absolute URL (a bundled name such as "cat", an
     uploaded "<hash>.png") against the hub; when no `fetcher` is given, one is made that
-    trusts the host of `base_url`. Renderings are cached per (image bytes, size, background),
+    trusts the host of `base_url`, and with `cafile` the CA certificates in that PEM file (a
+    hub with a private CA). Renderings are cached per (image bytes, size, background),
     `cache_size` of them at most. Closing the service closes its fetcher.
     """
 
     def __init__(
-        self, fetcher: AvatarFetcher | None = None, *, base_url: str | None = None, cache_size: int = 512
+        self,
+        fetcher: AvatarFetcher | None = None,
+        *,
+        base_url: str | None = None,
+        cache_size: int = 512,
+        cafile: str | os.PathLike[str] | None = None,
     ) -> None:
         self._base = httpx.URL(base_url) if base_url is not None else None
         if fetcher is None:
             trusted = [_host_and_port(self._base)] if self._base else []
-            fetcher = AvatarFetcher(trusted_hosts=trusted)
+            fetcher = AvatarFetcher(trusted_hosts=trusted, cafile=cafile)
         self.fetcher = fetcher
         self._renders = RenderCache(cache_size)
         # Two decodes at a time: each may hold a full-size image in memory meanwhile.

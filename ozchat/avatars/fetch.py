@@ -140,8 +140,10 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, guard: _AddressGuard, limits: httpx.Limits) -> None:
+    def __init__(self, guard: _AddressGuard, limits: httpx.Limits, cafile: str | os.PathLike[str] | None = None) -> None:
         ssl_context = httpx.create_ssl_context(trust_env=False)
+        if cafile is not None:
+            ssl_context.load_verify_locations(cafile)  # a hub whose certificate a private CA signed
         super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         # httpx 0.28 takes no network backend (encode/httpx#3749), so the pool it just built is
         # replaced by the same pool over the guarded backend; no proxy is used, by construction.
@@ -256,7 +258,8 @@ class AvatarFetcher:
     again), and targets must be public addresses unless the host is in `trusted_hosts`
     ("host" or "host:port", e.g. the hub's) or `allow_private` is set. Bodies are kept in
     `cache_dir` and revalidated with ETag/Last-Modified, at most once per `fresh_for` seconds
-    per fetcher; failures are remembered for `failure_ttl` seconds.
+    per fetcher; failures are remembered for `failure_ttl` seconds. https is verified against
+    the usual CAs and, with `cafile`, the CA certificates in that PEM file too.
     """
 
     def __init__(
@@ -273,6 +276,7 @@ class AvatarFetcher:
         failure_ttl: float = 300.0,
         fresh_for: float = 300.0,
         max_cache_bytes: int = 64 * 1024 * 1024,
+        cafile: str | os.PathLike[str] | None = None,
     ) -> None:
         self._max_bytes = max_bytes
         self._deadline = deadline
@@ -283,7 +287,7 @@ class AvatarFetcher:
         self._cache = _DiskCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), max_cache_bytes)
         limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
         self._client = httpx.AsyncClient(
-            transport=_GuardedTransport(_AddressGuard(trusted_hosts, allow_private), limits),
+            transport=_GuardedTransport(_AddressGuard(trusted_hosts, allow_private), limits, cafile),
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,

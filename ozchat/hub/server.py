@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import secrets
+import ssl
 import time
 from collections import deque
 from http import HTTPStatus
@@ -149,7 +150,9 @@ class Hub:
         allowed_origins: Collection[str] = (),
         address_limits: AddressLimits | AddressLimiter | None = None,
         trusted_proxies: Collection[str] = (),
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """With `ssl_context` (a server context holding the certificate) the hub serves wss:// and https."""
         self.host = host
         self.port = port
         self.store: HistoryStore = store if store is not None else MemoryStore()
@@ -165,6 +168,7 @@ class Hub:
         self._close_timeout = close_timeout
         self._max_pending = max_pending_frames
         self._rate_limit = rate_limit
+        self._ssl_context = ssl_context
         self._allowed_origins = {"*" if origin == "*" else normalize_origin(origin) or origin for origin in allowed_origins}
         if rate_limit is not None:
             self._rate_message = f"slow down: at most {rate_limit.rate:g} frames a second (bursts of {rate_limit.burst})"
@@ -183,7 +187,7 @@ class Hub:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}/"
+        return f"{'wss' if self._ssl_context else 'ws'}://{host}:{self.port}/"
 
     @property
     def client_count(self) -> int:
@@ -195,6 +199,7 @@ class Hub:
             self.host,
             self.port,
             process_request=self._process_request,
+            ssl=self._ssl_context,
             max_size=MAX_UPLOAD_FRAME_BYTES,
             ping_interval=None,  # our own keepalive (`_keep_alive`) cuts a silent peer without a close wait
             # a peer that stopped reading never answers our close frame: don't wait long for it

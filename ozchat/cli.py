@@ -171,7 +171,8 @@ def hub_tls(certfile: Path, keyfile: Path | None) -> ssl.SSLContext:
     try:
         context.load_cert_chain(certfile, keyfile)
     except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"cannot use the certificate {certfile}: {getattr(exc, 'strerror', None) or exc}") from None
+        key = f" with the key {keyfile}" if keyfile is not None else ""
+        raise ValueError(f"cannot use the certificate {certfile}{key}: {getattr(exc, 'strerror', None) or exc}") from None
     return context
 
 

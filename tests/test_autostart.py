@@ -7,8 +7,15 @@ import signal
 import socket
 import time
 
+import asyncio
+
 import httpx
 
+from conftest import Recorder
+from ozchat import OzWebClient
+from ozchat.client import ConnectionStateChanged
+from ozchat.hub import Hub
+from ozchat.protocol import ConnectionState
 from processes import OZCHAT_SCRIPT
 
 
@@ -120,3 +127,45 @@ def test_a_started_hub_ignores_the_hub_token_meant_for_hubs_run_by_hand(processe
     client.wait_for(r"ACCESS_GRANTED")
     assert client.interrupt() == 0
     assert _wait_gone(port, timeout=15)
+
+
+def _granted(event: object) -> bool:
+    return isinstance(event, ConnectionStateChanged) and event.state is ConnectionState.ACCESS_GRANTED
+
+
+async def test_a_failing_reconnect_hook_does_not_stop_the_reconnect(hub):
+    calls: list[int] = []
+
+    async def hook() -> None:
+        calls.append(len(calls))
+        raise RuntimeError("could not start anything")
+
+    client = OzWebClient(ping_interval=None, backoff_base=0.05, backoff_cap=0.2, before_reconnect=hook)
+    events = Recorder(client)
+    await client.connect(hub.url, "Webphone1", {"nickname": "Hooked"})
+    port = hub.port
+    await hub.stop()
+    await events.wait_for(lambda event: isinstance(event, ConnectionStateChanged) and event.retrying)
+    async with Hub("127.0.0.1", port) as again:
+        # Back on the new hub: every attempt ran the hook first, and its failure held nothing up.
+        await events.wait_for(lambda _: sum(map(_granted, events.events)) == 2)
+        assert again.client_count == 1 and calls
+        await client.disconnect()
+
+
+async def test_disconnect_does_not_wait_for_a_reconnect_hook(hub):
+    entered = asyncio.Event()
+    never = asyncio.Event()
+
+    async def hook() -> None:
+        entered.set()
+        await never.wait()
+
+    client = OzWebClient(ping_interval=None, backoff_base=0.05, before_reconnect=hook)
+    events = Recorder(client)
+    await client.connect(hub.url, "Webphone1", {"nickname": "Hooked"})
+    await hub.stop()
+    await asyncio.wait_for(entered.wait(), 10)
+    await client.disconnect()
+    final = events.events[-1]
+    assert isinstance(final, ConnectionStateChanged) and final.state is ConnectionState.CONNECTION_CLOSED and not final.retrying

@@ -122,4 +122,5 @@ def test_serve_refuses_a_certificate_it_cannot_use(pem_files, tmp_path):
         capture_output=True, text=True, timeout=30,
     )
     assert done.returncode == 2
-    assert "ozchat serve: cannot use the certificate" in done.stderr and "Traceback" not in done.stderr
+    assert f"ozchat serve: cannot use the certificate {pem_files['ca']} with the key {tmp_path / 'missing.pem'}: " in done.stderr
+    assert "Traceback" not in done.stderr

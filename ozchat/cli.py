@@ -528,7 +528,9 @@ async def _events(args: argparse.Namespace) -> int:
         if started is not None:
             print(started_hub_line(started, again=True), file=sys.stderr, flush=True)
 
-    client = OzWebClient(pick_free_nickname=True, before_reconnect=start_hub_again if local_hub is not None else None, ssl_context=tls)
+    client = OzWebClient(
+        pick_free_nickname=True, before_reconnect=start_hub_again if local_hub is not None else None, ssl_context=tls
+    )
     printer = _EventPrinter(client, args.json)
     client.on_connection_state_changed(printer.connection)
     client.on_client_state_changed(printer.client)
@@ -604,7 +606,11 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         else:
             properties["avatar"] = choice
     app = OzChatApp(
-        OzWebClient(pick_free_nickname=True, before_reconnect=local_hub.ensure if local_hub is not None else None, ssl_context=client_tls(args.cafile)),
+        OzWebClient(
+            pick_free_nickname=True,
+            before_reconnect=local_hub.ensure if local_hub is not None else None,
+            ssl_context=client_tls(args.cafile),
+        ),
         join=Join(server, args.line, properties, args.token),
         avatars=AvatarService(base_url=base_url, cafile=args.cafile),
         avatar_file=avatar_file,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -152,3 +153,21 @@ def test_the_memory_store_is_bound_too():
     assert store.used_bytes <= 1024 * 1024
     assert store.visible("L0", "Qdb3W", limit=50) == [] and store.last_seq("L0") == 30
     assert len(store.visible("L9", "Qdb3W", limit=50)) == 30
+
+
+async def test_a_line_whose_numbering_cannot_be_read_is_refused_with_a_clear_error(tmp_path: Path):
+    path = tmp_path / "history.sqlite3"
+    _store_with_messages(path, 100)
+    with sqlite3.connect(path) as db:
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'lines'").fetchone()[0]
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    with path.open("r+b") as file:  # the table that holds each line's numbering, zeroed
+        file.seek((root - 1) * page_size)
+        file.write(bytes(page_size))
+    async with Hub("127.0.0.1", 0, store=SQLiteStore(path)) as hub:
+        async with ws_connect(hub.url, ping_interval=None) as ws:
+            await ws.send(json.dumps({"type": "hello", "line": "Webphone1"}))
+            refusal = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            await ws.wait_closed()
+    assert refusal["code"] == "store_failed"
+    assert ws.close_code == 1011

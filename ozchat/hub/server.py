@@ -330,7 +330,12 @@ class Hub:
         hello = await self._receive_hello(ws, throttle)
         if hello is None or not await self._may_join(ws, address, hello):
             return
-        line = self.lines.get(hello.line)
+        try:
+            line = self.lines.get(hello.line)
+        except StoreError as exc:  # the line's numbering is unreadable: numbering anew would reuse numbers
+            log.warning("could not read the numbering of line %r: %s", hello.line, exc)
+            await self._refuse(ws, ErrorFrame(ErrorCode.STORE_FAILED, "the hub cannot read this line's stored numbering"))
+            return
         try:
             me, resumed = self._admit(line, hello)
         except ProtocolError as exc:  # a resume whose merged properties break the limits, or a nickname in use
@@ -487,6 +492,15 @@ class Hub:
         except ConnectionClosed:
             pass
         return False
+
+    @staticmethod
+    async def _refuse(ws: ServerConnection, refusal: ErrorFrame) -> None:
+        """The hub's own failure, not the client's: error frame, then close 1011."""
+        try:
+            await ws.send(encode(refusal), text=True)
+            await ws.close(1011, refusal.code)
+        except ConnectionClosed:
+            pass
 
     def _is_new_line(self, name: str) -> bool:
         """Nobody is on the line and it has never held a message."""

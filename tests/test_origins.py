@@ -35,6 +35,19 @@ def test_origin_allowed(origin, host, allowed, expected):
     assert origin_allowed(origin, host, allowed) is expected
 
 
+@pytest.mark.parametrize(
+    ("origin", "host", "expected"),
+    [
+        ("http://127.0.0.1:7779", "127.0.0.1:7779", True),
+        ("http://localhost:7779", "localhost:7779", True),
+        ("http://[::1]:7779", "[::1]:7779", True),
+        ("http://evil.example:7779", "evil.example:7779", False),
+    ],
+)
+def test_a_loopback_hub_is_its_own_origin_only_under_a_loopback_name(origin, host, expected):
+    assert origin_allowed(origin, host, set(), loopback_hub=True) is expected
+
+
 def test_normalize_origin_spells_out_the_port_and_refuses_non_origins():
     assert normalize_origin("https://Chat.Example.com") == "https://chat.example.com:443"
     assert normalize_origin("http://[::1]:8080") == "http://[::1]:8080"
@@ -55,6 +68,14 @@ async def test_a_foreign_web_page_cannot_open_a_websocket(hub, origin):
         await _hello_answer(hub.url, origin=origin)
     assert refused.value.response.status_code == 403
     assert hub.client_count == 0
+
+
+async def test_a_rebound_name_cannot_pass_for_a_loopback_hubs_own_origin(hub):
+    # A foreign site whose name now resolves to 127.0.0.1 sends matching Origin and Host headers.
+    rebound = f"evil.example:{hub.port}"
+    with pytest.raises(InvalidStatus) as refused:
+        await _hello_answer(f"ws://{rebound}/", origin=f"http://{rebound}", host="127.0.0.1", port=hub.port)
+    assert refused.value.response.status_code == 403
 
 
 async def test_the_hubs_own_origin_and_programs_without_one_are_admitted(hub):

@@ -7,6 +7,7 @@ and are not concerned.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
@@ -34,10 +35,23 @@ def normalize_origin(origin: str) -> str | None:
     return f"{scheme}://{host}:{port}"
 
 
-def origin_allowed(origin: str | None, host_header: str | None, allowed: Collection[str]) -> bool:
+def _names_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_allowed(
+    origin: str | None, host_header: str | None, allowed: Collection[str], *, loopback_hub: bool = False
+) -> bool:
     """True for no Origin, for the hub's own origin (the request's Host), and for listed origins.
 
-    `allowed` holds origins already normalized by `normalize_origin`, or "*" for any.
+    `allowed` holds origins already normalized by `normalize_origin`, or "*" for any. A hub
+    reached on a loopback address counts as its own only a page served from a loopback name:
+    any other name there is a foreign site whose DNS now points at this machine (rebinding).
     """
     if origin is None or "*" in allowed:
         return True
@@ -50,4 +64,6 @@ def origin_allowed(origin: str | None, host_header: str | None, allowed: Collect
     if not host_header:
         return False
     served = _scheme_host_port(f"{scheme}://{host_header.strip()}")
+    if loopback_hub and not _names_loopback(host):
+        return False
     return served == (scheme, host, port)

@@ -258,7 +258,10 @@ class Hub:
             return await self._avatar_response(connection, request, path.removeprefix("/avatars/"))
         origins, hosts = request.headers.get_all("Origin"), request.headers.get_all("Host")
         host = hosts[0] if len(hosts) == 1 else None
-        if len(origins) > 1 or not origin_allowed(next(iter(origins), None), host, self._allowed_origins):
+        loopback = _is_loopback_address(connection.local_address)
+        if len(origins) > 1 or not origin_allowed(
+            next(iter(origins), None), host, self._allowed_origins, loopback_hub=loopback
+        ):
             return _respond(connection, HTTPStatus.FORBIDDEN, b"this origin may not connect to the hub\n", "text/plain")
         if self._limiter is not None:
             wait = self._limiter.connection(self._client_address(connection, request), asyncio.get_running_loop().time())
@@ -643,6 +646,13 @@ def _digest(kind: str, secret: str) -> str:
 def _retry_after(wait: float) -> float:
     """Seconds to the millisecond, rounded up: a frame sent that much later passes."""
     return math.ceil(wait * 1000) / 1000
+
+
+def _is_loopback_address(address: object) -> bool:
+    try:
+        return ipaddress.ip_address(address[0]).is_loopback  # type: ignore[index]
+    except (TypeError, IndexError, ValueError):
+        return False
 
 
 def _respond(connection: ServerConnection, status: HTTPStatus, body: bytes, content_type: str) -> Response:

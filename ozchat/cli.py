@@ -356,6 +356,9 @@ async def _serve(args: argparse.Namespace) -> int:
     from .hub.avatars import UploadStore
     from .hub.store import HistoryStore, MemoryStore, SQLiteStore, StoreError
 
+    if args.keyfile is not None and args.certfile is None:
+        print("ozchat serve: --keyfile needs --certfile", file=sys.stderr)
+        return 2
     try:
         tls = hub_tls(args.certfile, args.keyfile) if args.certfile is not None else None
     except ValueError as exc:
@@ -450,7 +453,8 @@ class _EventPrinter:
             if change.state is ConnectionState.ACCESS_GRANTED
             else ""
         )
-        why = f" ({printable(str(change.code))}: {printable(change.reason)})" if change.code or change.reason else ""
+        code = f"{printable(str(change.code))}: " if change.code is not None else ""
+        why = f" ({code}{printable(change.reason)})" if change.code is not None or change.reason else ""
         retrying = ", reconnecting" if change.retrying else ""
         print(f"-- {change.state.value}{detail}{why}{retrying}", file=sys.stderr, flush=True)
         if change.taken_nickname is not None:

@@ -78,7 +78,7 @@ def test_events_output_is_terminal_safe(processes, hub_address):
 
 def test_events_reports_a_refused_connection(processes):
     denied = processes("events", "--host", "127.0.0.1:9", "--nick", "Nobody", "--no-autostart")
-    denied.wait_for(r"CONNECTION_FAILED")
+    denied.wait_for(r"^-- CONNECTION_FAILED \(cannot reach ws://127\.0\.0\.1:9/: ")
     assert denied.proc.wait(10) == 1
 
 

@@ -124,3 +124,8 @@ def test_serve_refuses_a_certificate_it_cannot_use(pem_files, tmp_path):
     assert done.returncode == 2
     assert f"ozchat serve: cannot use the certificate {pem_files['ca']} with the key {tmp_path / 'missing.pem'}: " in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_key_without_a_certificate(pem_files):
+    done = subprocess.run([*OZCHAT, "serve", "--port", "0", "--keyfile", str(pem_files["key"])], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "ozchat serve: --keyfile needs --certfile" in done.stderr

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -376,29 +377,61 @@ async def test_a_service_for_an_ipv6_hub_trusts_that_hub(tmp_path: Path, monkeyp
     assert result.error is not None and result.error.code is AvatarErrorCode.CONNECTION_FAILED
 
 
+class _CountingFetcher(AvatarFetcher):
+    """A real fetcher that counts the fetches it has finished."""
+
+    fetched = 0
+
+    async def fetch(self, url: str) -> bytes:
+        data = await super().fetch(url)
+        self.fetched += 1
+        return data
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), 10)
+
+
 async def test_at_most_two_avatars_are_decoded_at_once(
     server: AvatarServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each decode may hold a full-size picture in memory, so a crowd of new avatars waits its turn."""
-    real, lock = avatars_package.render_avatar, threading.Lock()
+    """Each decode may hold a full-size picture in memory, so a crowd of new avatars waits its turn.
+
+    Decodes block until the test lets them go, so two surely overlap; the test lets them go only
+    once all six images are fetched and their decodes asked for, so a third would have started.
+    """
+    real, lock, release = avatars_package.render_avatar, threading.Lock(), threading.Event()
     running = peak = 0
 
-    def counted(*args: object) -> object:
+    def held(*args: object) -> object:
         nonlocal running, peak
         with lock:
             running += 1
             peak = max(peak, running)
         try:
-            time.sleep(0.05)  # long enough for the others to pile up if nothing held them back
+            release.wait()
             return real(*args)
         finally:
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(avatars_package, "render_avatar", counted)
+    monkeypatch.setattr(avatars_package, "render_avatar", held)
     for i in range(6):
         server.image(f"/n{i}.png", encode(noise(seed=i), "PNG"))
-    async with AvatarService(AvatarFetcher(trusted_hosts=[server.host], cache_dir=tmp_path)) as service:
-        results = await asyncio.gather(*(service.load(server.url(f"/n{i}.png"), 8) for i in range(6)))
+    fetcher = _CountingFetcher(trusted_hosts=[server.host], cache_dir=tmp_path)
+    async with AvatarService(fetcher) as service:
+        loads = [asyncio.create_task(service.load(server.url(f"/n{i}.png"), 8)) for i in range(6)]
+        try:
+            await _until(lambda: (running == 2 and fetcher.fetched == 6) or running > 2)
+            for _ in range(10):
+                await asyncio.sleep(0)  # the fetched loads go on to ask for a decode
+            assert peak == 2
+        finally:
+            release.set()
+        results = await asyncio.gather(*loads)
     assert all(result.ok for result in results)
     assert peak == 2

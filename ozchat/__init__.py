@@ -1,6 +1,6 @@
 """ozchat: a terminal chat with live presence, after Ozeki's OzWebClient presence model."""
 
-from .client import ConnectionStateChanged, EventStream, OzWebClient
+from .client import ConnectionStateChanged, EventStream, OzWebClient, RenumberedClient
 from .exceptions import (
     AccessDenied,
     ConnectionClosed,
@@ -45,6 +45,7 @@ __all__ = [
     "OzchatConnectionError",
     "OzchatError",
     "ProtocolError",
+    "RenumberedClient",
     "RequestRejected",
     "Roster",
     "Synced",

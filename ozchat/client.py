@@ -54,6 +54,7 @@ from .protocol import (
     decode_hub_frame,
     encode,
     merge_properties,
+    same_properties,
     server_url,
 )
 from .roster import Roster
@@ -176,6 +177,17 @@ class EventStream:
             self._client._streams.remove(self)
 
 
+class RenumberedClient(ClientInfo, frozen=True):
+    """ONLINE under a new phone number: the same client as `previous_phone_number`, which is gone.
+
+    Only after a reconnect, when the hub lost everyone's numbers (a restart without its store):
+    the client was listed before under the old number and now, with the same properties, under
+    this one. Move what belonged to the old number (a direct-message tab) to the new one.
+    """
+
+    previous_phone_number: str = ""
+
+
 @dataclass
 class _Request:
     data: bytes
@@ -239,7 +251,8 @@ class OzWebClient:
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._pending: dict[str, _Request] = {}
-        self._stale: set[str] = set()
+        # After a welcome: the hub's presence snapshot, gathered until it ends, then reconciled at once.
+        self._snapshot: dict[str, ClientInfo] | None = None
         self._callbacks: dict[_Kind, list[Callback[Any]]] = {
             "connection": [], "client": [], "message": [], "error": [], "synced": [], "gap": []
         }
@@ -417,8 +430,7 @@ class OzWebClient:
         self.properties = welcome.properties
         self._resume_token = welcome.resume_token
         self.limits = welcome.limits
-        # Whoever the hub does not list again before `synced` left while we were away.
-        self._stale = {info.phone_number for info in self.roster}
+        self._snapshot = {}
         await self._set_state(
             ConnectionStateChanged(ConnectionState.ACCESS_GRANTED, history_reset=history_reset, taken_nickname=taken_nickname)
         )
@@ -611,10 +623,15 @@ class OzWebClient:
             for info in frame.clients:
                 if info.phone_number == self.phone_number:
                     continue
-                self._stale.discard(info.phone_number)
-                if self.roster.apply(info) != info:
+                if self._snapshot is not None:
+                    self._snapshot[info.phone_number] = info
+                elif self.roster.apply(info) != info:
                     await self._emit("client", info)
-        elif isinstance(frame, ChatMessage):
+            return
+        if self._snapshot is not None:  # the hub sends the whole snapshot before anything else
+            await self._reconcile(self._snapshot)
+            self._snapshot = None
+        if isinstance(frame, ChatMessage):
             if not frame.history and frame.seq <= self.last_seq:
                 return  # already shown: a replay overlapping what arrived live
             self.last_seq = max(self.last_seq, frame.seq)
@@ -626,15 +643,36 @@ class OzWebClient:
         elif isinstance(frame, ErrorFrame):
             await self._emit("error", frame)
         elif isinstance(frame, Synced):
-            for phone_number in sorted(self._stale):
-                gone = self.roster.get(phone_number)
-                if gone is not None:
-                    self.roster.apply(ClientInfo(phone_number, ClientStatus.OFFLINE, gone.properties))
-                    await self._emit("client", ClientInfo(phone_number, ClientStatus.OFFLINE, gone.properties))
-            self._stale.clear()
             await self._emit("synced", frame)
         elif isinstance(frame, Gap):
             await self._emit("gap", frame)
+
+    async def _reconcile(self, snapshot: dict[str, ClientInfo]) -> None:
+        """Turn the roster into the hub's snapshot, announcing only real changes.
+
+        Departures first, then clients that came back under a new number (a hub restart that lost
+        the numbers: same properties, one on each side) as `RenumberedClient`, then property
+        changes and arrivals. Whoever is listed again unchanged is not mentioned.
+        """
+        departed = [info for info in self.roster if info.phone_number not in snapshot]
+        arrived = [info for info in snapshot.values() if info.phone_number not in self.roster]
+        renumbered: list[RenumberedClient] = []
+        for info in list(arrived):
+            twins = [gone for gone in departed if same_properties(gone.properties, info.properties)]
+            if info.properties and len(twins) == 1 and sum(same_properties(a.properties, info.properties) for a in arrived) == 1:
+                departed.remove(twins[0])
+                arrived.remove(info)
+                renumbered.append(RenumberedClient(info.phone_number, info.status, info.properties, twins[0].phone_number))
+        changes: list[ClientInfo] = [ClientInfo(g.phone_number, ClientStatus.OFFLINE, g.properties) for g in departed]
+        changes += renumbered
+        changes += [info for number, info in snapshot.items() if number in self.roster and self.roster.get(number) != info]
+        changes += arrived
+        for change in changes:
+            if isinstance(change, RenumberedClient):
+                self.roster.apply(ClientInfo(change.previous_phone_number, ClientStatus.OFFLINE, change.properties))
+            self.roster.apply(ClientInfo(change.phone_number, change.status, change.properties))
+        for change in changes:
+            await self._emit("client", change)
 
     async def _set_state(self, change: ConnectionStateChanged) -> None:
         self.state = change.state

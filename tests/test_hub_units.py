@@ -124,3 +124,20 @@ def test_sqlite_history_from_an_older_hub_gains_the_author_column(tmp_path):
     assert [m.text for m in store.visible("L", "AAAAA", limit=10)] == ["kept", "m2"]
     assert [m.seq for m in store.find("L", "x", "author-a")] == [2]
     store.close()
+
+
+def test_store_remembers_who_is_present(make_store):
+    store = make_store()
+    store.keep_member("L", "AAAAA", "hash-a", {"nickname": "A"})
+    store.keep_member("L", "BBBBB", "hash-b", {})
+    store.keep_member("L", "AAAAA", "hash-a", {"nickname": "A2"})
+    store.forget_member("L", "BBBBB")
+    assert [tuple(m) for m in store.members()] == [("L", "AAAAA", "hash-a", {"nickname": "A2"})]
+
+
+def test_a_restored_member_keeps_its_number_unless_it_or_its_nickname_is_taken():
+    line = Line("L")
+    assert line.restore("AAAAA", {"nickname": "John"})
+    assert not line.restore("AAAAA", {"nickname": "Other"})
+    assert not line.restore("BBBBB", {"nickname": "john"})
+    assert [m.phone_number for m in line.members()] == ["AAAAA"]

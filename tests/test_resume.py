@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.hub import Hub
+from conftest import Recorder
 from ozchat.hub.store import MemoryStore, SQLiteStore
 from ozchat.protocol import Gap, Synced, Welcome, decode_hub_frame, encode
 
@@ -159,10 +161,10 @@ async def _wait_process_line(proc: asyncio.subprocess.Process, needle: str) -> N
             return
 
 
-async def _start_hub_process(port: int, store: str) -> asyncio.subprocess.Process:
+async def _start_hub_process(port: int, store: str, grace: float = 1) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        "python", "-m", "ozchat", "serve", "--host", "127.0.0.1", "--port", str(port), "--store", store,
-        "--grace", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable, "-m", "ozchat", "serve", "--host", "127.0.0.1", "--port", str(port), "--store", store,
+        "--grace", str(grace), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     await _wait_process_line(proc, "listening on")
     return proc
@@ -510,3 +512,92 @@ async def test_the_epoch_survives_a_restart_on_the_same_history_file(tmp_path, u
         async with Hub("127.0.0.1", unused_tcp_port, store=SQLiteStore(path), ping_interval=None) as running:
             epochs.append(await _welcome_epoch(running.url))
     assert epochs[0] == epochs[1] and len(epochs[0]) == 16
+
+
+async def _granted_again(events: Recorder, times: int = 2) -> None:
+    """Wait for the `times`-th ACCESS_GRANTED and the `synced` that follows it."""
+
+    def synced() -> bool:
+        grants = [i for i, e in enumerate(events.events)
+                  if isinstance(e, ConnectionStateChanged) and e.state is ConnectionState.ACCESS_GRANTED]
+        return len(grants) >= times and any(isinstance(e, Synced) for e in events.events[grants[times - 1]:])
+
+    await asyncio.wait_for(_until(synced), 20)
+
+
+def _after_the_restart(events: Recorder, since: int) -> list[ClientInfo]:
+    return [e for e in events.events[since:] if isinstance(e, ClientInfo)]
+
+
+async def test_a_hub_killed_and_restarted_on_its_store_keeps_everyones_number(tmp_path):
+    """SIGKILL, restart on the same file: back within the grace period, everyone keeps their number."""
+    port, store = _free_port(), str(tmp_path / "history.sqlite3")
+    hub = await _start_hub_process(port, store, grace=60)
+    address = f"127.0.0.1:{port}"
+    watcher, bob = OzWebClient(**FAST), OzWebClient(**FAST)
+    w_events, b_events = Recorder(watcher), Recorder(bob)
+    dave = OzWebClient(ping_interval=None)
+    try:
+        await watcher.connect(address, "Webphone1", {"nickname": "Watcher"})
+        await bob.connect(address, "Webphone1", {"nickname": "Bob"})
+        await w_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
+        numbers = (watcher.phone_number, bob.phone_number)
+        hub.kill()
+        await hub.wait()
+        since = len(w_events.events)
+        hub = await _start_hub_process(port, store, grace=60)
+        await _granted_again(w_events)
+        await _granted_again(b_events)
+        assert (watcher.phone_number, bob.phone_number) == numbers
+        # a direct message to the number from before the restart still reaches its owner
+        await bob.send_message("still you?", to=numbers[0])
+        await w_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "still you?")
+        # a real arrival is the only news: nobody left and came back
+        await dave.connect(address, "Webphone1", {"nickname": "Dave"})
+        await w_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Dave")
+        assert [(e.nickname, e.status) for e in _after_the_restart(w_events, since)] == [("Dave", ClientStatus.ONLINE)]
+    finally:
+        for client in (watcher, bob, dave):
+            await client.disconnect()
+        hub.kill()
+        await hub.wait()
+
+
+async def test_after_a_restart_that_lost_the_numbers_the_roster_is_reconciled(tmp_path):
+    """--store memory: numbers change. The watcher hears of Carol, who left, and of Bob's new number only."""
+    from relay import Relay
+
+    port = _free_port()
+    hub = await _start_hub_process(port, "memory", grace=60)
+    address = f"127.0.0.1:{port}"
+    watcher, bob = OzWebClient(**FAST), OzWebClient(**FAST)
+    carol = OzWebClient(ping_interval=None, reconnect=False)
+    w_events, b_events = Recorder(watcher), Recorder(bob)
+    async with Relay(port) as relay:
+        try:
+            await watcher.connect(relay.address, "Webphone1", {"nickname": "Watcher"})
+            await bob.connect(address, "Webphone1", {"nickname": "Bob", "avatar": "cat"})
+            await carol.connect(address, "Webphone1", {"nickname": "Carol"})
+            await w_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Carol")
+            old_bob = bob.phone_number
+            relay.hold()  # the watcher comes back only once Bob is back
+            hub.kill()
+            await hub.wait()
+            since = len(w_events.events)
+            hub = await _start_hub_process(port, "memory", grace=60)
+            await _granted_again(b_events)
+            assert bob.phone_number != old_bob
+            relay.release()
+            await _granted_again(w_events)
+            changes = _after_the_restart(w_events, since)
+            assert [(type(e).__name__, e.nickname, e.status) for e in changes] == [
+                ("ClientInfo", "Carol", ClientStatus.OFFLINE),
+                ("RenumberedClient", "Bob", ClientStatus.ONLINE),
+            ]
+            assert changes[1].previous_phone_number == old_bob and changes[1].phone_number == bob.phone_number
+            assert [info.phone_number for info in watcher.roster] == [bob.phone_number]
+        finally:
+            for client in (watcher, bob, carol):
+                await client.disconnect()
+            hub.kill()
+            await hub.wait()

@@ -78,6 +78,18 @@ class Line:
         self._hold_nickname(phone_number, keys)
         return info
 
+    def restore(self, phone_number: str, properties: dict[str, Any]) -> bool:
+        """Put back a client from before a hub restart under its old number; False when it or the nickname is taken."""
+        if phone_number in self._members:
+            return False
+        try:
+            keys = self.check_nickname(None, properties)
+        except ProtocolError:
+            return False
+        self._members[phone_number] = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
+        self._hold_nickname(phone_number, keys)
+        return True
+
     def leave(self, phone_number: str) -> ClientInfo | None:
         """Remove a client; return its OFFLINE state carrying its last properties."""
         info = self._members.pop(phone_number, None)

@@ -176,7 +176,8 @@ class Hub:
         self._limiter = AddressLimiter(address_limits) if isinstance(address_limits, AddressLimits) else address_limits
         self._trusted_proxies: list[Network] = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
         self._sessions: dict[str, dict[str, _Session]] = {}
-        self._resume_tokens: dict[tuple[str, str], str] = {}
+        # Hashes of the resume tokens, as the store keeps them too: a restarted hub takes clients back.
+        self._resume_hashes: dict[tuple[str, str], str] = {}
         # Members whose socket dropped, kept on their line until the timer ends their grace period.
         self._lingering: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._server: Server | None = None
@@ -207,6 +208,7 @@ class Hub:
             logger=logging.getLogger("ozchat.hub.websockets"),
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        self._restore_members()
         self._idle_since = time.monotonic()
         if self._idle_exit is not None:
             self._idle_task = asyncio.create_task(self._exit_when_idle(self._idle_exit))
@@ -347,7 +349,12 @@ class Hub:
             await ws.close(CloseCode.ACCESS_DENIED, exc.code)
             return
         key = (line.name, me.phone_number)
-        resume_token = self._resume_tokens.setdefault(key, secrets.token_urlsafe(16))
+        if resumed and hello.resume is not None:
+            resume_token = hello.resume.token
+        else:
+            resume_token = secrets.token_urlsafe(16)
+            self._resume_hashes[key] = _digest("resume", resume_token)
+        self._remember(line, me)
         # Without a client secret, the resume token stands for the client: same number, same author.
         author = _digest("secret", hello.client_secret) if hello.client_secret else _digest("token", resume_token)
         session = _Session(ws, self._max_pending, self._close_timeout, author)
@@ -370,7 +377,9 @@ class Hub:
                 del members[me.phone_number]
                 if not members:
                     del self._sessions[line.name]
-                if self._server is not None and self._grace > 0 and not self._closed_cleanly(ws):
+                if self._server is None:
+                    pass  # the hub is stopping: the store remembers this client for the next start
+                elif self._grace > 0 and not self._closed_cleanly(ws):
                     self._linger(line, me.phone_number)
                 else:
                     self._leave(line, me.phone_number)
@@ -381,8 +390,12 @@ class Hub:
         claim = hello.resume
         if claim is not None:
             key = (line.name, claim.phone_number)
-            token = self._resume_tokens.get(key)
-            if token is not None and claim.phone_number in line and hmac.compare_digest(token, claim.token):
+            token_hash = self._resume_hashes.get(key)
+            if (
+                token_hash is not None
+                and claim.phone_number in line
+                and hmac.compare_digest(token_hash, _digest("resume", claim.token))
+            ):
                 previous = line.get(claim.phone_number)
                 # A resume keeps the properties unless its hello really changes them (merged as an update).
                 info = previous
@@ -418,8 +431,38 @@ class Hub:
         if self._lingering.pop((line.name, phone_number), None) is not None:
             self._leave(line, phone_number)
 
+    def _restore_members(self) -> None:
+        """Take back whoever the store remembers as present: they keep their numbers for a grace period."""
+        try:
+            remembered = self.store.members()
+        except StoreError as exc:
+            log.warning("could not read who was present before the restart: %s", exc)
+            return
+        for member in remembered:
+            line = self.lines.get(member.line)
+            if self._grace <= 0 or not line.restore(member.phone_number, member.properties):
+                self._forget(member.line, member.phone_number)
+                continue
+            self._resume_hashes[member.line, member.phone_number] = member.token_hash
+            self._linger(line, member.phone_number)
+        if remembered:
+            log.info("keeping %d clients from before the restart for %g s", len(self._lingering), self._grace)
+
+    def _remember(self, line: Line, info: ClientInfo) -> None:
+        try:
+            self.store.keep_member(line.name, info.phone_number, self._resume_hashes[line.name, info.phone_number], info.properties)
+        except StoreError as exc:
+            log.warning("could not remember %s on line %r: %s", info.phone_number, line.name, exc)
+
+    def _forget(self, line_name: str, phone_number: str) -> None:
+        self._resume_hashes.pop((line_name, phone_number), None)
+        try:
+            self.store.forget_member(line_name, phone_number)
+        except StoreError as exc:
+            log.warning("could not forget %s on line %r: %s", phone_number, line_name, exc)
+
     def _leave(self, line: Line, phone_number: str) -> None:
-        self._resume_tokens.pop((line.name, phone_number), None)
+        self._forget(line.name, phone_number)
         gone = line.leave(phone_number)
         if gone is not None:
             self._tell_others(line, gone)
@@ -596,6 +639,7 @@ class Hub:
                 self._relay(frame, session, line, phone_number)
             else:
                 info = line.update(phone_number, frame.properties)
+                self._remember(line, info)
                 self._tell_others(line, info)
                 if frame.id is not None:
                     session.push(encode(Ack(frame.id, properties=info.properties)))

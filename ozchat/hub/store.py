@@ -8,13 +8,14 @@ insert is tens of microseconds, cheaper than a thread hop, and keeps relay order
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ..exceptions import OzchatError
 from ..protocol import ChatMessage
@@ -72,7 +73,24 @@ class HistoryStore(Protocol):
     def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
         """The newest `limit` messages after `after_seq` that `phone_number` may see, oldest first."""
 
+    def keep_member(self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any]) -> None:
+        """Remember who is on a line (its resume token hashed), so a restarted hub can take them back."""
+
+    def forget_member(self, line: str, phone_number: str) -> None: ...
+
+    def members(self) -> list[Member]:
+        """Everyone remembered as present: the clients a restarted hub keeps numbers for."""
+
     def close(self) -> None: ...
+
+
+class Member(NamedTuple):
+    """A client present on a line, as a restarted hub finds it."""
+
+    line: str
+    phone_number: str
+    token_hash: str
+    properties: dict[str, Any]
 
 
 def _new_epoch() -> str:
@@ -95,6 +113,7 @@ class MemoryStore:
         self._lines: dict[str, list[ChatMessage]] = {}
         self._authors: dict[tuple[str, int], str | None] = {}
         self._epochs: dict[str, str] = {}
+        self._members: dict[tuple[str, str], Member] = {}
         self._last: dict[str, int] = {}
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
@@ -168,9 +187,19 @@ class MemoryStore:
         found = [m for m in self._lines.get(line, []) if m.seq > after_seq and _visible_to(m, phone_number)]
         return found[-limit:] if limit > 0 else []
 
+    def keep_member(self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any]) -> None:
+        self._members[line, phone_number] = Member(line, phone_number, token_hash, properties)
+
+    def forget_member(self, line: str, phone_number: str) -> None:
+        self._members.pop((line, phone_number), None)
+
+    def members(self) -> list[Member]:
+        return list(self._members.values())
+
     def close(self) -> None:
         self._lines.clear()
         self._authors.clear()
+        self._members.clear()
         self._bytes = 0
 
 
@@ -210,6 +239,9 @@ class SQLiteStore:
                 PRIMARY KEY (line, seq));
             CREATE INDEX IF NOT EXISTS messages_client_id ON messages (line, client_id) WHERE client_id IS NOT NULL;
             CREATE TABLE IF NOT EXISTS lines (line TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS members (
+                line TEXT NOT NULL, phone_number TEXT NOT NULL, token_hash TEXT NOT NULL, properties TEXT NOT NULL,
+                PRIMARY KEY (line, phone_number));
             """
         )
         self._add_missing_columns("messages", {"author": "TEXT"})
@@ -361,6 +393,23 @@ class SQLiteStore:
             (line, after_seq, phone_number, phone_number, limit),
         ).fetchall()
         return [self._message(row) for row in reversed(rows)]
+
+    @_storage_errors
+    def keep_member(self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT (line, phone_number)"
+            " DO UPDATE SET token_hash = excluded.token_hash, properties = excluded.properties",
+            (line, phone_number, token_hash, json.dumps(properties)),
+        )
+
+    @_storage_errors
+    def forget_member(self, line: str, phone_number: str) -> None:
+        self._db.execute("DELETE FROM members WHERE line = ? AND phone_number = ?", (line, phone_number))
+
+    @_storage_errors
+    def members(self) -> list[Member]:
+        rows = self._db.execute("SELECT line, phone_number, token_hash, properties FROM members").fetchall()
+        return [Member(line, number, token_hash, json.loads(properties)) for line, number, token_hash, properties in rows]
 
     def close(self) -> None:
         self._db.close()

@@ -35,6 +35,10 @@ def test_look_alikes_of_alice(nickname: str) -> None:
     assert looks_alike(nickname, "Alice")
 
 
+def test_digits_that_look_like_letters() -> None:
+    assert looks_alike("J0hn", "John") and looks_alike("Bi11", "Bill")
+
+
 @pytest.mark.parametrize("nickname", ["Alicia", "Alice2", "Bob", "Al ice", "Zoë"])
 def test_different_nicknames_are_told_apart(nickname: str) -> None:
     assert not looks_alike(nickname, "Alice")
@@ -173,3 +177,16 @@ async def test_a_long_nickname_is_cut_to_fit_its_number(hub: Hub) -> None:
     finally:
         await first.disconnect()
         await second.disconnect()
+
+
+def test_ozchat_events_joins_under_a_free_variant_and_says_so(processes) -> None:
+    hub = processes("serve", "--host", "127.0.0.1", "--port", "0", "--store", "memory")
+    address = "127.0.0.1:" + hub.wait_for(r"listening on ws://127\.0\.0\.1:(\d+)/").group(1)
+    first = processes("events", "--host", address, "--nick", "John")
+    first.wait_for(r"ACCESS_GRANTED")
+    second = processes("events", "--host", address, "--nick", "John")
+    second.wait_for(r"^-- John was taken; you are John2$")
+    third = processes("events", "--host", address, "--nick", "JOHN", "--json")
+    granted = json.loads(third.wait_for(r'^\{"event": "connection", "state": "ACCESS_GRANTED".*').group(0))
+    assert (granted["nickname"], granted["takenNickname"]) == ("JOHN3", "JOHN")
+    first.wait_for(r"^John2 is ONLINE$")

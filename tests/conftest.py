@@ -11,12 +11,20 @@ import pytest
 from ozchat import OzWebClient
 from ozchat.hub import Hub
 from processes import processes  # noqa: F401  (a fixture, shared by the process tests)
+from relay import Relay
 
 
 @pytest.fixture
 async def hub() -> AsyncIterator[Hub]:
     """A hub on a free loopback port, with a short keepalive so dropped sockets show fast."""
     async with Hub("127.0.0.1", 0, ping_interval=0.5, ping_timeout=0.5, hello_timeout=2.0, close_timeout=0.5, grace=1.0) as running:
+        yield running
+
+
+@pytest.fixture
+async def relay(hub: Hub) -> AsyncIterator[Relay]:
+    """A TCP relay to the test hub: `relay.cut()` drops connections with no close frame, `hold()` keeps them out."""
+    async with Relay(hub.port) as running:
         yield running
 
 

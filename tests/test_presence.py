@@ -88,12 +88,14 @@ async def test_properties_read_case_insensitively(connect):
     assert info.properties == {"Nickname": "John", "Avatar": "http://x/1.png"}
 
 
-async def test_dropped_socket_goes_offline(hub, connect):
+async def test_dropped_socket_goes_offline(hub, connect, relay):
     a, a_events = await connect(nickname="Observer")
-    b, _ = await connect(nickname="Dropper", options={"reconnect": False})
-    b._ws.transport.abort()  # no close frame: the TCP connection just ends
+    b = OzWebClient(ping_interval=None, reconnect=False)
+    await b.connect(relay.address, "Webphone1", {"nickname": "Dropper"})
+    relay.cut()  # no close frame: the TCP connection just ends
     offline = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
     assert offline.nickname == "Dropper"
+    await b.disconnect()
 
 
 async def test_silent_client_goes_offline_within_ping_interval_timeout_and_grace():

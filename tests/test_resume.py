@@ -13,10 +13,19 @@ from websockets.asyncio.client import connect as ws_connect
 from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.hub import Hub
 from conftest import Recorder
+from relay import Relay
 from ozchat.hub.store import MemoryStore, SQLiteStore
 from ozchat.protocol import Gap, Synced, Welcome, decode_hub_frame, encode
 
 FAST = {"backoff_base": 0.05, "backoff_cap": 0.3, "ping_interval": None}
+
+
+async def _connect_via(relay: Relay, options: dict, **properties) -> tuple[OzWebClient, Recorder]:
+    """A client whose connection goes through `relay`, so a test can cut it without a close frame."""
+    client = OzWebClient(**options)
+    recorder = Recorder(client)
+    await client.connect(relay.address, "Webphone1", properties)
+    return client, recorder
 
 
 def _texts(recorder) -> list[str]:
@@ -37,8 +46,12 @@ async def test_newcomer_gets_recent_history_above_live(connect):
     assert not live.history
 
 
-async def test_history_count_is_limited_by_the_hub_and_the_client(hub):
-    hub._history = 5
+async def test_history_count_is_limited_by_the_hub_and_the_client():
+    async with Hub("127.0.0.1", 0, history=5, ping_interval=None) as hub:
+        await _history_limits(hub)
+
+
+async def _history_limits(hub: Hub) -> None:
     sender = OzWebClient(ping_interval=None)
     await sender.connect(hub.url, "Busy", {"nickname": "S"})
     for i in range(8):
@@ -84,12 +97,12 @@ async def test_resend_of_the_same_client_id_is_relayed_once(hub, connect):
     assert _texts(watcher) == ["only once"]
 
 
-async def test_dropped_socket_resumes_same_number_and_misses_nothing(connect):
+async def test_dropped_socket_resumes_same_number_and_misses_nothing(connect, relay):
     a, a_events = await connect(nickname="Alice")
-    b, b_events = await connect(nickname="Bob", options=FAST)
+    b, b_events = await _connect_via(relay, FAST, nickname="Bob")
     number = b.phone_number
     await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
-    b._ws.transport.abort()  # no close frame
+    relay.cut()  # no close frame
     await b_events.wait_for(lambda e: isinstance(e, ConnectionStateChanged) and e.retrying)
     sent_while_away = [await a.send_message(f"while away {i}") for i in range(3)]
     in_flight = asyncio.create_task(b.send_message("typed while away"))
@@ -113,38 +126,48 @@ async def test_dropped_socket_resumes_same_number_and_misses_nothing(connect):
     await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "sync")
     assert [e.status for e in a_events.of_type(ClientInfo) if e.phone_number == number] == [ClientStatus.ONLINE]
     assert _texts(a_events).count("typed while away") == 1
+    await b.disconnect()
 
 
-async def test_resume_after_grace_gets_a_new_number_and_roster_is_reconciled(hub, connect):
-    hub._grace = 0  # no grace: a dropped client is gone at once and comes back as someone new
-    a, a_events = await connect(nickname="Alice", options=FAST)
-    b, _ = await connect(nickname="Bob", options={"reconnect": False})
-    await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
-    old_number = a.phone_number
-    a._ws.transport.abort()
-    await b.disconnect()  # Bob leaves while Alice is away: she must hear of it after reconnecting
-    await a_events.wait_for(
-        lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob" and e.status is ClientStatus.OFFLINE, timeout=10
-    )
-    assert a.phone_number != old_number
-    assert len(a.roster) == 0
+async def test_resume_after_grace_gets_a_new_number_and_roster_is_reconciled():
+    # no grace: a dropped client is gone at once and comes back as someone new
+    async with Hub("127.0.0.1", 0, grace=0, ping_interval=None) as hub, Relay(hub.port) as relay:
+        a, a_events = await _connect_via(relay, FAST, nickname="Alice")
+        b = OzWebClient(ping_interval=None, reconnect=False)
+        await b.connect(hub.url, "Webphone1", {"nickname": "Bob"})
+        await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
+        old_number = a.phone_number
+        relay.hold()
+        relay.cut()
+        await b.disconnect()  # Bob leaves while Alice is away: she must hear of it after reconnecting
+        relay.release()
+        await a_events.wait_for(
+            lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob" and e.status is ClientStatus.OFFLINE, timeout=10
+        )
+        assert a.phone_number != old_number
+        assert len(a.roster) == 0
+        await a.disconnect()
 
 
-async def test_resume_from_before_retained_history_reports_a_gap(hub, connect):
-    hub.store = MemoryStore(keep_messages=5)
-    hub.lines = type(hub.lines)(hub.store.last_seq)
-    a, a_events = await connect(nickname="Alice", options={**FAST, "backoff_base": 1.0, "backoff_cap": 1.0})
-    b, _ = await connect(nickname="Bob")
-    first = await b.send_message("seen")
-    await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "seen")
-    a._ws.transport.abort()
-    for i in range(20):
-        await b.send_message(f"burst {i}")
-    gap = await a_events.wait_for(lambda e: isinstance(e, Gap), timeout=10)  # needs the resume after the burst
-    assert gap.after_seq == first.seq
-    assert gap.before_seq == first.seq + 16  # only the newest 5 of the 20 are retained
-    await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "burst 19")
-    assert _texts(a_events) == ["seen"] + [f"burst {i}" for i in range(15, 20)]
+async def test_resume_from_before_retained_history_reports_a_gap():
+    async with Hub("127.0.0.1", 0, store=MemoryStore(keep_messages=5), ping_interval=None) as hub, Relay(hub.port) as relay:
+        a, a_events = await _connect_via(relay, FAST, nickname="Alice")
+        b = OzWebClient(ping_interval=None)
+        await b.connect(hub.url, "Webphone1", {"nickname": "Bob"})
+        first = await b.send_message("seen")
+        await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "seen")
+        relay.hold()  # Alice's resume waits at the door until the burst is over
+        relay.cut()
+        for i in range(20):
+            await b.send_message(f"burst {i}")
+        relay.release()
+        gap = await a_events.wait_for(lambda e: isinstance(e, Gap), timeout=10)
+        assert gap.after_seq == first.seq
+        assert gap.before_seq == first.seq + 16  # only the newest 5 of the 20 are retained
+        await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "burst 19")
+        assert _texts(a_events) == ["seen"] + [f"burst {i}" for i in range(15, 20)]
+        await a.disconnect()
+        await b.disconnect()
 
 
 def _free_port() -> int:
@@ -249,23 +272,26 @@ async def test_same_client_id_from_two_senders_is_two_messages(hub, connect):
     assert got.seq == [m for m in watcher.of_type(ChatMessage) if m.text == "from A"][0].seq + 1
 
 
-async def test_replay_cut_at_its_limit_reports_the_rest_as_a_gap(hub, connect):
+async def test_replay_cut_at_its_limit_reports_the_rest_as_a_gap(connect, relay):
     from ozchat.protocol import MAX_REPLAY
 
-    a, a_events = await connect(nickname="Alice", options={**FAST, "backoff_base": 1.0, "backoff_cap": 1.0})
+    a, a_events = await _connect_via(relay, FAST, nickname="Alice")
     b, _ = await connect(nickname="Bob")
     seen = await b.send_message("seen")
     await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "seen")
-    a._ws.transport.abort()
+    relay.hold()  # Alice's resume waits at the door until every message of the burst is acknowledged
+    relay.cut()
     burst = MAX_REPLAY + 5
     last = None
     for i in range(burst):
         last = await b.send_message(f"burst {i}")
+    relay.release()
     gap = await a_events.wait_for(lambda e: isinstance(e, Gap), timeout=10)
     assert (gap.after_seq, gap.before_seq) == (seen.seq, last.seq - MAX_REPLAY + 1)
     await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == f"burst {burst - 1}")
     replayed = [m for m in a_events.of_type(ChatMessage) if m.text != "seen"]
     assert len(replayed) == MAX_REPLAY and replayed[0].text == "burst 5"
+    await a.disconnect()
 
 
 async def test_disconnect_while_a_reconnect_attempt_is_under_way():

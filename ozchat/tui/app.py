@@ -41,6 +41,7 @@ from .widgets.roster import is_away
 PRESENCE_TICK = 0.05  # seconds a presence event may wait to be drawn with others
 FIRST_CONNECT_RETRY = 1.0  # seconds before trying a hub that could not be reached again, doubling
 LAST_CONNECT_RETRY = 30.0
+RETRY_KEY = "retrying"  # the one chat line that says how trying to reach the hub goes
 NAMES_IN_ANNOUNCEMENT = 3  # more joins than this in one tick are summed up in one line
 MAX_DIRECT_TABS = 20  # direct messages that would open more tabs are shown in the line's tab
 LINE_TAB = "line"
@@ -152,12 +153,14 @@ class OzChatApp(App[None]):
         max_chat_lines: int = 2000,
         theme: str | None = None,
         avatar_retry: float = RETRY_FAILED,
+        connect_retry: tuple[float, float] = (FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY),
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
         `avatars` loads the pictures people share (without it only identicons are drawn) and is
         closed with the app; `avatar_file` is uploaded once connected and shared as the avatar.
-        A failed avatar load is tried again `avatar_retry` seconds later, when next drawn.
+        A failed avatar load is tried again `avatar_retry` seconds later, when next drawn. A hub
+        not reached at the start is tried again after `connect_retry` (first, longest) seconds, doubling.
         """
         super().__init__()
         self.client = client
@@ -167,6 +170,7 @@ class OzChatApp(App[None]):
         self._join = join
         self.avatars = AvatarBoard(avatars, self.run_worker, self.post_message, retry_after=avatar_retry)
         self._avatar_file = avatar_file
+        self._connect_retry = connect_retry
         self._people_redraw: Timer | None = None
         self._clock = clock
         self._max_chat_lines = max_chat_lines
@@ -241,18 +245,20 @@ class OzChatApp(App[None]):
 
     @work(exclusive=True, group="client")
     async def _run_client(self, join: Join) -> None:
-        retry = FIRST_CONNECT_RETRY
+        retry = self._connect_retry[0]
+        attempt = 0
         while True:
             events = self.client.events()
+            attempt += 1
             try:
                 await self.client.connect(join.server, join.line, join.properties, token=join.token)
             except ConnectionFailed as failure:
                 events.close()
                 # Never connected yet: keep trying, as the client does once a connection drops.
-                reason = f"{failure} (trying again in {retry:g} s)"
+                reason = f"{failure} (attempt {attempt}; trying again in {retry:g} s)"
                 self.post_message(ConnectionChanged(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason, retrying=True)))
                 await asyncio.sleep(retry)
-                retry = min(retry * 2, LAST_CONNECT_RETRY)
+                retry = min(retry * 2, self._connect_retry[1])
                 continue
             except OzchatError:
                 pass  # refused: the event stream reports it
@@ -286,6 +292,7 @@ class OzChatApp(App[None]):
         status = self.query_one(StatusBar)
         log = self.line_conversation.chat
         if change.state is ConnectionState.ACCESS_GRANTED:
+            log.discard(RETRY_KEY)
             self.me = message.me
             self.line = message.line or self.line
             if self.line is not None:
@@ -308,7 +315,8 @@ class OzChatApp(App[None]):
                 self.roster.clear()  # while reconnecting the client reconciles it at sync
             description = describe_state(change)
             status.show_state("reconnecting" if change.retrying else "closed", description)
-            log.add_system(self.now(), description, kind="system" if change.retrying else "error")
+            # Attempt after attempt updates one line rather than adding one each.
+            log.add_system(self.now(), description, kind="system" if change.retrying else "error", key=RETRY_KEY if change.retrying else None)
         self.people.show(self.roster, self.me)
 
     def on_presence_changed(self, message: PresenceChanged) -> None:

@@ -20,8 +20,12 @@ def fixed_clock() -> datetime:
     return FIXED_TIME
 
 
-async def until(pilot, predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    """Let the app run until `predicate()` holds; fail the test after `timeout` seconds."""
+async def until(pilot, predicate: Callable[[], object], timeout: float | None = 5.0) -> None:
+    """Let the app run until `predicate()` holds; fail the test after `timeout` seconds.
+
+    `timeout=None` waits as long as it takes (the suite's own per-test limit still ends a hang):
+    for work whose duration depends on the machine, such as hundreds of joins.
+    """
     async with asyncio.timeout(timeout):
         while not predicate():
             await pilot.pause(0.02)

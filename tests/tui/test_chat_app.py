@@ -341,3 +341,27 @@ async def test_msg_and_whois_find_me_like_anyone_else_and_msg_refuses_me(chat_ap
         await pilot.press(*"/msg JOHN hi me", "enter")
         await until(pilot, lambda: len([line for line in chat_lines(app) if "yourself" in line]) == 2)
         assert johnny_events.of_type(ChatMessage) == []
+
+
+async def test_retrying_a_hub_not_there_shows_one_line_that_updates_and_goes_once_joined(unused_tcp_port):
+    from ozchat import OzWebClient
+    from ozchat.hub import Hub
+    from ozchat.tui.app import Join, OzChatApp
+
+    from .conftest import fixed_clock
+
+    address = f"127.0.0.1:{unused_tcp_port}"
+    app = OzChatApp(
+        OzWebClient(ping_interval=None),
+        join=Join(address, "Webphone1", {"nickname": "Early"}),
+        clock=fixed_clock,
+        connect_retry=(0.05, 0.1),
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: any("attempt 4;" in line for line in chat_lines(app)))
+        trying = [line for line in chat_lines(app) if "trying again" in line]
+        assert len(trying) == 1 and "attempt 4; trying again in 0.1 s" in trying[0]
+        async with Hub("127.0.0.1", unused_tcp_port):
+            await until(pilot, lambda: app.me is not None, timeout=10)
+            assert [line.split(" ", 1)[1] for line in chat_lines(app)] == ["You joined #Webphone1 as Early (%s)" % app.me.phone_number]
+            await app.client.disconnect()

@@ -35,6 +35,7 @@ class Entry:
     mention: bool = False  # names this user: highlighted
     history: bool = False
     tag: str | None = None  # shown before the name, e.g. "direct" for a DM outside its tab
+    key: str | None = None  # a newer entry with the same key replaces this one (a status that updates)
     _strips: tuple[int, list[Strip]] | None = field(default=None, repr=False)
 
 
@@ -106,6 +107,8 @@ class ChatLog(ScrollView, can_focus=True):
     # ---- adding -----------------------------------------------------------------------
 
     def add(self, entry: Entry) -> None:
+        if entry.key is not None:
+            self._drop_keyed(entry.key)
         (self._history if entry.history else self._live).append(entry)
         while len(self._history) + len(self._live) > self.max_entries:
             (self._history or self._live).popleft()
@@ -131,10 +134,26 @@ class ChatLog(ScrollView, can_focus=True):
         shown_tag = printable(tag) if tag is not None else None
         self.add(Entry(time, Text(printable(text, keep_newlines=True)), printable(name), kind, own, mention, history, shown_tag))
 
-    def add_system(self, time: datetime, text: Text | str, *, kind: str = "system") -> None:
-        """A line from ozchat itself (`John is ONLINE`); names in a Text must be printable already."""
+    def add_system(self, time: datetime, text: Text | str, *, kind: str = "system", key: str | None = None) -> None:
+        """A line from ozchat itself (`John is ONLINE`); names in a Text must be printable already.
+
+        With a `key`, the line replaces the earlier one with that key, and is shown last.
+        """
         body = text if isinstance(text, Text) else Text(printable(text, keep_newlines=True))
-        self.add(Entry(time, body, None, kind))
+        self.add(Entry(time, body, None, kind, key=key))
+
+    def discard(self, key: str) -> None:
+        """Remove the line added with `key`, if it is still there."""
+        if self._drop_keyed(key):
+            self._refresh_size()
+
+    def _drop_keyed(self, key: str) -> bool:
+        kept = deque(entry for entry in self._live if entry.key != key)
+        if len(kept) == len(self._live):
+            return False
+        self._live = kept
+        self._lines = None
+        return True
 
     def clear(self) -> None:
         self._history.clear()

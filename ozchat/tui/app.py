@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from enum import IntEnum
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,42 @@ KEYS_HELP = (
     "Enter sends, Shift+Enter or Ctrl+J starts a new line; PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
     "F1 help, F2 people, F3 next tab, F4 close tab, Esc back to the input, Ctrl+Q quit"
 )
+
+
+BELL_INTERVAL = 5.0  # seconds: others ring the bell at most this often, however fast they write
+
+
+class Unread(IntEnum):
+    """How much the unread messages in a tab matter: a tab shows the highest."""
+
+    NONE = 0
+    MESSAGE = 1
+    MENTION = 2
+    DIRECT = 3
+
+
+UNREAD_MARKS = {
+    Unread.NONE: ("", ""),
+    Unread.MESSAGE: ("", "dim"),
+    Unread.MENTION: (" @", "bold $text-warning"),
+    Unread.DIRECT: (" DM", "bold $text-error"),
+}
+
+
+class RateLimit:
+    """Allows one event per `interval` seconds of `clock`."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+
+    def allow(self) -> bool:
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            return False
+        self._last = now
+        return True
 
 
 @dataclass(frozen=True)
@@ -101,6 +139,7 @@ class Conversation(TabPane):
         self.caption = caption
         self.partner = partner
         self.unread = 0
+        self.unread_level = Unread.NONE
         self.chat = ChatLog(max_entries)
         self.unseen_notice = Static("", classes="unseen")
         self.unseen_notice.display = False
@@ -108,7 +147,18 @@ class Conversation(TabPane):
 
     def label(self) -> Content:
         title = Content(printable(self.caption))
-        return title + Content.styled(f" ({self.unread})", "bold") if self.unread else title
+        if not self.unread:
+            return title
+        marker, style = UNREAD_MARKS[self.unread_level]
+        return title + Content.styled(f" ({self.unread}{marker})", style)
+
+    def count_unread(self, level: Unread) -> None:
+        self.unread += 1
+        self.unread_level = max(self.unread_level, level)
+
+    def mark_read(self) -> None:
+        self.unread = 0
+        self.unread_level = Unread.NONE
 
     def on_chat_log_unseen(self, message: ChatLog.Unseen) -> None:
         message.stop()
@@ -154,6 +204,7 @@ class OzChatApp(App[None]):
         theme: str | None = None,
         avatar_retry: float = RETRY_FAILED,
         connect_retry: tuple[float, float] = (FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
@@ -161,6 +212,7 @@ class OzChatApp(App[None]):
         closed with the app; `avatar_file` is uploaded once connected and shared as the avatar.
         A failed avatar load is tried again `avatar_retry` seconds later, when next drawn. A hub
         not reached at the start is tried again after `connect_retry` (first, longest) seconds, doubling.
+        `monotonic` is the clock the bell's rate limit reads.
         """
         super().__init__()
         self.client = client
@@ -171,6 +223,7 @@ class OzChatApp(App[None]):
         self.avatars = AvatarBoard(avatars, self.run_worker, self.post_message, retry_after=avatar_retry)
         self._avatar_file = avatar_file
         self._connect_retry = connect_retry
+        self._bell_limit = RateLimit(BELL_INTERVAL, monotonic)
         self._people_redraw: Timer | None = None
         self._clock = clock
         self._max_chat_lines = max_chat_lines
@@ -401,10 +454,11 @@ class OzChatApp(App[None]):
             history=message.history,
             tag=tag,
         )
+        direct = message.to is not None and not own
         if conversation is not self.tabs.active_pane and not message.history:
-            conversation.unread += 1
+            conversation.count_unread(Unread.DIRECT if direct else Unread.MENTION if mention else Unread.MESSAGE)
             self._relabel(conversation)
-        if mention:
+        if (mention or (direct and not message.history)) and self._bell_limit.allow():
             self.bell()
 
     def on_history_gap(self, message: HistoryGap) -> None:
@@ -465,7 +519,7 @@ class OzChatApp(App[None]):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         conversation = event.pane
         if isinstance(conversation, Conversation) and conversation.unread:
-            conversation.unread = 0
+            conversation.mark_read()
             self._relabel(conversation)
 
     @on(OptionList.OptionSelected, "#people")

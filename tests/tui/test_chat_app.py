@@ -97,7 +97,7 @@ async def test_msg_opens_a_dm_tab_and_only_the_recipient_gets_it(chat_app, conne
         await until(pilot, lambda: app.query_one("#conversations").active == "line")
         await mary.send_message("still there?", to=app.me.phone_number)
         await until(pilot, lambda: app.query_one(f"#{tab}").unread == 1)
-        assert app.query_one("#conversations").get_tab(tab).label.plain == "Mary (1)"
+        assert app.query_one("#conversations").get_tab(tab).label.plain == "Mary (1 DM)"
 
         await bob.send_message("line check")
         await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "line check")

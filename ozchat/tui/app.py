@@ -636,8 +636,7 @@ class OzChatApp(App[None]):
         left = Text.assemble(name_text(name), f" has left #{printable(self.line or '')}")
         if not self.roster.find(name):
             return left
-        quoted = f'"{name}"' if any(character.isspace() for character in name) else name
-        return Text.assemble(left, f"; /msg {printable(quoted)} to reach their new connection")
+        return Text.assemble(left, f"; /msg {printable(commands.quote_name(name))} to reach their new connection")
 
     def _request(self, conversation: Conversation, request: Awaitable[Any], done: Text | str | None = None) -> None:
         """Send without blocking the screen; a refusal becomes a one-line error in the tab."""

@@ -96,10 +96,10 @@ COMMANDS: dict[str, CommandHelp] = {
     "avatar": CommandHelp("/avatar URL|NAME|FILE", "share an avatar: an image URL, a bundled name (cat), or ./file.png to upload"),
     "away": CommandHelp("/away [TEXT]", "tell everyone you are away, with an optional reason"),
     "back": CommandHelp("/back", "you are back: the away mark goes"),
-    "msg": CommandHelp("/msg NICK|NUMBER TEXT", "send a direct message (opens its own tab)"),
+    "msg": CommandHelp("/msg NICK|NUMBER TEXT", 'send a direct message (opens its own tab); "quote a name" with spaces'),
     "me": CommandHelp("/me ACTION", "say what you do: * John waves"),
     "who": CommandHelp("/who", "list everyone on the line with their numbers"),
-    "whois": CommandHelp("/whois NICK|NUMBER", "show everything someone shares"),
+    "whois": CommandHelp("/whois NICK|NUMBER", 'show everything someone shares; "quote a name" with spaces'),
     "set": CommandHelp("/set KEY [VALUE]", "share any property; without a value it is removed"),
     "clear": CommandHelp("/clear", "empty this tab's messages"),
     "help": CommandHelp("/help [COMMAND]", "list the commands, or explain one"),
@@ -194,8 +194,37 @@ class Completion:
     candidates: tuple[str, ...]
 
 
+TARGET_COMMANDS = ("msg", "whois")  # commands whose first argument names someone
+
+
+def quote_name(name: str) -> str:
+    """A name as a command argument: "double quoted" if it has white space or starts with a quote."""
+    return f'"{name}"' if name.startswith('"') or any(character.isspace() for character in name) else name
+
+
+def _complete_target(text: str, cursor: int, nicknames: Iterable[str]) -> Completion | None:
+    """The name after /msg or /whois, quoted where it has spaces; None when the cursor is elsewhere."""
+    word, space, _ = text.partition(" ")
+    if not space or word[1:].casefold() not in TARGET_COMMANDS or not text.startswith("/"):
+        return None
+    start = len(word) + 1
+    typed = text[start:cursor]
+    if typed.startswith('"'):
+        if '"' in typed[1:]:
+            return None  # the quoted name is closed: the message follows
+        typed = typed[1:]
+    elif " " in typed:
+        return None
+    folded = typed.casefold()
+    matches = sorted({name for name in nicknames if name.casefold().startswith(folded)}, key=str.casefold)
+    return Completion(start, cursor, tuple(quote_name(name) + " " for name in matches)) if matches else None
+
+
 def complete(text: str, cursor: int, nicknames: Iterable[str]) -> Completion | None:
     """Complete the word before the cursor: a command name after a leading slash, else a nickname."""
+    nicknames = list(nicknames)
+    if (target := _complete_target(text, cursor, nicknames)) is not None:
+        return target
     start = text.rfind(" ", 0, cursor) + 1
     word = text[start:cursor]
     if start == 0 and word.startswith("/"):

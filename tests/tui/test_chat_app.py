@@ -365,3 +365,18 @@ async def test_retrying_a_hub_not_there_shows_one_line_that_updates_and_goes_onc
             await until(pilot, lambda: app.me is not None, timeout=10)
             assert [line.split(" ", 1)[1] for line in chat_lines(app)] == ["You joined #Webphone1 as Early (%s)" % app.me.phone_number]
             await app.client.disconnect()
+
+
+async def test_tab_completes_a_name_with_spaces_in_quotes_and_msg_reaches_them(chat_app, connect):
+    app = chat_app(nickname="John")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        dave, dave_events = await connect(nickname="Dave the Great")
+        await until(pilot, lambda: dave.phone_number in people_ids(app))
+        await pilot.press(*"/msg Dav", "tab")
+        assert app.query_one("#composer").value == '/msg "Dave the Great" '
+        await pilot.press(*"hello", "enter")
+        heard = await dave_events.wait_for(lambda e: isinstance(e, ChatMessage))
+        assert heard.text == "hello" and heard.to == dave.phone_number
+        await pilot.press(*"/whois Dav", "tab", "enter")
+        await until(pilot, lambda: any(f"Dave the Great is {dave.phone_number}" in line for line in chat_lines(app, f"dm-{dave.phone_number}")))

@@ -123,3 +123,15 @@ def test_complete_nothing():
     assert complete("zz", 2, NAMES) is None
     assert complete("/zz", 3, NAMES) is None
     assert complete("/msg [b", 7, NAMES) == commands.Completion(5, 7, ("[bold]x[/] ",))
+
+
+def test_complete_quotes_a_name_with_spaces_after_msg_and_whois():
+    names = ["Dave the Great", "Daisy", "Bob"]
+    assert complete("/msg Dav", 8, names) == commands.Completion(5, 8, ('"Dave the Great" ',))
+    assert complete('/whois "dav', 11, names) == commands.Completion(7, 11, ('"Dave the Great" ',))
+    assert complete("/msg Da", 7, names) == commands.Completion(5, 7, ("Daisy ", '"Dave the Great" '))
+    assert complete("/msg Bo", 7, names) == commands.Completion(5, 7, ("Bob ",))
+    # Once the name is closed, Tab completes words of the message as usual.
+    assert complete('/msg "Dave the Great" hi bo', 27, names) == commands.Completion(25, 27, ("Bob ",))
+    assert commands.parse('/msg "Dave the Great" hi there') == commands.Msg("Dave the Great", "hi there")
+    assert commands.parse('/whois "Dave the Great"') == commands.Whois("Dave the Great")

@@ -50,10 +50,12 @@ LINE_TAB = "line"
 LARGE_PASTE_LINES = 5  # a message of more lines is sent only once confirmed, like a paste in WeeChat
 KEYS_HELP = (
     "Enter sends, Shift+Enter or Ctrl+J starts a new line; PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
-    "F1 help, F2 people, F3 next tab, F4 close tab, Esc back to the input, Ctrl+Q quit"
+    "F1 help, F2 people (shows the list on a small screen), F3 next tab, F4 close tab, Esc back to the input, Ctrl+Q quit"
 )
 
 
+COMPACT_FOOTER_WIDTH = 110
+SMALL_SCREEN_WIDTH = 80  # below it the sidebar hides (F2 shows it)
 BELL_INTERVAL = 5.0  # seconds: others ring the bell at most this often, however fast they write
 
 
@@ -171,13 +173,14 @@ class OzChatApp(App[None]):
     """Presence sidebar, chat tabs and an input line over one OzWebClient."""
 
     TITLE = "ozchat"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-normal"), (170, "-wide")]
+    # Below 80 columns the sidebar hides, so the chat keeps the width; F2 shows it.
+    HORIZONTAL_BREAKPOINTS = [(0, "-small"), (SMALL_SCREEN_WIDTH, "-narrow"), (110, "-normal"), (170, "-wide")]
 
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("f2", "people", "People"),
-        Binding("f3", "next_tab", "Next tab"),
-        Binding("f4", "close_tab", "Close tab"),
+        Binding("f3", "next_tab", "Next", tooltip="Show the next tab"),
+        Binding("f4", "close_tab", "Close", tooltip="Close this direct-message tab"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("escape", "focus_composer", "Back to input", show=False),
     ]
@@ -188,7 +191,9 @@ class OzChatApp(App[None]):
     #conversations > ContentSwitcher { height: 1fr; }
     #conversations TabPane { padding: 0; height: 1fr; }
     #conversations .unseen { dock: bottom; height: 1; width: 1fr; background: $warning 30%; content-align-horizontal: center; }
-    Screen.-narrow PeopleList { width: 24; }
+    Screen.-small PeopleList, Screen.-narrow PeopleList { width: 24; }
+    Screen.-small PeopleList { display: none; }
+    Screen.-small PeopleList.-shown { display: block; }
     Screen.-wide PeopleList { width: 38; }
     """
 
@@ -259,6 +264,22 @@ class OzChatApp(App[None]):
         else:
             status.show_state("closed", "not connected")
         self.query_one(Composer).focus()
+
+    def on_resize(self) -> None:
+        # Keys sit closer together on a narrow screen, and on a small one the palette's key goes, so the footer is never cut.
+        footer = self.query_one(Footer)
+        footer.compact = self.size.width < COMPACT_FOOTER_WIDTH
+        footer.show_command_palette = self.size.width >= SMALL_SCREEN_WIDTH
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F3 and F4 are offered only where they do something: F3 with two tabs or more, F4 in a direct tab."""
+        if not self.is_mounted or not self.query(TabbedContent):
+            return True
+        if action == "next_tab":
+            return self.tabs.tab_count > 1
+        if action == "close_tab":
+            return self.active_conversation.partner is not None
+        return True
 
     async def on_unmount(self) -> None:
         with contextlib.suppress(OzchatError, TimeoutError):
@@ -497,6 +518,7 @@ class OzChatApp(App[None]):
             title = self._name_of(phone_number)
             conversation = Conversation(title, phone_number, self._max_chat_lines, id=f"dm-{phone_number}")
             await self.tabs.add_pane(conversation)
+            self.refresh_bindings()
         if activate:
             self.tabs.active = conversation.id or LINE_TAB
         return conversation
@@ -517,6 +539,7 @@ class OzChatApp(App[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
         conversation = event.pane
         if isinstance(conversation, Conversation) and conversation.unread:
             conversation.mark_read()
@@ -742,9 +765,17 @@ class OzChatApp(App[None]):
             chat.action_scroll_end()
 
     def action_people(self) -> None:
-        self.people.focus()
+        """Focus the people list; on a small screen, show it, or hide it again if it has the focus."""
+        people = self.people
+        if self.screen.has_class("-small") and people.has_focus and people.has_class("-shown"):
+            people.remove_class("-shown")
+            self.query_one(Composer).focus()
+            return
+        people.add_class("-shown")
+        people.focus()
 
     def action_focus_composer(self) -> None:
+        self.people.remove_class("-shown")  # on a small screen the list shown by F2 goes again
         self.query_one(Composer).focus()
 
     def action_next_tab(self) -> None:
@@ -757,6 +788,7 @@ class OzChatApp(App[None]):
         if conversation.partner is not None:
             await self.tabs.remove_pane(conversation.id or "")
             self.tabs.active = LINE_TAB
+            self.refresh_bindings()
 
     async def action_quit(self) -> None:
         with contextlib.suppress(OzchatError, TimeoutError):

@@ -59,3 +59,15 @@ def test_main_screen_120x40(snap_compare):
 
 def test_main_screen_80x24(snap_compare):
     assert snap_compare(snapshot_app(), terminal_size=(80, 24), run_before=feed)
+
+
+def test_main_screen_60x20_hides_the_sidebar(snap_compare):
+    assert snap_compare(snapshot_app(), terminal_size=(60, 20), run_before=feed)
+
+
+def test_main_screen_60x20_f2_shows_the_sidebar(snap_compare):
+    async def feed_then_f2(pilot) -> None:
+        await feed(pilot)
+        await pilot.press("f2")
+
+    assert snap_compare(snapshot_app(), terminal_size=(60, 20), run_before=feed_then_f2)

@@ -71,7 +71,7 @@ class Composer(TextArea):
             soft_wrap=True,
             tab_behavior="focus",
             highlight_cursor_line=False,
-            placeholder="Message, or /help for commands (Shift+Enter or Ctrl+J: new line)",
+            placeholder="Message, or /help (Shift+Enter: new line)",
         )
         self._nicknames = nicknames
         self._max_recall = max_recall

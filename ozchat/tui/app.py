@@ -24,18 +24,18 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static, TabbedContent, TabPane
 
-from ..avatars import AvatarService
+from ..avatars import AvatarError, AvatarService
 from ..client import ConnectionStateChanged, OzWebClient
 from ..exceptions import ConnectionFailed, OzchatError, RequestRejected
 from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ErrorFrame, Gap, Synced
 from ..roster import Roster
 from ..text import printable
 from . import commands
-from .avatar_choice import AvatarFileError, choose_avatar, read_avatar_file
+from .avatar_choice import AvatarChoiceError, AvatarFileError, choose_avatar, read_avatar_file
 from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
 from .palette import nickname_style
 from .widgets import AvatarBoard, ChatLog, Composer, PeopleList, ProfileCard, StatusBar
-from .widgets.avatar import RETRY_FAILED
+from .widgets.avatar import RETRY_FAILED, plain_reason
 from .widgets.confirm import Confirm
 from .widgets.profile_card import property_text
 from .widgets.roster import is_away
@@ -229,6 +229,7 @@ class OzChatApp(App[None]):
         self._avatar_file = avatar_file
         self._connect_retry = connect_retry
         self._bell_limit = RateLimit(BELL_INTERVAL, monotonic)
+        self._avatar_failures_told: set[str] = set()
         self._people_redraw: Timer | None = None
         self._clock = clock
         self._max_chat_lines = max_chat_lines
@@ -434,6 +435,7 @@ class OzChatApp(App[None]):
 
     def on_avatar_loaded(self, message: AvatarLoaded) -> None:
         self.avatars.loaded(message)
+        self._tell_if_my_avatar_failed(message)
         for screen in self.screen_stack:
             # A card not mounted yet draws the board's latest state in its own on_mount.
             if isinstance(screen, ProfileCard) and screen.is_mounted:
@@ -442,6 +444,23 @@ class OzChatApp(App[None]):
             # Loads land one by one; the sidebar is drawn once per tick for all of them.
             # The list owns the timer, so it stops with the list when the app closes.
             self._people_redraw = self.people.set_timer(PRESENCE_TICK, self._redraw_people)
+
+    def _tell_if_my_avatar_failed(self, message: AvatarLoaded) -> None:
+        """My own avatar is fetched under the rules everyone's client follows: if it fails here, say so once."""
+        error = message.result.error
+        value = self.me.get("avatar") if self.me is not None else None
+        if error is None or not isinstance(value, str) or self.avatars.service is None:
+            return
+        try:
+            mine = self.avatars.service.resolve(value.strip())
+        except AvatarError:
+            return
+        if message.key.url != mine or mine in self._avatar_failures_told:
+            return
+        self._avatar_failures_told.add(mine)
+        self.line_conversation.chat.add_system(
+            self.now(), f"others cannot load your avatar: {plain_reason(error)} ({error.code.value}: {error})", kind="error"
+        )
 
     def _redraw_people(self) -> None:
         self._people_redraw = None
@@ -691,7 +710,11 @@ class OzChatApp(App[None]):
         """Share a URL or a bundled avatar's name, or upload a local file first."""
 
         async def choose() -> None:
-            choice = await asyncio.to_thread(choose_avatar, value)
+            try:
+                choice = await asyncio.to_thread(choose_avatar, value)
+            except AvatarChoiceError as error:
+                conversation.chat.add_system(self.now(), f"avatar not changed: {error}", kind="error")
+                return
             if isinstance(choice, Path):
                 self._upload_avatar(conversation, choice)
             else:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from PIL import Image, UnidentifiedImageError
+
 from ..avatars.bundled import bundled_names
 from ..protocol import MAX_UPLOAD_BYTES, server_url
+
+UPLOADED_NAME = re.compile(r"[0-9a-f]{32}\.png")  # what the hub names an accepted upload
+IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "GIF": "GIF", "WEBP": "WebP"}  # what the hub takes
+
+
+class AvatarChoiceError(ValueError):
+    """An `--avatar` or `/avatar` value names nothing that could be shared; the message is one line."""
 
 
 class AvatarFileError(ValueError):
@@ -23,21 +34,30 @@ def avatar_base_url(server: str) -> str:
 def choose_avatar(value: str) -> str | Path:
     """The avatar value to share for `value`, or the local image file to upload first.
 
-    A bundled name ("cat") is shared as it is, for each viewer to resolve against its own
-    address of the hub; an existing file, or anything written as a path (./me.png, ~/me.png,
-    /home/me.png), is a file; anything else is shared as given. Blocks on a stat of the file system.
+    A bundled name ("cat") or the name of an upload is shared as it is, for each viewer to
+    resolve against its own address of the hub; an existing file, or anything written as a path
+    (./me.png, ~/me.png, /home/me.png), is a file; a URL is shared as given. Anything else is
+    refused with AvatarChoiceError, listing the bundled names. Blocks on a stat of the file system.
     """
     value = value.strip()
-    if "://" in value or value in bundled_names():
+    if "://" in value:
+        if urlsplit(value).scheme.lower() not in ("http", "https"):
+            raise AvatarChoiceError(f"an avatar URL starts with http:// or https://, not {value.split('://', 1)[0]}://")
+        return value
+    if value in bundled_names() or UPLOADED_NAME.fullmatch(value):
         return value
     path = Path(value).expanduser()
     if value.startswith((".", "~")) or path.is_absolute() or path.is_file():
         return path
-    return value
+    raise AvatarChoiceError(
+        f"no bundled avatar called {value}; bundled: {', '.join(sorted(bundled_names()))}; "
+        "or give an image URL (https://...) or a file (./me.png)"
+    )
 
 
 def read_avatar_file(path: Path) -> bytes:
-    """The image to upload, no larger than the hub takes; blocking, for ``asyncio.to_thread``."""
+    """The image to upload: no larger than the hub takes, and an image of a kind it takes, checked
+    here so a file that is not one never leaves the machine. Blocking, for ``asyncio.to_thread``."""
     try:
         with path.open("rb") as file:
             data = file.read(MAX_UPLOAD_BYTES + 1)
@@ -45,4 +65,13 @@ def read_avatar_file(path: Path) -> bytes:
         raise AvatarFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > MAX_UPLOAD_BYTES:
         raise AvatarFileError(f"{path} is larger than the {MAX_UPLOAD_BYTES // 1024} KiB the hub takes for an avatar")
+    kinds = ", ".join(IMAGE_FORMATS.values())
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            found = image.format
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise AvatarFileError(f"{path.name} is not an image ({kinds}); nothing was sent") from None
+    if found not in IMAGE_FORMATS:
+        raise AvatarFileError(f"{path.name} is a {found} image; the hub takes {kinds}; nothing was sent")
     return data

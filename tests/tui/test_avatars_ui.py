@@ -243,10 +243,19 @@ async def test_avatar_file_is_uploaded_and_others_see_its_name(upload_hub, tmp_p
             await until(pilot, lambda: mary_sees(app) not in (first, None))
             assert uploaded_name.fullmatch(mary_sees(app))
 
+            stored = sorted(path.name for path in (tmp_path / "uploads").iterdir())
             await pilot.press(*"/avatar ./notes.png", "enter")
             await until(pilot, lambda: any("avatar not changed" in line for line in chat_lines(app)))
             refused = [line for line in chat_lines(app) if "avatar not changed" in line]
-            assert "notes.png" in refused[0] and "not_an_image" in refused[0]
+            assert refused[0].endswith("notes.png is not an image (PNG, JPEG, GIF, WebP); nothing was sent")
+            Path("notes.txt").write_text("plain words")
+            await pilot.press(*"/avatar notes.txt", "enter")
+            await until(pilot, lambda: any("notes.txt is not an image" in line for line in chat_lines(app)))
+            await pilot.press(*"/avatar nosuchbundle", "enter")
+            await until(pilot, lambda: any("no bundled avatar called nosuchbundle" in line for line in chat_lines(app)))
+            assert any("bundled: alien, bear, bunny, cat," in line for line in chat_lines(app))
+            assert not any("Your avatar is now nosuchbundle" in line for line in chat_lines(app))
+            assert sorted(path.name for path in (tmp_path / "uploads").iterdir()) == stored  # nothing reached the hub
 
             await pilot.press(*"/avatar ./nowhere.png", "enter")
             await until(pilot, lambda: any("cannot read nowhere.png" in line for line in chat_lines(app)))
@@ -350,3 +359,15 @@ async def test_a_failed_avatar_is_loaded_again_after_the_retry_interval(hub, con
         await connect(nickname="Bob")  # the sidebar is drawn again
         await until(pilot, lambda: shows_picture(app, mary.phone_number))
         assert server.count("/late.png") == 2
+
+
+async def test_an_avatar_others_cannot_load_is_reported_to_its_owner(chat_app, hub, tmp_path):
+    # Everyone's client fetches from the hub's own address and public ones only; localhost is neither here.
+    service = service_for(f"127.0.0.1:{hub.port}", tmp_path / "cache")
+    app = chat_app(nickname="John", avatars=service)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        await pilot.press(*"/avatar http://localhost:9/me.png", "enter")
+        await until(pilot, lambda: any("others cannot load your avatar" in line for line in chat_lines(app)))
+        [told] = [line for line in chat_lines(app) if "others cannot load your avatar" in line]
+        assert "refused_address" in told and "localhost" in told

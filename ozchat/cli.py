@@ -620,6 +620,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         avatar_file=avatar_file,
         theme=args.theme,
         max_chat_lines=args.scrollback,
+        settings_file=settings_path(),
     )
     if local_hub is not None:
         app.hub_started_here = lambda: local_hub.started_here is not None

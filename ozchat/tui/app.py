@@ -8,14 +8,16 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from enum import IntEnum
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
-from textual.app import App, ComposeResult
+from textual import constants, on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.screen import Screen
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
@@ -31,6 +33,7 @@ from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, E
 from ..roster import Roster
 from ..text import printable
 from . import commands
+from .settings import save_setting
 from .avatar_choice import AvatarChoiceError, AvatarFileError, choose_avatar, read_avatar_file
 from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
 from .palette import nickname_style
@@ -210,6 +213,7 @@ class OzChatApp(App[None]):
         avatar_retry: float = RETRY_FAILED,
         connect_retry: tuple[float, float] = (FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY),
         monotonic: Callable[[], float] = time.monotonic,
+        settings_file: Path | None = None,
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
@@ -217,7 +221,8 @@ class OzChatApp(App[None]):
         closed with the app; `avatar_file` is uploaded once connected and shared as the avatar.
         A failed avatar load is tried again `avatar_retry` seconds later, when next drawn. A hub
         not reached at the start is tried again after `connect_retry` (first, longest) seconds, doubling.
-        `monotonic` is the clock the bell's rate limit reads.
+        `monotonic` is the clock the bell's rate limit reads. A theme picked while running is
+        kept in `settings_file` (the user's settings.toml), if given, for the next start.
         """
         super().__init__()
         self.client = client
@@ -230,6 +235,7 @@ class OzChatApp(App[None]):
         self._connect_retry = connect_retry
         self._bell_limit = RateLimit(BELL_INTERVAL, monotonic)
         self._avatar_failures_told: set[str] = set()
+        self._settings_file = settings_file
         self._people_redraw: Timer | None = None
         self._clock = clock
         self._max_chat_lines = max_chat_lines
@@ -264,6 +270,40 @@ class OzChatApp(App[None]):
             self._run_client(self._join)
         else:
             status.show_state("closed", "not connected")
+        self.query_one(Composer).focus()
+
+    def watch_theme(self, theme: str) -> None:
+        if self._settings_file is None or not self.is_mounted or theme == (self._start_theme or constants.DEFAULT_THEME):
+            return
+        try:
+            save_setting(self._settings_file, "theme", theme)
+        except OSError as error:
+            self.notify(f"the theme is not kept for next time: {error}", severity="warning")
+            return
+        self._start_theme = theme
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette offers ozchat's own commands and, for each person, a direct message and their profile."""
+        yield from super().get_system_commands(screen)
+        for name, command in commands.COMMANDS.items():
+            yield SystemCommand(command.usage, command.summary, partial(self._begin_command, name))
+        everyone = sorted([*self.roster, *([self.me] if self.me else [])], key=lambda info: info.display_name.casefold())
+        for info in everyone:
+            shown = printable(info.display_name)
+            if info is not self.me:
+                yield SystemCommand(
+                    f"Message {shown}", f"direct messages with {shown} ({info.phone_number})", partial(self._message_person, info.phone_number)
+                )
+            yield SystemCommand(f"Profile of {shown}", f"what {shown} ({info.phone_number}) shares", partial(self.show_profile, info.phone_number))
+
+    def _begin_command(self, name: str) -> None:
+        composer = self.query_one(Composer)
+        composer.value = f"/{name} "
+        composer.focus()
+
+    async def _message_person(self, phone_number: str) -> None:
+        if phone_number in self.roster:
+            await self.open_conversation(phone_number, activate=True)
         self.query_one(Composer).focus()
 
     def on_resize(self) -> None:
@@ -566,9 +606,12 @@ class OzChatApp(App[None]):
 
     @on(OptionList.OptionSelected, "#people")
     def _person_selected(self, event: OptionList.OptionSelected) -> None:
-        number = event.option.id
+        self.show_profile(event.option.id or "")
+
+    def show_profile(self, number: str) -> None:
+        """The profile card of the person with this number (me included); Message on it opens a direct tab."""
         is_me = self.me is not None and number == self.me.phone_number
-        info = self.me if is_me else self.roster.get(number or "")
+        info = self.me if is_me else self.roster.get(number)
         if info is None:
             return
 

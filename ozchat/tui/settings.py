@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -69,3 +71,27 @@ def load_settings(path: Path) -> ChatSettings:
         if key == "scrollback" and value < 1:
             raise SettingsError(f"{path}: scrollback should be at least 1, not {value}")
     return ChatSettings(**data)
+
+
+def save_setting(path: Path, key: str, value: str) -> None:
+    """Set one top-level string setting in the file, keeping every other line as it was.
+
+    Used for what is chosen inside the chat (the theme), so the next start begins with it.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    line = f"{key} = {json.dumps(value)}"  # a JSON string is a valid TOML basic string
+    pattern = re.compile(rf"\s*{re.escape(key)}\s*=")
+    for index, existing in enumerate(lines):
+        if existing.lstrip().startswith("["):
+            lines.insert(0, line)  # a table begins: the key was not set at the top level
+            break
+        if pattern.match(existing):
+            lines[index] = line
+            break
+    else:
+        lines.insert(0, line)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -31,6 +31,12 @@ async def until(pilot, predicate: Callable[[], object], timeout: float | None = 
             await pilot.pause(0.02)
 
 
+@pytest.fixture(autouse=True)
+def private_config_dir(tmp_path, monkeypatch) -> None:
+    """No UI test reads or writes the user's own settings.toml (a theme picked is saved there)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
 @pytest.fixture
 def chat_app(hub: Hub) -> Callable[..., OzChatApp]:
     """`chat_app(nickname="John")`: an app whose worker joins Webphone1 on the test hub."""

@@ -34,7 +34,7 @@ async def test_markup_and_control_sequences_are_shown_literally(chat_app, connec
         assert f"<{MARKUP_NICK}> copy ␛]52;c;aGk=␇ then <U+009B>2J clear [link=http://evil.example]click[/link] [/nope]" in message
         assert any(f"{MARKUP_NICK} is ONLINE" in line for line in chat)
         assert any(MARKUP_NICK in line for line in rendered_lines(app.query_one(PeopleList)))
-        assert app.query_one("#conversations").get_tab(tab).label.plain == f"{MARKUP_NICK} (1)"
+        assert app.query_one("#conversations").get_tab(tab).label.plain == f"{MARKUP_NICK} (1 DM)"
 
         await pilot.press(*f"/whois {admin.phone_number}", "enter")
         await until(pilot, lambda: any("motto: [blink]hi[/blink]" in line for line in chat_lines(app)))

@@ -54,3 +54,18 @@ def test_a_chat_log_refuses_to_keep_fewer_than_one_entry_and_keeps_the_last_with
     for n in range(3):
         log.add_system(FIXED_TIME, f"line {n}")
     assert [entry.body.plain for entry in log.entries] == ["line 2"]
+
+
+def test_save_setting_sets_a_top_level_key_and_keeps_the_rest(tmp_path):
+    from ozchat.tui.settings import save_setting
+
+    path = tmp_path / "settings.toml"
+    save_setting(path, "theme", "nord")
+    assert load_settings(path).theme == "nord"
+    path.write_text('# mine\nnick = "John"\ntheme = "gruvbox"\n\n[properties]\ntheme = "not this one"\n')
+    save_setting(path, "theme", "textual-light")
+    assert path.read_text() == '# mine\nnick = "John"\ntheme = "textual-light"\n\n[properties]\ntheme = "not this one"\n'
+    path.write_text('[properties]\nmood = "sunny"\n')
+    save_setting(path, "theme", 'say "hi" ☃')
+    settings = load_settings(path)
+    assert (settings.theme, settings.properties) == ('say "hi" ☃', {"mood": "sunny"})

@@ -6,6 +6,7 @@ free-variant option.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +16,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from ozchat import AccessDenied, ConnectionState, ConnectionStateChanged, OzWebClient
+from ozchat import AccessDenied, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.hub import Hub
 from ozchat.names import is_blank, looks_alike
 
@@ -190,3 +191,32 @@ def test_ozchat_events_joins_under_a_free_variant_and_says_so(processes) -> None
     granted = json.loads(third.wait_for(r'^\{"event": "connection", "state": "ACCESS_GRANTED".*').group(0))
     assert (granted["nickname"], granted["takenNickname"]) == ("JOHN3", "JOHN")
     first.wait_for(r"^John2 is ONLINE$")
+
+
+async def test_a_client_back_after_its_nickname_was_taken_meanwhile_takes_a_variant() -> None:
+    from relay import Relay
+
+    async with Hub("127.0.0.1", 0, grace=0.0, ping_interval=None) as hub, Relay(hub.port) as relay:
+        john = OzWebClient(ping_interval=None, pick_free_nickname=True, backoff_base=0.05, backoff_cap=0.1)
+        states: list[ConnectionStateChanged] = []
+        john.on_connection_state_changed(states.append)
+        await john.connect(relay.address, "Webphone1", {"nickname": "John"})
+        watcher = OzWebClient(ping_interval=None)
+        gone = asyncio.Event()
+        watcher.on_client_state_changed(lambda info: gone.set() if info.status is ClientStatus.OFFLINE else None)
+        await watcher.connect(hub.url, "Webphone1", {"nickname": "Watcher"})
+        relay.hold()
+        relay.cut()  # John drops; with no grace period the hub lets his nickname go at once
+        await asyncio.wait_for(gone.wait(), 10)
+        newcomer = OzWebClient(ping_interval=None)
+        await newcomer.connect(hub.url, "Webphone1", {"nickname": "John"})
+        back = asyncio.Event()
+        john.on_connection_state_changed(lambda change: back.set() if change.state is ConnectionState.ACCESS_GRANTED else None)
+        relay.release()
+        await asyncio.wait_for(back.wait(), 10)
+        try:
+            assert states[-1] == ConnectionStateChanged(ConnectionState.ACCESS_GRANTED, taken_nickname="John")
+            assert (john.nickname, newcomer.nickname) == ("John2", "John")
+        finally:
+            for client in (john, watcher, newcomer):
+                await client.disconnect()

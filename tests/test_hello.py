@@ -77,3 +77,16 @@ async def test_frames_that_are_no_hello_leave_the_connection_open_for_one(hub):
         ]
         await ws.send(json.dumps({"type": "hello", "line": "Webphone1"}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
+
+
+@pytest.mark.parametrize("after_hello", [False, True], ids=["before-the-hello", "after-the-hello"])
+async def test_a_text_frame_that_is_not_utf8_closes_with_1007(hub, after_hello):
+    async with ws_connect(hub.url, ping_interval=None) as ws:
+        if after_hello:
+            await ws.send(json.dumps({"type": "hello", "line": "Webphone1"}))
+            assert json.loads(await ws.recv())["type"] == "welcome"
+        await ws.send(b'{"type": "send", "text": "\xff"}', text=True)
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 1007

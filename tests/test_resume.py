@@ -627,3 +627,55 @@ async def test_after_a_restart_that_lost_the_numbers_the_roster_is_reconciled(tm
                 await client.disconnect()
             hub.kill()
             await hub.wait()
+
+
+async def _frames_until(ws, kind: str) -> list[dict]:
+    frames = []
+    while not frames or frames[-1]["type"] != kind:
+        frames.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+    return frames
+
+
+async def test_the_documented_example_of_a_resume(connect, relay):
+    """docs/PROTOCOL.md, *Example: joining, a dropped connection, a resume*, frame by frame."""
+    alice, a_events = await connect(nickname="Alice")
+    await alice.send_message("morning")
+    secret = "q8ZtLw" + "x" * 26
+    john = await ws_connect(relay.url, ping_interval=None)
+    await john.send(json.dumps({"type": "hello", "version": 1, "line": "Webphone1",
+                                "properties": {"nickname": "John"}, "clientSecret": secret}))
+    welcome, presence, history, synced = await _frames_until(john, "synced")
+    assert (welcome["type"], welcome["state"], welcome["resumed"], welcome["properties"]) == (
+        "welcome", "ACCESS_GRANTED", False, {"nickname": "John"})
+    assert presence == {"type": "presence", "clients": [
+        {"phoneNumber": alice.phone_number, "status": "ONLINE", "properties": {"nickname": "Alice"}}]}
+    assert (history["text"], history["history"], history["seq"]) == ("morning", True, welcome["lastSeq"])
+    assert synced == {"type": "synced", "lastSeq": welcome["lastSeq"]}
+    await john.send(json.dumps({"type": "send", "text": "hi all", "id": "c-1"}))
+    message, ack = await _frames_until(john, "ack")
+    assert (message["seq"], message["from"], message["nickname"], message["id"]) == (
+        welcome["lastSeq"] + 1, welcome["phoneNumber"], "John", "c-1")
+    assert ack == {"type": "ack", "id": "c-1", "seq": message["seq"], "ts": message["ts"]}
+    relay.cut()  # no close frame
+    await alice.send_message("John?")
+    again = await ws_connect(relay.url, ping_interval=None)
+    await again.send(json.dumps({"type": "hello", "version": 1, "line": "Webphone1", "lastSeq": message["seq"],
+                                 "epoch": welcome["epoch"], "clientSecret": secret,
+                                 "resume": {"phoneNumber": welcome["phoneNumber"], "token": welcome["resumeToken"]}}))
+    resumed, presence, missed, synced = await _frames_until(again, "synced")
+    assert (resumed["resumed"], resumed["phoneNumber"], resumed["properties"], resumed["epoch"]) == (
+        True, welcome["phoneNumber"], {"nickname": "John"}, welcome["epoch"])
+    assert resumed["resumeToken"] == welcome["resumeToken"] and resumed["lastSeq"] == message["seq"] + 1
+    assert presence["clients"][0]["phoneNumber"] == alice.phone_number
+    assert (missed["text"], missed["seq"], "history" in missed) == ("John?", message["seq"] + 1, False)
+    assert synced["lastSeq"] == message["seq"] + 1
+    await again.send(json.dumps({"type": "send", "text": "still there?", "id": "c-2"}))
+    resent, ack = await _frames_until(again, "ack")
+    assert (resent["seq"], ack["seq"]) == (message["seq"] + 2, message["seq"] + 2)
+    await again.send(json.dumps({"type": "send", "text": "still there?", "id": "c-2"}))
+    assert (await _frames_until(again, "ack")) == [{"type": "ack", "id": "c-2", "seq": resent["seq"], "ts": resent["ts"]}]
+    await again.close(None)  # type: ignore[arg-type]  # a close frame without a code
+    gone = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
+    assert gone.phone_number == welcome["phoneNumber"]
+    assert [e.status for e in a_events.of_type(ClientInfo)] == [ClientStatus.ONLINE, ClientStatus.OFFLINE]
+    await john.close()

@@ -27,7 +27,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static, TabbedContent, TabPane
 
 from ..avatars import AvatarError, AvatarService
-from ..client import ConnectionStateChanged, OzWebClient
+from ..client import ConnectionStateChanged, OzWebClient, RenumberedClient
 from ..exceptions import ConnectionFailed, OzchatError, RequestRejected
 from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ErrorFrame, Gap, Synced
 from ..roster import Roster
@@ -441,6 +441,10 @@ class OzChatApp(App[None]):
         now = self.now()
         for info in message.clients:
             if self.me is not None and info.phone_number == self.me.phone_number:
+                continue
+            if isinstance(info, RenumberedClient):  # the same person, back under a new number after a hub restart
+                self.roster.apply(ClientInfo(info.previous_phone_number, ClientStatus.OFFLINE, info.properties))
+                self.roster.apply(ClientInfo(info.phone_number, info.status, info.properties))
                 continue
             previous = self.roster.apply(info)
             conversation = self.direct_conversation(info.phone_number)

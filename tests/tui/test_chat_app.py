@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ozchat import ChatMessage, ClientInfo, ClientStatus
+from ozchat import ChatMessage, ClientInfo, ClientStatus, OzWebClient
 from ozchat.tui.app import MAX_DIRECT_TABS, Conversation
 from ozchat.tui.messages import ChatReceived
 from ozchat.tui.widgets import PeopleList, ProfileCard
@@ -380,3 +380,36 @@ async def test_tab_completes_a_name_with_spaces_in_quotes_and_msg_reaches_them(c
         assert heard.text == "hello" and heard.to == dave.phone_number
         await pilot.press(*"/whois Dav", "tab", "enter")
         await until(pilot, lambda: any(f"Dave the Great is {dave.phone_number}" in line for line in chat_lines(app, f"dm-{dave.phone_number}")))
+
+
+async def test_after_a_hub_restart_that_lost_the_numbers_the_people_list_has_everyone_once(unused_tcp_port):
+    """Bob comes back under a new number: listed once, and nobody is said to have left."""
+    from relay import Relay
+
+    from ozchat.hub import Hub
+    from ozchat.hub.store import MemoryStore
+    from ozchat.tui.app import Join, OzChatApp
+
+    from .conftest import fixed_clock
+
+    fast = {"ping_interval": None, "backoff_base": 0.05, "backoff_cap": 0.3}
+    async with Relay(unused_tcp_port) as relay:
+        client = OzWebClient(**fast)
+        app = OzChatApp(client, join=Join(relay.url, "Webphone1", {"nickname": "John"}), clock=fixed_clock)
+        bob = OzWebClient(**fast)
+        async with app.run_test(size=(120, 40)) as pilot:
+            async with Hub("127.0.0.1", unused_tcp_port, store=MemoryStore(), ping_interval=None) as first:
+                await until(pilot, lambda: app.me is not None)
+                await bob.connect(first.url, "Webphone1", {"nickname": "Bob"})
+                people = app.query_one(PeopleList)
+                await until(pilot, lambda: people.option_count == 2)
+                old_bob = bob.phone_number
+                relay.hold()  # John comes back only once Bob is back
+            async with Hub("127.0.0.1", unused_tcp_port, store=MemoryStore(), ping_interval=None):
+                await until(pilot, lambda: bob.connected and bob.phone_number != old_bob, timeout=10)
+                relay.release()
+                await until(pilot, lambda: sum("are back on" in line for line in chat_lines(app)) == 1, timeout=10)
+                await until(pilot, lambda: bob.phone_number in [option.id for option in people.options], timeout=10)
+                assert sorted(option.id for option in people.options) == sorted([app.me.phone_number, bob.phone_number])
+                assert not any("OFFLINE" in line for line in chat_lines(app))
+                await bob.disconnect()

@@ -594,6 +594,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
     """
     from .avatars import AvatarService
     from .tui.app import Join, OzChatApp  # Textual loads only for the chat
+    from .tui.messages import SystemNotice
     from .tui.avatar_choice import avatar_base_url, choose_avatar
 
     server = _server_address(args)
@@ -609,10 +610,17 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
             properties.pop("avatar", None)  # the upload's name is shared once connected
         else:
             properties["avatar"] = choice
+
+    async def start_hub_again() -> None:
+        assert local_hub is not None
+        started = await local_hub.ensure()
+        if started is not None:
+            app.post_message(SystemNotice(local_hub_notice(started, args.autostart_idle, again=True)))
+
     app = OzChatApp(
         OzWebClient(
             pick_free_nickname=True,
-            before_reconnect=local_hub.ensure if local_hub is not None else None,
+            before_reconnect=start_hub_again if local_hub is not None else None,
             ssl_context=client_tls(args.cafile),
         ),
         join=Join(server, args.line, properties, args.token),
@@ -627,9 +635,9 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
     return app
 
 
-def local_hub_notice(started: StartedHub, idle: float) -> str:
+def local_hub_notice(started: StartedHub, idle: float, *, again: bool = False) -> str:
     return (
-        f"Started a local hub on {started.host}:{started.port}; it stops by itself "
+        f"Started a local hub {'again ' if again else ''}on {started.host}:{started.port}; it stops by itself "
         f"{idle:g} s after the last client leaves. Its log: {started.log_path}"
     )
 

@@ -35,7 +35,7 @@ from ..text import printable
 from . import commands
 from .settings import save_setting
 from .avatar_choice import AvatarChoiceError, AvatarFileError, choose_avatar, read_avatar_file
-from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
+from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged, SystemNotice
 from .palette import nickname_style
 from .widgets import AvatarBoard, ChatLog, Composer, PeopleList, ProfileCard, StatusBar
 from .widgets.avatar import RETRY_FAILED, plain_reason
@@ -548,6 +548,9 @@ class OzChatApp(App[None]):
     def on_history_gap(self, message: HistoryGap) -> None:
         missing = message.gap.before_seq - message.gap.after_seq - 1
         self.line_conversation.chat.add_system(self.now(), f"{missing} earlier messages could not be replayed")
+
+    def on_system_notice(self, message: SystemNotice) -> None:
+        self.line_conversation.chat.add_system(self.now(), message.text)
 
     def on_hub_error_received(self, message: HubErrorReceived) -> None:
         error = message.error

@@ -1,7 +1,8 @@
 """Textual Messages that carry the client's events into the UI.
 
-Only the worker that owns the client posts these; widgets never touch the network. Each
-message carries everything needed to draw it, so a test or a replay can post them directly.
+Only the worker that owns the client, and the hooks its client runs, post these; widgets never
+touch the network. Each message carries everything needed to draw it, so a test or a replay can
+post them directly.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ class HistoryGap(Message):
     """Messages between two sequence numbers exist but the hub can no longer replay them."""
 
     gap: Gap
+
+
+@dataclass
+class SystemNotice(Message):
+    """A line for the line tab from what runs beside the client, e.g. a local hub started again."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

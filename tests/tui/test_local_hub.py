@@ -68,6 +68,8 @@ async def test_chat_starts_a_dead_local_hub_again_and_says_started_here_only_the
             await until(pilot, lambda: "local hub started here" in _status(app), timeout=20)
             restarted = local_hub.started_here
             assert restarted is not None and restarted.pid != elsewhere.pid
+            notice = f"Started a local hub again on 127.0.0.1:{port}; it stops by itself 3 s after the last client leaves"
+            await until(pilot, lambda: any(notice in line for line in app.line_conversation.chat.plain_lines))
     finally:
         elsewhere.process.wait()
         if restarted is not None:

@@ -346,8 +346,8 @@ class OzChatApp(App[None]):
         return pane if isinstance(pane, Conversation) else self.line_conversation
 
     def direct_conversation(self, phone_number: str) -> Conversation | None:
-        matches = self.query(f"#dm-{phone_number}").results(Conversation)
-        return next(matches, None)
+        """The direct tab whose partner has this number now (a tab follows its partner to a new number)."""
+        return next((conversation for conversation in self.query(Conversation) if conversation.partner == phone_number), None)
 
     def nicknames(self) -> list[str]:
         names = [info.display_name for info in self.roster]
@@ -452,8 +452,13 @@ class OzChatApp(App[None]):
                 left.append(previous or info)
                 if conversation is not None:
                     conversation.chat.add_system(now, Text.assemble(name_text(info.display_name), " is OFFLINE"))
+                    back = self.roster.find(conversation.caption)
+                    if len(back) == 1:  # already back under a new number, before this goodbye arrived
+                        self._follow(conversation, back[0])
             elif previous is None:
                 joined.append(info)
+                for detached in self._detached_conversations(info.display_name):
+                    self._follow(detached, info)
             else:
                 if previous.display_name != info.display_name:
                     log.add_system(now, Text.assemble(name_text(previous.display_name), " is now known as ", name_text(info.display_name)))
@@ -464,6 +469,24 @@ class OzChatApp(App[None]):
         self._announce(joined, "ONLINE")
         self._announce(left, "OFFLINE")
         self.people.show(self.roster, self.me)
+
+    def _detached_conversations(self, name: str) -> list[Conversation]:
+        """Direct tabs with someone called `name` whose number has left the line."""
+        folded = name.casefold()
+        return [
+            conversation
+            for conversation in self.query(Conversation)
+            if conversation.partner is not None and conversation.partner not in self.roster and conversation.caption.casefold() == folded
+        ][:1]
+
+    def _follow(self, conversation: Conversation, info: ClientInfo) -> None:
+        """The tab's partner came back under a new number (a new connection): the tab now reaches that number."""
+        if conversation.partner == info.phone_number or self.direct_conversation(info.phone_number) is not None:
+            return
+        conversation.partner = info.phone_number
+        conversation.chat.add_system(
+            self.now(), Text.assemble(name_text(info.display_name), f" is back as {info.phone_number}; this tab now reaches them")
+        )
 
     def _announce(self, infos: list[ClientInfo], state: str) -> None:
         if not infos:
@@ -581,15 +604,32 @@ class OzChatApp(App[None]):
         """The direct-message tab with this number, added next to the line's tab if new."""
         conversation = self.direct_conversation(phone_number)
         if conversation is None:
-            title = self._name_of(phone_number)
-            conversation = Conversation(title, phone_number, self._max_chat_lines, id=f"dm-{phone_number}")
+            title = self._unique_caption(self._name_of(phone_number), phone_number, None)
+            conversation = Conversation(title, phone_number, self._max_chat_lines, id=self._new_tab_id(phone_number))
             await self.tabs.add_pane(conversation)
             self.refresh_bindings()
         if activate:
             self.tabs.active = conversation.id or LINE_TAB
         return conversation
 
+    def _new_tab_id(self, phone_number: str) -> str:
+        taken = {conversation.id for conversation in self.query(Conversation)}
+        tab_id, n = f"dm-{phone_number}", 1
+        while tab_id in taken:  # a tab that followed its partner elsewhere keeps its first id
+            n += 1
+            tab_id = f"dm-{phone_number}-{n}"
+        return tab_id
+
+    def _unique_caption(self, name: str, phone_number: str, conversation: Conversation | None) -> str:
+        """`name`, or `name number` when another tab already shows that name: no two tabs look alike."""
+        folded = name.casefold()
+        if any(other is not conversation and other.caption.casefold() == folded for other in self.query(Conversation)):
+            return f"{name} {phone_number}"
+        return name
+
     def _retitle(self, conversation: Conversation, caption: str) -> None:
+        if conversation.partner is not None:
+            caption = self._unique_caption(caption, conversation.partner, conversation)
         conversation.caption = caption
         self._relabel(conversation)
 

@@ -305,19 +305,22 @@ async def test_a_tab_or_card_of_someone_who_left_says_so_and_points_at_their_new
         await until(pilot, lambda: any(line.endswith("Bob has left #Webphone1") for line in chat_lines(app)))
         assert not app.query(f"#dm-{bob.phone_number}")
 
-        # Mary comes back as a new connection: her old tab sends nothing and says how to reach her.
+        # Mary comes back as a new connection: her tab follows her to the new number.
         await mary.disconnect()
+        await until(pilot, lambda: mary.phone_number not in app.roster)
         new_mary, new_mary_events = await connect(nickname="Mary")
-        await until(pilot, lambda: new_mary.phone_number in app.roster and mary.phone_number not in app.roster)
+        await until(pilot, lambda: new_mary.phone_number in app.roster)
+        await until(pilot, lambda: any(f"Mary is back as {new_mary.phone_number}" in line for line in chat_lines(app, old_tab)))
         app.tabs.active = old_tab
         app.query_one("#composer").focus()
         await pilot.press(*"hello?", "enter")
-        await until(pilot, lambda: any("has left" in line for line in chat_lines(app, old_tab)))
-        assert chat_lines(app, old_tab)[-1].endswith("! Mary has left #Webphone1; /msg Mary to reach their new connection")
+        heard = await new_mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "hello?")
+        assert heard.to == new_mary.phone_number
         await pilot.press(*"/msg Mary found you", "enter")
         await new_mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "found you")
-        assert [e.text for e in new_mary_events.of_type(ChatMessage)] == ["found you"]
-        assert not any("unknown_recipient" in line for line in chat_lines(app, old_tab))
+        assert [e.text for e in new_mary_events.of_type(ChatMessage)] == ["hello?", "found you"]
+        assert [pane.id for pane in app.query(Conversation)] == ["line", old_tab]
+        assert not any("unknown_recipient" in line or "has left" in line for line in chat_lines(app, old_tab))
 
 
 async def test_msg_and_whois_find_me_like_anyone_else_and_msg_refuses_me(chat_app, connect):
@@ -413,3 +416,28 @@ async def test_after_a_hub_restart_that_lost_the_numbers_the_people_list_has_eve
                 assert sorted(option.id for option in people.options) == sorted([app.me.phone_number, bob.phone_number])
                 assert not any("OFFLINE" in line for line in chat_lines(app))
                 await bob.disconnect()
+
+async def test_no_two_tabs_look_alike_when_a_name_is_on_two_numbers():
+    from ozchat import ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
+    from ozchat.tui.app import OzChatApp
+    from ozchat.tui.messages import ConnectionChanged, PresenceChanged
+
+    from .conftest import fixed_clock
+
+    me = ClientInfo("J0hnn", ClientStatus.ONLINE, {"nickname": "John"})
+    old_mary = ClientInfo("M4ry0", ClientStatus.ONLINE, {"nickname": "Mary"})
+    new_mary = ClientInfo("M4ry1", ClientStatus.ONLINE, {"nickname": "Mary"})  # a hub restarted: the old one not yet gone
+
+    def direct(seq: int, sender: ClientInfo, text: str) -> ChatReceived:
+        return ChatReceived(ChatMessage(seq=seq, ts=1_715_938_200_000, sender=sender.phone_number, text=text, nickname="Mary", to="J0hnn"))
+
+    app = OzChatApp(OzWebClient(), join=None, clock=fixed_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(ConnectionChanged(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED), me=me, line="Webphone1"))
+        app.post_message(PresenceChanged((old_mary, new_mary)))
+        app.post_message(direct(1, old_mary, "from the old one"))
+        app.post_message(direct(2, new_mary, "from the new one"))
+        await until(pilot, lambda: len([pane for pane in app.query(Conversation) if pane.partner]) == 2)
+        await pilot.pause()
+        labels = [app.tabs.get_tab(pane).label.plain.split(" (")[0] for pane in app.query(Conversation)]
+        assert labels == ["#Webphone1", "Mary", "Mary M4ry1"]

@@ -112,6 +112,8 @@ async def test_a_message_over_the_hubs_limit_is_split_at_spaces_once_confirmed(c
         await until(pilot, lambda: isinstance(app.screen, Confirm))
         assert app.screen.question.startswith(f"This message has {len(words):,} characters and the hub takes {limit:,} at a time")
         assert "Send it as 2 messages" in app.screen.question
+        await pilot.pause()
+        assert app.screen.query_one("#question").region.height >= 2  # the whole question shows, wrapped
         await pilot.press("enter")
         await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text.endswith("word0555"))
         first, second = texts(mary_events)

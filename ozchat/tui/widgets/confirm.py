@@ -27,6 +27,7 @@ class Confirm(ModalScreen[bool]):
         background: $surface;
         padding: 1 2;
     }
+    Confirm #question { width: 100%; }
     Confirm .hint { color: $text-muted; margin-top: 1; }
     """
 

@@ -512,22 +512,28 @@ class OzChatApp(App[None]):
             # The list owns the timer, so it stops with the list when the app closes.
             self._people_redraw = self.people.set_timer(PRESENCE_TICK, self._redraw_people)
 
-    def _tell_if_my_avatar_failed(self, message: AvatarLoaded) -> None:
-        """My own avatar is fetched under the rules everyone's client follows: if it fails here, say so once."""
-        error = message.result.error
+    def _my_avatar_url(self) -> str | None:
         value = self.me.get("avatar") if self.me is not None else None
-        if error is None or not isinstance(value, str) or self.avatars.service is None:
-            return
+        if not isinstance(value, str) or self.avatars.service is None:
+            return None
         try:
-            mine = self.avatars.service.resolve(value.strip())
+            return self.avatars.service.resolve(value.strip())
         except AvatarError:
+            return None
+
+    def _tell_if_my_avatar_failed(self, message: AvatarLoaded | None = None) -> None:
+        """My own avatar is fetched under the rules everyone's client follows: if it fails here, say so once."""
+        mine = self._my_avatar_url()
+        if mine is None or mine in self._avatar_failures_told:
             return
-        if message.key.url != mine or mine in self._avatar_failures_told:
+        if message is None:
+            error = self.avatars.failure(mine)  # loaded before it was mine: someone shares it, or it was mine before
+        else:
+            error = message.result.error if message.key.url == mine else None
+        if error is None:
             return
         self._avatar_failures_told.add(mine)
-        self.line_conversation.chat.add_system(
-            self.now(), f"others cannot load your avatar: {plain_reason(error)} ({error.code.value}: {error})", kind="error"
-        )
+        self.line_conversation.chat.add_system(self.now(), f"others cannot load your avatar: {plain_reason(error)} ({error})", kind="error")
 
     def _redraw_people(self) -> None:
         self._people_redraw = None
@@ -788,6 +794,7 @@ class OzChatApp(App[None]):
                 self.me = result
                 self.query_one(StatusBar).show_me(result)
                 self.people.show(self.roster, self.me)
+                self._tell_if_my_avatar_failed()
             if done is not None:
                 conversation.chat.add_system(self.now(), done)
 

@@ -371,3 +371,14 @@ async def test_an_avatar_others_cannot_load_is_reported_to_its_owner(chat_app, h
         await until(pilot, lambda: any("others cannot load your avatar" in line for line in chat_lines(app)))
         [told] = [line for line in chat_lines(app) if "others cannot load your avatar" in line]
         assert "refused_address" in told and "localhost" in told
+
+
+async def test_taking_an_avatar_that_already_failed_for_someone_else_is_reported_too(chat_app, connect, hub, tmp_path):
+    service = service_for(f"127.0.0.1:{hub.port}", tmp_path / "cache")
+    app = chat_app(nickname="John", avatars=service)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.me is not None)
+        mary, _ = await connect(nickname="Mary", avatar="http://localhost:9/shared.png")
+        await until(pilot, lambda: app.avatars.failure("http://localhost:9/shared.png") is not None)
+        await pilot.press(*"/avatar http://localhost:9/shared.png", "enter")
+        await until(pilot, lambda: any("others cannot load your avatar" in line for line in chat_lines(app)))

@@ -116,6 +116,13 @@ class AvatarBoard:
     ) -> RenderedAvatar:
         return self.view(info, size, background, stand_in).avatar
 
+    def failure(self, url: str) -> AvatarError | None:
+        """Why the latest finished load of `url` failed, at whatever size; None if it did not or none finished."""
+        for key in reversed(self._results):
+            if key.url == url:
+                return self._results[key].error
+        return None
+
     @property
     def loading(self) -> int:
         """How many loads are running."""

@@ -169,7 +169,7 @@ class Conversation(TabPane):
         message.stop()
         self.unseen_notice.display = message.count > 0
         plural = "message" if message.count == 1 else "messages"
-        self.unseen_notice.update(f"↓ {message.count} new {plural} below (Ctrl+End)")
+        self.unseen_notice.update(f"↓ {message.count} new {plural} below (End or Ctrl+End)")
 
 
 class OzChatApp(App[None]):

@@ -61,6 +61,13 @@ async def test_scrolled_up_the_pane_stays_put_counts_new_messages_and_ctrl_end_r
         await mary.send_message("back in view")
         await until(pilot, lambda: "back in view" in visible(chat))
 
+        # End at the end of what is typed goes to the newest line as well.
+        await pilot.press("pageup")
+        await until(pilot, lambda: "back in view" not in visible(chat))
+        await pilot.press("end")
+        await until(pilot, lambda: "back in view" in visible(chat) and chat.following)
+        assert composer.value == "half a thought"
+
 
 async def test_a_newcomer_sees_the_newest_replayed_messages_and_clear_keeps_following(hub, chat_app, connect):
     mary, _ = await connect(nickname="Mary")

@@ -178,10 +178,10 @@ class Composer(TextArea):
         self._recall_index = index
         self.value = self._recall[index] if index < len(self._recall) else self._draft
 
-    def action_end(self) -> None:
+    async def action_end(self) -> None:
         """End goes to the end of the line; pressed there, to the newest line of the chat."""
         if self.cursor_at_end_of_line:
-            self.app.run_action("app.scroll_chat('newest')")
+            await self.run_action("app.scroll_chat('newest')")
         else:
             self.action_cursor_line_end()
 

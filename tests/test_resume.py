@@ -679,3 +679,19 @@ async def test_the_documented_example_of_a_resume(connect, relay):
     assert gone.phone_number == welcome["phoneNumber"]
     assert [e.status for e in a_events.of_type(ClientInfo)] == [ClientStatus.ONLINE, ClientStatus.OFFLINE]
     await john.close()
+
+
+async def test_a_hub_stopped_and_started_again_on_its_store_keeps_the_numbers(tmp_path, unused_tcp_port):
+    """A clean stop (close 1001) is remembered like a crash: back in time, everyone keeps their number."""
+    path = tmp_path / "history.sqlite3"
+    client = OzWebClient(**FAST)
+    events = Recorder(client)
+    async with Hub("127.0.0.1", unused_tcp_port, store=SQLiteStore(path), ping_interval=None, grace=60) as first:
+        await client.connect(first.url, "Webphone1", {"nickname": "Stays"})
+        number = client.phone_number
+    closed = await events.wait_for(lambda e: isinstance(e, ConnectionStateChanged) and e.retrying)
+    assert closed.code == 1001
+    async with Hub("127.0.0.1", unused_tcp_port, store=SQLiteStore(path), ping_interval=None, grace=60):
+        await _granted_again(events)
+        assert client.phone_number == number
+        await client.disconnect()

@@ -385,8 +385,7 @@ class OzWebClient:
                 self._url,
                 open_timeout=self._connect_timeout,
                 max_size=MAX_HUB_FRAME_BYTES,
-                ping_interval=self._ping_interval,
-                ping_timeout=self._ping_timeout,
+                ping_interval=None,  # our own keepalive (`_keep_alive`): a silent hub is cut, not sent a close frame
                 **tls,
             )
         except websockets.InvalidStatus as exc:
@@ -607,6 +606,7 @@ class OzWebClient:
     # ---- incoming -------------------------------------------------------------------
 
     async def _read(self, ws: ClientConnection) -> None:
+        keepalive = asyncio.create_task(self._keep_alive(ws)) if self._ping_interval else None
         try:
             async for raw in ws:
                 try:
@@ -617,6 +617,28 @@ class OzWebClient:
                 await self._receive(frame)
         except websockets.ConnectionClosed:
             pass
+        finally:
+            if keepalive is not None:
+                keepalive.cancel()
+
+    async def _keep_alive(self, ws: ClientConnection) -> None:
+        """Ping the hub; when it does not answer in time, drop the connection without a close frame.
+
+        A close frame that reached the hub would say this client left (OFFLINE at once, its
+        number gone); a lost connection keeps the number for the grace period, to resume.
+        """
+        assert self._ping_interval is not None
+        while True:
+            await asyncio.sleep(self._ping_interval)
+            try:
+                async with asyncio.timeout(self._ping_timeout):
+                    await (await ws.ping())
+            except TimeoutError:
+                log.info("the hub did not answer a ping within %s s: reconnecting", self._ping_timeout)
+                ws.transport.abort()
+                return
+            except websockets.ConnectionClosed:
+                return
 
     async def _receive(self, frame: Any) -> None:
         if isinstance(frame, Presence):

@@ -16,6 +16,7 @@ class Relay:
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._frozen = False
+        self._muted = False  # nothing from the target reaches the clients; the other way still works
         self._admitting = asyncio.Event()
         self._admitting.set()
 
@@ -40,15 +41,15 @@ class Relay:
             writer.transport.abort()
             return
         self._writers |= {writer, upstream_writer}
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
+        for source, sink, towards_client in ((reader, upstream_writer, False), (upstream_reader, writer, True)):
+            task = asyncio.create_task(self._pipe(source, sink, towards_client))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, towards_client: bool) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
             while data := await source.read(65536):
-                if not self._frozen:
+                if not (self._frozen or (towards_client and self._muted)):
                     sink.write(data)
                     await sink.drain()
         if not self._frozen:  # a frozen peer passes on nothing, not even the end of the connection
@@ -66,6 +67,10 @@ class Relay:
 
     def release(self) -> None:
         self._admitting.set()
+
+    def mute(self, muted: bool = True) -> None:
+        """Stop (or, with False, go on) passing anything from the target to the clients: a hub that seems silent."""
+        self._muted = muted
 
     def freeze(self) -> None:
         """Stop forwarding anything, keeping the connections open: a peer gone silent."""

@@ -695,3 +695,24 @@ async def test_a_hub_stopped_and_started_again_on_its_store_keeps_the_numbers(tm
         await _granted_again(events)
         assert client.phone_number == number
         await client.disconnect()
+
+
+async def test_a_client_whose_pings_go_unanswered_drops_without_a_goodbye_and_resumes(relay, connect):
+    """The client's keepalive gives up on a silent hub: it must not send the close frame that means 'I left'."""
+    watcher, w_events = await connect(nickname="Watcher")
+    client = OzWebClient(backoff_base=0.05, backoff_cap=0.3, ping_interval=0.2, ping_timeout=0.2)
+    events = Recorder(client)
+    await client.connect(relay.address, "Webphone1", {"nickname": "Patient"})
+    number = client.phone_number
+    await w_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Patient")
+    relay.hold()  # the reconnect waits at the door until the hub is heard again
+    relay.mute()  # the hub's pongs no longer reach the client; what the client sends still reaches the hub
+    await events.wait_for(lambda e: isinstance(e, ConnectionStateChanged) and e.retrying, timeout=10)
+    relay.mute(False)
+    relay.release()
+    await _granted_again(events)
+    assert client.phone_number == number
+    sentinel = await client.send_message("back")
+    await w_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.seq == sentinel.seq)
+    assert [e.status for e in w_events.of_type(ClientInfo) if e.phone_number == number] == [ClientStatus.ONLINE]
+    await client.disconnect()

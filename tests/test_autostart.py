@@ -1,20 +1,25 @@
-"""The local hub that starts itself: outlives its first client, stops when idle, never starts twice."""
+"""The local hub that starts itself: outlives its first client, stops when idle, never starts twice,
+starts again when it died, and says so when something else holds its port."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
+import ssl
 import time
 
-import asyncio
-
 import httpx
+import pytest
+import trustme
 
 from conftest import Recorder
 from ozchat import OzWebClient
 from ozchat.client import ConnectionStateChanged
+from ozchat.exceptions import ConnectionFailed
 from ozchat.hub import Hub
+from ozchat.hub.autostart import ensure_local_hub
 from ozchat.protocol import ConnectionState
 from processes import OZCHAT_SCRIPT
 
@@ -169,3 +174,12 @@ async def test_disconnect_does_not_wait_for_a_reconnect_hook(hub):
     await client.disconnect()
     final = events.events[-1]
     assert isinstance(final, ConnectionStateChanged) and final.state is ConnectionState.CONNECTION_CLOSED and not final.retrying
+
+
+async def test_autostart_says_when_the_port_is_held_by_a_hub_serving_tls(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    async with Hub("127.0.0.1", 0, ssl_context=context) as tls_hub:
+        with pytest.raises(ConnectionFailed, match=r"something else listens on 127\.0\.0\.1:\d+ .*\(a hub serving TLS\? then connect with wss://\)"):
+            await ensure_local_hub("127.0.0.1", tls_hub.port, wait=2.0)

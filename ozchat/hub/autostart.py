@@ -140,7 +140,21 @@ async def ensure_local_hub(host: str, port: int, *, idle_exit: float = 60.0, wai
         if await hub_answers(host, port):
             return None
         await asyncio.sleep(0.1)
+    if await _port_taken(address, port):
+        raise ConnectionFailed(
+            f"something else listens on {address}:{port} and answers no ozchat /healthz over plain HTTP "
+            "(a hub serving TLS? then connect with wss://); a local hub cannot start there"
+        )
     raise ConnectionFailed(f"started a local hub on {address}:{port} but it did not answer; see {log_path}")
+
+
+async def _port_taken(address: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
 
 
 class LocalHub:

@@ -342,7 +342,10 @@ class OzChatApp(App[None]):
 
     @property
     def active_conversation(self) -> Conversation:
-        pane = self.tabs.active_pane
+        try:
+            pane = self.tabs.active_pane
+        except NoMatches:  # the active tab is being removed
+            return self.line_conversation
         return pane if isinstance(pane, Conversation) else self.line_conversation
 
     def direct_conversation(self, phone_number: str) -> Conversation | None:

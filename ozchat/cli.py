@@ -484,7 +484,8 @@ class _EventPrinter:
         if self._json:
             self._out(json.dumps({"event": "gap", **json.loads(encode(gap))}))
             return
-        print(f"-- messages {gap.after_seq + 1} to {gap.before_seq - 1} could not be replayed", file=sys.stderr, flush=True)
+        kind = "your direct messages" if gap.direct else "messages"
+        print(f"-- {kind} {gap.after_seq + 1} to {gap.before_seq - 1} could not be replayed", file=sys.stderr, flush=True)
 
     def message(self, message: ChatMessage) -> None:
         if self._json:

@@ -227,7 +227,9 @@ class OzWebClient:
         self.line: str | None = None
         self.properties: dict[str, Any] = {}
         self.last_seq = 0
-        # The hub's name for the numbering last_seq counts in (from the welcome).
+        # This client's own direct messages, sent or received, are numbered apart from the line's.
+        self.last_direct_seq = 0
+        # The hub's name for the numbering last_seq and last_direct_seq count in (from the welcome).
         self.epoch: str | None = None
         # What the hub accepts, from its welcome: check a message against it before sending.
         self.limits = Limits()
@@ -283,7 +285,7 @@ class OzWebClient:
         return callback
 
     def on_gap(self, callback: Callback[Gap]) -> Callback[Gap]:
-        """Messages missed while away that the hub no longer has."""
+        """Messages missed while away that the hub no longer has (`gap.direct`: this client's direct messages)."""
         self._callbacks["gap"].append(callback)
         return callback
 
@@ -339,6 +341,7 @@ class OzWebClient:
         self._token = token
         self.phone_number = None
         self.last_seq = 0
+        self.last_direct_seq = 0
         self.epoch = None
         self._stopping.clear()
         try:
@@ -352,6 +355,7 @@ class OzWebClient:
             raise
         # Numbering starts from the hub's newest message: what came before is history, not missed.
         self.last_seq = welcome.last_seq
+        self.last_direct_seq = welcome.last_direct_seq
         self._supervisor = asyncio.create_task(self._run(ws), name="ozchat-client")
         await self._granted(ws, welcome, taken)
 
@@ -422,6 +426,7 @@ class OzWebClient:
         if history_reset:
             log.info("the hub's numbering of line %r restarted (was at %d)", welcome.line, self.last_seq)
             self.last_seq = 0
+            self.last_direct_seq = 0
         self.epoch = welcome.epoch
         self._ws = ws
         self.phone_number = welcome.phone_number
@@ -500,7 +505,7 @@ class OzWebClient:
         resume = Resume(self.phone_number, self._resume_token) if self.phone_number and self._resume_token else None
         return Hello(
             self.line or "", properties=self.properties, token=self._token, last_seq=self.last_seq, epoch=self.epoch,
-            resume=resume, client_secret=self._client_secret,
+            last_direct_seq=self.last_direct_seq, resume=resume, client_secret=self._client_secret,
         )
 
     async def _finish(self, final: ConnectionStateChanged) -> None:
@@ -550,6 +555,7 @@ class OzWebClient:
             to=to,
             action=action,
             id=ack.id,
+            direct_seq=ack.direct_seq,
         )
 
     async def update_properties(self, changes: dict[str, Any]) -> ClientInfo:
@@ -654,9 +660,15 @@ class OzWebClient:
             await self._reconcile(self._snapshot)
             self._snapshot = None
         if isinstance(frame, ChatMessage):
-            if not frame.history and frame.seq <= self.last_seq:
-                return  # already shown: a replay overlapping what arrived live
-            self.last_seq = max(self.last_seq, frame.seq)
+            # Already shown: a replay overlapping what arrived live. Direct messages count apart.
+            if frame.direct_seq is not None:
+                if not frame.history and frame.direct_seq <= self.last_direct_seq:
+                    return
+                self.last_direct_seq = max(self.last_direct_seq, frame.direct_seq)
+            else:
+                if not frame.history and frame.seq <= self.last_seq:
+                    return
+                self.last_seq = max(self.last_seq, frame.seq)
             await self._emit("message", frame)
         elif isinstance(frame, (Ack, Uploaded, ErrorFrame)) and frame.id in self._pending:
             future = self._pending[frame.id].future

@@ -123,6 +123,8 @@ class Hello(_Frame, tag="hello"):
     last_seq: Union[int, None] = None
     # The numbering last_seq counts in (the welcome's epoch); another one means "replay all you have".
     epoch: Union[str, None] = None
+    # With last_seq: replay every direct message of this client numbered after this (absent: 0).
+    last_direct_seq: Union[int, None] = None
     history: Union[int, None] = None
     resume: Union[Resume, None] = None
     # The client's own secret, the same in every hello: resends are matched against its earlier sends only.
@@ -215,6 +217,8 @@ class Welcome(_Frame, tag="welcome", omit_defaults=False):
     resumed: bool = False
     # Names the line's numbering; it changes when the numbering restarts (a hub that lost its history).
     epoch: str = ""
+    # The newest number among this client's own direct messages (sent or received) on the line.
+    last_direct_seq: int = 0
     version: int = PROTOCOL_VERSION
     state: ConnectionState = ConnectionState.ACCESS_GRANTED
     limits: Limits = msgspec.field(default_factory=Limits)
@@ -231,7 +235,12 @@ MAX_HUB_FRAME_BYTES = 1024 * 1024
 
 
 class ChatMessage(_Frame, tag="message"):
-    """A chat message as the hub relays it: numbered per line and stamped by the hub."""
+    """A chat message as the hub relays it: numbered and stamped by the hub.
+
+    `seq` numbers the line's messages; a direct message takes no line number: its `seq` is the
+    newest line message's when it was sent, and `direct_seq` numbers it among the direct messages
+    of the client receiving this copy (each party has its own numbering).
+    """
 
     seq: int
     ts: int
@@ -242,6 +251,7 @@ class ChatMessage(_Frame, tag="message"):
     action: bool = False
     id: Union[str, None] = None
     history: bool = False  # said before this client joined: replayed from stored history to a newcomer
+    direct_seq: Union[int, None] = None
 
     @property
     def is_direct(self) -> bool:
@@ -249,10 +259,14 @@ class ChatMessage(_Frame, tag="message"):
 
 
 class Gap(_Frame, tag="gap"):
-    """Messages with after_seq < seq < before_seq exist but can no longer be replayed."""
+    """Messages with after_seq < seq < before_seq exist but can no longer be replayed.
+
+    With `direct`, the numbers are this client's direct-message numbers (`direct_seq`) instead.
+    """
 
     after_seq: int
     before_seq: int
+    direct: bool = False
 
 
 class Synced(_Frame, tag="synced"):
@@ -272,6 +286,7 @@ class Ack(_Frame, tag="ack"):
     id: str
     seq: Union[int, None] = None
     ts: Union[int, None] = None
+    direct_seq: Union[int, None] = None  # a direct message's number among the sender's own
     # The sender's whole properties after an `update` was merged in.
     properties: Union[dict[str, Any], None] = None
 

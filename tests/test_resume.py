@@ -439,7 +439,9 @@ async def test_someone_elses_id_and_text_are_a_new_message(hub, connect, secrets
     # the same with a direct message: resending a guessed text does not confirm someone's DM
     dm = await _send_and_ack(a, {"text": "secret plan", "to": watcher.client.phone_number, "id": "d-1"})
     guess = await _send_and_ack(b, {"text": "secret plan", "to": watcher.client.phone_number, "id": "d-1"})
-    assert guess["seq"] != dm["seq"]
+    assert (dm["directSeq"], guess["directSeq"]) == (1, 1)  # each sender's own first
+    received = await watcher.wait_for(lambda e: isinstance(e, ChatMessage) and e.sender == bob_number and e.is_direct)
+    assert (received.text, received.direct_seq) == ("secret plan", 2)  # relayed: the watcher's second
     await a.close()
     await b.close()
 

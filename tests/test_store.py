@@ -139,7 +139,8 @@ def test_a_file_over_the_bound_is_brought_under_it_when_opened(tmp_path: Path):
     _store_with_messages(path, 6000)  # about 1.5 MiB
     SQLiteStore(path, max_bytes=512 * 1024).close()
     store = SQLiteStore(path, max_bytes=512 * 1024)
-    assert store.first_seq("Webphone1") > 1 and store.last_seq("Webphone1") == 6000
+    assert store.visible("Webphone1", "Qdb3W", limit=1)[0].seq == 6000 and store.last_seq("Webphone1") == 6000
+    assert store.visible("Webphone1", "Qdb3W", limit=6000)[0].seq > 1
     store.close()
     assert _size_on_disk(path) <= 512 * 1024 * 1.2
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
-from typing import Any
+
+import msgspec
+from typing import Any, NamedTuple
 
 from ..protocol import (
     ChatMessage,
@@ -16,18 +19,49 @@ from ..protocol import (
     new_phone_number,
 )
 from ..names import nickname_keys
+from .store import Direct
+
+
+class Posted(NamedTuple):
+    """A message numbered by `Line.post`, not yet counted: `Line.commit` counts it once it is stored."""
+
+    message: ChatMessage
+    direct: Direct | None  # a direct message's parties and numbers
+
+
+def missing_runs(after: int, last: int, present: list[int]) -> list[tuple[int, int]]:
+    """The runs of numbers in after < n <= last not in `present` (ascending), as (after, before) pairs."""
+    runs: list[tuple[int, int]] = []
+    expected = after + 1
+    for number in present:
+        if number > expected:
+            runs.append((expected - 1, number))
+        expected = max(expected, number + 1)
+    if expected <= last:
+        runs.append((expected - 1, last + 1))
+    return runs
 
 
 class Line:
     """Who is on one line and the line's message sequence."""
 
     def __init__(
-        self, name: str, *, last_seq: int = 0, epoch: str = "", phone_numbers: Callable[[], str] = new_phone_number
+        self,
+        name: str,
+        *,
+        last_seq: int = 0,
+        epoch: str = "",
+        last_direct_seq: Callable[[str], int] = lambda identity: 0,
+        phone_numbers: Callable[[], str] = new_phone_number,
     ) -> None:
         self.name = name
-        self.last_seq = last_seq
+        self.last_seq = last_seq  # line messages only: direct messages take no line number
         # Names this numbering: a sequence number means something only together with it.
         self.epoch = epoch or secrets.token_hex(8)
+        # Direct messages are numbered per client identity: each party counts only its own.
+        self._last_direct_seq = last_direct_seq
+        self._direct_seqs: dict[str, int] = {}
+        self._identities: dict[str, str] = {}
         self._members: dict[str, ClientInfo] = {}
         # Look-alike keys of every member's nickname, and who holds each: one holder per key.
         self._nickname_keys: dict[str, frozenset[str]] = {}
@@ -45,6 +79,19 @@ class Line:
 
     def members(self) -> list[ClientInfo]:
         return list(self._members.values())
+
+    def set_identity(self, phone_number: str, identity: str) -> None:
+        """Who a present member is across numbers and restarts (its hashed client secret or resume token)."""
+        self._identities[phone_number] = identity
+
+    def identity(self, phone_number: str) -> str:
+        return self._identities[phone_number]
+
+    def last_direct_seq(self, identity: str) -> int:
+        """The newest number among the direct messages this identity sent or received on the line."""
+        if identity not in self._direct_seqs:
+            self._direct_seqs[identity] = self._last_direct_seq(identity)
+        return self._direct_seqs[identity]
 
     def check_nickname(self, phone_number: str | None, properties: dict[str, Any]) -> frozenset[str]:
         """The look-alike keys of the nickname in `properties`; raise nickname_in_use when another member holds one."""
@@ -93,6 +140,7 @@ class Line:
     def leave(self, phone_number: str) -> ClientInfo | None:
         """Remove a client; return its OFFLINE state carrying its last properties."""
         info = self._members.pop(phone_number, None)
+        self._identities.pop(phone_number, None)
         if info is None:
             return None
         self._hold_nickname(phone_number, frozenset())
@@ -124,14 +172,17 @@ class Line:
         to: str | None = None,
         action: bool = False,
         client_id: str | None = None,
-    ) -> ChatMessage:
-        """Number a message from a member; a direct message needs a present recipient."""
+    ) -> Posted:
+        """Number a message from a member; a direct message needs a present recipient.
+
+        A line message takes the next line number. A direct message takes none (its `seq` is the
+        newest line number, which it follows) but the next number of each party's identity.
+        """
         if to is not None and to not in self._members:
             raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, f"no client {to!r} on line {self.name!r}")
         nickname = self._members[sender].get("nickname")
-        self.last_seq += 1
-        return ChatMessage(
-            seq=self.last_seq,
+        message = ChatMessage(
+            seq=self.last_seq + 1 if to is None else self.last_seq,
             ts=ts,
             sender=sender,
             text=text,
@@ -140,27 +191,52 @@ class Line:
             action=action,
             id=client_id,
         )
+        if to is None:
+            return Posted(message, None)
+        sender_identity, recipient_identity = self._identities[sender], self._identities[to]
+        sender_seq = self.last_direct_seq(sender_identity) + 1
+        # A message to oneself (or to another connection with one's own secret) takes one number.
+        recipient_seq = sender_seq if recipient_identity == sender_identity else self.last_direct_seq(recipient_identity) + 1
+        return Posted(message, Direct(sender_identity, recipient_identity, sender_seq, recipient_seq))
 
-    def recipients(self, message: ChatMessage) -> list[str]:
-        """Phone numbers a message goes to: everyone, or just the two parties of a DM."""
-        if message.to is None:
-            return list(self._members)
-        return [number for number in {message.sender, message.to} if number in self._members]
+    def commit(self, posted: Posted) -> None:
+        """Count a posted message as given, once it is stored."""
+        if posted.direct is None:
+            self.last_seq = posted.message.seq
+        else:
+            self._direct_seqs[posted.direct.sender_identity] = posted.direct.sender_seq
+            self._direct_seqs[posted.direct.recipient_identity] = posted.direct.recipient_seq
+
+    def copies(self, posted: Posted) -> list[tuple[str, ChatMessage]]:
+        """Who gets a message, and the copy each gets: everyone, or the two parties of a DM with their own numbers."""
+        if posted.direct is None:
+            return [(number, posted.message) for number in self._members]
+        message, direct = posted.message, posted.direct
+        sent = msgspec.structs.replace(message, direct_seq=direct.sender_seq)
+        if message.to == message.sender:
+            return [(message.sender, sent)] if message.sender in self._members else []
+        received = msgspec.structs.replace(message, direct_seq=direct.recipient_seq)
+        return [(number, copy) for number, copy in ((message.sender, sent), (message.to, received)) if number in self._members]
 
 
 class LineRegistry:
     """Lines by name, made on first use and forgotten when the last client leaves.
 
-    `last_seq` tells a new Line where its numbering stands and `epoch` which numbering that is,
-    so numbers survive the line emptying and the hub restarting.
+    `last_seq` tells a new Line where its numbering stands, `epoch` which numbering that is and
+    `last_direct_seq` where each identity's direct numbering stands, so numbers survive the line
+    emptying and the hub restarting.
     """
 
     def __init__(
-        self, last_seq: Callable[[str], int] = lambda name: 0, epoch: Callable[[str], str] = lambda name: ""
+        self,
+        last_seq: Callable[[str], int] = lambda name: 0,
+        epoch: Callable[[str], str] = lambda name: "",
+        last_direct_seq: Callable[[str, str], int] = lambda name, identity: 0,
     ) -> None:
         self._lines: dict[str, Line] = {}
         self._last_seq = last_seq
         self._epoch = epoch
+        self._last_direct_seq = last_direct_seq
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -174,7 +250,12 @@ class LineRegistry:
     def get(self, name: str) -> Line:
         line = self._lines.get(name)
         if line is None:
-            line = self._lines[name] = Line(name, last_seq=self._last_seq(name), epoch=self._epoch(name))
+            line = self._lines[name] = Line(
+                name,
+                last_seq=self._last_seq(name),
+                epoch=self._epoch(name),
+                last_direct_seq=functools.partial(self._last_direct_seq, name),
+            )
         return line
 
     def discard_if_empty(self, line: Line) -> None:

@@ -62,7 +62,7 @@ from ..protocol import (
 )
 from .avatars import UploadStore
 from .limits import AddressLimiter, AddressLimits, Network, RateLimit, TokenBucket, client_address
-from .line import Line, LineRegistry
+from .line import Line, LineRegistry, missing_runs
 from .origins import normalize_origin, origin_allowed
 from .store import HistoryStore, MemoryStore, StoreError
 
@@ -156,7 +156,7 @@ class Hub:
         self.host = host
         self.port = port
         self.store: HistoryStore = store if store is not None else MemoryStore()
-        self.lines = LineRegistry(self.store.last_seq, self.store.epoch)
+        self.lines = LineRegistry(self.store.last_seq, self.store.epoch, self.store.last_direct_seq)
         self.uploads = uploads
         self._token = token
         self._history = history
@@ -354,15 +354,25 @@ class Hub:
         else:
             resume_token = secrets.token_urlsafe(16)
             self._resume_hashes[key] = _digest("resume", resume_token)
-        self._remember(line, me)
         # Without a client secret, the resume token stands for the client: same number, same author.
         author = _digest("secret", hello.client_secret) if hello.client_secret else _digest("token", resume_token)
+        line.set_identity(me.phone_number, author)
+        self._remember(line, me)
         session = _Session(ws, self._max_pending, self._close_timeout, author)
         members = self._sessions.setdefault(line.name, {})
         members[me.phone_number] = session
         writer = asyncio.create_task(session.run_writer())
         log.info("%s %s line %r (%d present)", me.phone_number, "resumed on" if resumed else "joined", line.name, len(line))
-        welcome = Welcome(me.phone_number, line.name, me.properties, line.last_seq, resume_token, resumed, epoch=line.epoch)
+        try:
+            last_direct_seq = line.last_direct_seq(author)
+        except StoreError as exc:
+            log.warning("could not read the direct numbering on line %r: %s", line.name, exc)
+            await self._refuse(ws, ErrorFrame(ErrorCode.STORE_FAILED, "the hub cannot read this line's stored numbering"))
+            return
+        welcome = Welcome(
+            me.phone_number, line.name, me.properties, line.last_seq, resume_token, resumed,
+            epoch=line.epoch, last_direct_seq=last_direct_seq,
+        )
         session.push(encode(welcome))
         for info in line.members():
             if info.phone_number != me.phone_number:
@@ -440,9 +450,12 @@ class Hub:
             return
         for member in remembered:
             line = self.lines.get(member.line)
-            if self._grace <= 0 or not line.restore(member.phone_number, member.properties):
+            # An older hub kept no identity: without one, direct messages could not be numbered for it.
+            if self._grace <= 0 or not member.identity or not line.restore(member.phone_number, member.properties):
                 self._forget(member.line, member.phone_number)
+                self.lines.discard_if_empty(line)
                 continue
+            line.set_identity(member.phone_number, member.identity)
             self._resume_hashes[member.line, member.phone_number] = member.token_hash
             self._linger(line, member.phone_number)
         if remembered:
@@ -450,7 +463,10 @@ class Hub:
 
     def _remember(self, line: Line, info: ClientInfo) -> None:
         try:
-            self.store.keep_member(line.name, info.phone_number, self._resume_hashes[line.name, info.phone_number], info.properties)
+            self.store.keep_member(
+                line.name, info.phone_number, self._resume_hashes[line.name, info.phone_number], info.properties,
+                line.identity(info.phone_number),
+            )
         except StoreError as exc:
             log.warning("could not remember %s on line %r: %s", info.phone_number, line.name, exc)
 
@@ -477,25 +493,41 @@ class Hub:
             session.push(encode(ErrorFrame(
                 ErrorCode.HISTORY_UNAVAILABLE, "the hub could not read this line's stored messages; live chat goes on"
             )))
-            if hello.last_seq is not None and hello.last_seq < line.last_seq:
-                session.push(encode(Gap(max(0, hello.last_seq), line.last_seq + 1)))
+            if hello.last_seq is not None:
+                after, after_direct = self._resumed_from(line, hello)
+                if after < line.last_seq:
+                    session.push(encode(Gap(after, line.last_seq + 1)))
+                last_direct_seq = line.last_direct_seq(session.author)
+                if after_direct < last_direct_seq:
+                    session.push(encode(Gap(after_direct, last_direct_seq + 1, direct=True)))
+
+    @staticmethod
+    def _resumed_from(line: Line, hello: Hello) -> tuple[int, int]:
+        """The line number and direct number a resuming client has seen, as this numbering reads them."""
+        assert hello.last_seq is not None
+        # A last_seq of another numbering says nothing about this one: replay all that is kept.
+        if hello.epoch is not None and hello.epoch != line.epoch:
+            return 0, 0
+        return max(0, min(hello.last_seq, line.last_seq)), max(0, hello.last_direct_seq or 0)
 
     def _replay_stored(self, session: _Session, line: Line, phone_number: str, hello: Hello) -> None:
-        """The newest few stored messages, or all this client missed since last_seq."""
+        """The newest few stored messages, or all this client missed since last_seq and last_direct_seq."""
+        identity = session.author
         if hello.last_seq is None:
             wanted = self._history if hello.history is None else max(0, min(hello.history, self._history))
-            messages = self.store.visible(line.name, phone_number, limit=wanted)
+            messages = self.store.visible(line.name, phone_number, identity, limit=wanted)
         else:
-            # A last_seq of another numbering says nothing about this one: replay all that is kept.
-            renumbered = hello.epoch is not None and hello.epoch != line.epoch
-            after = 0 if renumbered else max(0, min(hello.last_seq, line.last_seq))
-            messages = self.store.visible(line.name, phone_number, after_seq=after, limit=MAX_REPLAY)
-            # Replayable from here on: the oldest retained message, or later when the replay is cut short.
-            before = self.store.first_seq(line.name)
-            if len(messages) == MAX_REPLAY:
-                before = max(before, messages[0].seq)
-            if after + 1 < before:
-                session.push(encode(Gap(after, before)))
+            after, after_direct = self._resumed_from(line, hello)
+            messages = self.store.visible(
+                line.name, phone_number, identity, after_seq=after, after_direct_seq=after_direct, limit=MAX_REPLAY
+            )
+            # Whatever is owed but not replayed (no longer kept, or over the replay limit) is a gap.
+            owed = missing_runs(after, line.last_seq, [m.seq for m in messages if m.to is None])
+            for after_seq, before_seq in owed:
+                session.push(encode(Gap(after_seq, before_seq)))
+            direct_seqs = [m.direct_seq for m in messages if m.direct_seq is not None]
+            for after_seq, before_seq in missing_runs(after_direct, line.last_direct_seq(identity), direct_seqs):
+                session.push(encode(Gap(after_seq, before_seq, direct=True)))
         # "history" marks what was said before this client joined, not what a resume catches up on
         newcomer = hello.last_seq is None
         for message in messages:
@@ -657,24 +689,27 @@ class Hub:
         resent = next((m for m in earlier if (m.text, m.to, m.action) == (frame.text, frame.to, frame.action)), None)
         if resent is not None:
             # A resend after a lost acknowledgement (perhaps under a new number): acknowledge only.
-            session.push(encode(Ack(frame.id, resent.seq, resent.ts)))
+            session.push(encode(Ack(frame.id, resent.seq, resent.ts, resent.direct_seq)))
             return
-        message = line.post(
+        posted = line.post(
             phone_number, frame.text, ts=int(time.time() * 1000), to=frame.to, action=frame.action, client_id=frame.id
         )
         try:
-            self.store.append(line.name, message, session.author)
+            self.store.append(line.name, posted.message, session.author, posted.direct)
         except StoreError as exc:
-            line.last_seq -= 1
             log.warning("could not store a message on line %r: %s", line.name, exc)
             raise ProtocolError(ErrorCode.STORE_FAILED, "the hub could not store the message; send it again") from None
-        data = encode(message)
+        line.commit(posted)
         members = self._sessions[line.name]
-        for number in line.recipients(message):
+        sent_copy = posted.message
+        data = encode(posted.message)
+        for number, copy in line.copies(posted):
+            if number == phone_number:
+                sent_copy = copy
             if (recipient := members.get(number)) is not None:
-                recipient.push(data)
+                recipient.push(data if copy is posted.message else encode(copy))
         if frame.id is not None:
-            session.push(encode(Ack(frame.id, message.seq, message.ts)))
+            session.push(encode(Ack(frame.id, sent_copy.seq, sent_copy.ts, sent_copy.direct_seq)))
 
     def _tell_others(self, line: Line, info: ClientInfo) -> None:
         for number, session in self._sessions.get(line.name, {}).items():

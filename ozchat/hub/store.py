@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
 
+import msgspec
+
 from ..exceptions import OzchatError
 from ..protocol import ChatMessage
 
@@ -30,6 +32,15 @@ _MESSAGE_OVERHEAD = 100  # bytes a stored message costs besides its text (memory
 _WAL_LIMIT = 4 * 1024 * 1024  # the write-ahead log is cut back to this after a checkpoint
 _PRUNE_EVERY = 100
 _PRUNE_INTERVAL = 1.0  # seconds between prunes of one line triggered by reads
+
+
+# `pos` orders a line's messages as they were sent; `seq` is the line number (a direct message's: the
+# line number it follows). A direct message keeps each party's identity and number.
+_MESSAGES_COLUMNS = """
+    pos INTEGER PRIMARY KEY, line TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+    sender TEXT NOT NULL, recipient TEXT, nickname TEXT, text TEXT NOT NULL,
+    action INTEGER NOT NULL DEFAULT 0, client_id TEXT, author TEXT,
+    recipient_identity TEXT, sender_direct_seq INTEGER, recipient_direct_seq INTEGER"""
 
 
 class StoreError(OzchatError):
@@ -56,25 +67,36 @@ class HistoryStore(Protocol):
     """Every method may raise StoreError."""
 
     def last_seq(self, line: str) -> int:
-        """The newest sequence number ever given on the line (0 for none)."""
+        """The newest sequence number ever given to a line message on the line (0 for none)."""
 
-    def first_seq(self, line: str) -> int:
-        """The oldest retained sequence number (last_seq + 1 when nothing is retained)."""
+    def last_direct_seq(self, line: str, identity: str) -> int:
+        """The newest number ever given to a direct message of this client identity on the line (0 for none)."""
 
     def epoch(self, line: str) -> str:
         """A random id of the line's numbering, made on first use: it changes when the numbering restarts."""
 
-    def append(self, line: str, message: ChatMessage, author: str | None = None) -> None:
-        """Keep a message; `author` is the sender's hashed client identity (for telling resends apart)."""
+    def append(self, line: str, message: ChatMessage, author: str | None = None, direct: Direct | None = None) -> None:
+        """Keep a message; `author` is the sender's hashed client identity (for telling resends apart).
+
+        A direct message comes with `direct`, its parties' identities and numbers.
+        """
 
     def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
-        """Every retained message this author sent with this client id, oldest first."""
+        """Every retained message this author sent with this client id, oldest first, as its sender saw it."""
 
-    def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
-        """The newest `limit` messages after `after_seq` that `phone_number` may see, oldest first."""
+    def visible(
+        self, line: str, phone_number: str, identity: str = "", *, after_seq: int = 0, after_direct_seq: int = 0, limit: int
+    ) -> list[ChatMessage]:
+        """The newest `limit` messages the client may see, in the order they were sent.
 
-    def keep_member(self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any]) -> None:
-        """Remember who is on a line (its resume token hashed), so a restarted hub can take them back."""
+        Line messages numbered after `after_seq`; direct messages this client (the same phone number
+        and identity) sent or received numbered after `after_direct_seq`, carrying its own number.
+        """
+
+    def keep_member(
+        self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any], identity: str = ""
+    ) -> None:
+        """Remember who is on a line (its resume token hashed, its identity), so a restarted hub can take them back."""
 
     def forget_member(self, line: str, phone_number: str) -> None: ...
 
@@ -91,14 +113,41 @@ class Member(NamedTuple):
     phone_number: str
     token_hash: str
     properties: dict[str, Any]
+    identity: str = ""  # empty when an older hub kept the member: it gets a new number
+
+
+class Direct(NamedTuple):
+    """A direct message's two parties (hashed client identities) and the number each gives it."""
+
+    sender_identity: str
+    recipient_identity: str
+    sender_seq: int
+    recipient_seq: int
+
+
+class _Kept(NamedTuple):
+    """A message in the memory store, with what only the hub knows of it."""
+
+    message: ChatMessage
+    author: str | None
+    direct: Direct | None
+
+    def copy_for(self, phone_number: str, identity: str, after_direct_seq: int) -> ChatMessage | None:
+        """The message as this client sees it, when it is a direct message of its own numbered after `after_direct_seq`."""
+        if self.direct is None:
+            return None
+        message, direct = self.message, self.direct
+        if message.sender == phone_number and direct.sender_identity == identity:
+            number = direct.sender_seq
+        elif message.to == phone_number and direct.recipient_identity == identity:
+            number = direct.recipient_seq
+        else:
+            return None
+        return msgspec.structs.replace(message, direct_seq=number) if number > after_direct_seq else None
 
 
 def _new_epoch() -> str:
     return secrets.token_hex(8)
-
-
-def _visible_to(message: ChatMessage, phone_number: str) -> bool:
-    return message.to is None or phone_number in (message.sender, message.to)
 
 
 class MemoryStore:
@@ -110,19 +159,19 @@ class MemoryStore:
         keep_days: float = DEFAULT_KEEP_DAYS,
         max_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
     ) -> None:
-        self._lines: dict[str, list[ChatMessage]] = {}
-        self._authors: dict[tuple[str, int], str | None] = {}
+        self._lines: dict[str, list[_Kept]] = {}
         self._epochs: dict[str, str] = {}
         self._members: dict[tuple[str, str], Member] = {}
         self._last: dict[str, int] = {}
+        self._last_direct: dict[tuple[str, str], int] = {}
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
         self._max_bytes = max_bytes
         self._bytes = 0
 
     @staticmethod
-    def _size(message: ChatMessage) -> int:
-        return len(message.text.encode("utf-8", "surrogatepass")) + _MESSAGE_OVERHEAD
+    def _size(kept: _Kept) -> int:
+        return len(kept.message.text.encode("utf-8", "surrogatepass")) + _MESSAGE_OVERHEAD
 
     @property
     def used_bytes(self) -> int:
@@ -132,63 +181,78 @@ class MemoryStore:
     def last_seq(self, line: str) -> int:
         return self._last.get(line, 0)
 
+    def last_direct_seq(self, line: str, identity: str) -> int:
+        return self._last_direct.get((line, identity), 0)
+
     def epoch(self, line: str) -> str:
         return self._epochs.setdefault(line, _new_epoch())
 
-    def first_seq(self, line: str) -> int:
-        self._prune(line)
-        messages = self._lines.get(line)
-        return messages[0].seq if messages else self.last_seq(line) + 1
-
-    def append(self, line: str, message: ChatMessage, author: str | None = None) -> None:
-        self._lines.setdefault(line, []).append(message)
-        self._authors[line, message.seq] = author
-        self._last[line] = message.seq
-        self._bytes += self._size(message)
+    def append(self, line: str, message: ChatMessage, author: str | None = None, direct: Direct | None = None) -> None:
+        kept = _Kept(message, author, direct)
+        self._lines.setdefault(line, []).append(kept)
+        if direct is None:
+            self._last[line] = message.seq
+        else:
+            self._last_direct[line, direct.sender_identity] = direct.sender_seq
+            self._last_direct[line, direct.recipient_identity] = direct.recipient_seq
+        self._bytes += self._size(kept)
         self._prune(line)
         if self._max_bytes is not None and self._bytes > self._max_bytes:
             self._shrink(int(self._max_bytes * _SHRINK_TO))
 
     def _prune(self, line: str) -> None:
-        messages = self._lines.get(line, [])
+        kept = self._lines.get(line, [])
         cutoff = int(time.time() * 1000) - self._keep_ms
-        drop = max(len(messages) - self._keep, 0)
-        while drop < len(messages) and messages[drop].ts < cutoff:
+        drop = max(len(kept) - self._keep, 0)
+        while drop < len(kept) and kept[drop].message.ts < cutoff:
             drop += 1
         self._drop_oldest(line, drop)
 
     def _drop_oldest(self, line: str, count: int) -> None:
-        messages = self._lines.get(line, [])
-        for message in messages[:count]:
-            self._authors.pop((line, message.seq), None)
-            self._bytes -= self._size(message)
-        del messages[:count]
+        kept = self._lines.get(line, [])
+        for dropped in kept[:count]:
+            self._bytes -= self._size(dropped)
+        del kept[:count]
 
     def _shrink(self, target: int) -> None:
         """Drop whole histories, the line whose newest message is oldest first; then the oldest of the last line."""
-        by_age = sorted((messages[-1].ts, line) for line, messages in self._lines.items() if messages)
+        by_age = sorted((kept[-1].message.ts, line) for line, kept in self._lines.items() if kept)
         for _, line in by_age[:-1]:
             if self._bytes <= target:
                 return
             self._drop_oldest(line, len(self._lines[line]))
-        messages = self._lines[by_age[-1][1]]
+        kept = self._lines[by_age[-1][1]]
         drop = 0
         excess = self._bytes - target
-        while excess > 0 and drop < len(messages) - 1:
-            excess -= self._size(messages[drop])
+        while excess > 0 and drop < len(kept) - 1:
+            excess -= self._size(kept[drop])
             drop += 1
         self._drop_oldest(by_age[-1][1], drop)
 
     def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
-        return [m for m in self._lines.get(line, []) if m.id == client_id and self._authors.get((line, m.seq)) == author]
+        return [
+            msgspec.structs.replace(k.message, direct_seq=k.direct.sender_seq) if k.direct is not None else k.message
+            for k in self._lines.get(line, [])
+            if k.message.id == client_id and k.author == author
+        ]
 
-    def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
+    def visible(
+        self, line: str, phone_number: str, identity: str = "", *, after_seq: int = 0, after_direct_seq: int = 0, limit: int
+    ) -> list[ChatMessage]:
         self._prune(line)
-        found = [m for m in self._lines.get(line, []) if m.seq > after_seq and _visible_to(m, phone_number)]
+        found: list[ChatMessage] = []
+        for kept in self._lines.get(line, []):
+            if kept.message.to is None:
+                if kept.message.seq > after_seq:
+                    found.append(kept.message)
+            elif (copy := kept.copy_for(phone_number, identity, after_direct_seq)) is not None:
+                found.append(copy)
         return found[-limit:] if limit > 0 else []
 
-    def keep_member(self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any]) -> None:
-        self._members[line, phone_number] = Member(line, phone_number, token_hash, properties)
+    def keep_member(
+        self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any], identity: str = ""
+    ) -> None:
+        self._members[line, phone_number] = Member(line, phone_number, token_hash, properties, identity)
 
     def forget_member(self, line: str, phone_number: str) -> None:
         self._members.pop((line, phone_number), None)
@@ -198,7 +262,6 @@ class MemoryStore:
 
     def close(self) -> None:
         self._lines.clear()
-        self._authors.clear()
         self._members.clear()
         self._bytes = 0
 
@@ -231,21 +294,27 @@ class SQLiteStore:
         if max_bytes is not None:  # the log is checkpointed at a tenth of the bound (SQLite's 1000 pages at most)
             self._db.execute(f"PRAGMA wal_autocheckpoint={max(16, min(1000, max_bytes // self._page_size // 10))}")
         self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS messages (
-                line TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
-                sender TEXT NOT NULL, recipient TEXT, nickname TEXT, text TEXT NOT NULL,
-                action INTEGER NOT NULL DEFAULT 0, client_id TEXT,
-                PRIMARY KEY (line, seq));
-            CREATE INDEX IF NOT EXISTS messages_client_id ON messages (line, client_id) WHERE client_id IS NOT NULL;
+            f"""
+            CREATE TABLE IF NOT EXISTS messages ({_MESSAGES_COLUMNS});
             CREATE TABLE IF NOT EXISTS lines (line TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS members (
                 line TEXT NOT NULL, phone_number TEXT NOT NULL, token_hash TEXT NOT NULL, properties TEXT NOT NULL,
                 PRIMARY KEY (line, phone_number));
+            CREATE TABLE IF NOT EXISTS direct_seqs (
+                line TEXT NOT NULL, identity TEXT NOT NULL, last_direct_seq INTEGER NOT NULL,
+                PRIMARY KEY (line, identity));
             """
         )
         self._add_missing_columns("messages", {"author": "TEXT"})
         self._add_missing_columns("lines", {"epoch": "TEXT"})
+        self._add_missing_columns("members", {"identity": "TEXT NOT NULL DEFAULT ''"})
+        self._number_directs_apart()
+        self._db.executescript(
+            """
+            CREATE INDEX IF NOT EXISTS messages_order ON messages (line, pos);
+            CREATE INDEX IF NOT EXISTS messages_client_id ON messages (line, client_id) WHERE client_id IS NOT NULL;
+            """
+        )
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
         self._appends = 0
@@ -260,9 +329,36 @@ class SQLiteStore:
             if name not in present:
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
+    def _number_directs_apart(self) -> None:
+        """Rebuild a messages table keyed by (line, seq), where direct messages took line numbers.
+
+        Its rows keep their numbers and order. Its direct messages carry no numbers of their
+        parties, so they are kept but never replayed.
+        """
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        if "pos" in present:
+            return
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("ALTER TABLE messages RENAME TO messages_numbered_together")
+            self._db.execute(f"CREATE TABLE messages ({_MESSAGES_COLUMNS})")
+            self._db.execute(
+                "INSERT INTO messages (line, seq, ts, sender, recipient, nickname, text, action, client_id, author)"
+                " SELECT line, seq, ts, sender, recipient, nickname, text, action, client_id, author"
+                " FROM messages_numbered_together ORDER BY line, seq"
+            )
+            self._db.execute("DROP TABLE messages_numbered_together")
+
     @_storage_errors
     def last_seq(self, line: str) -> int:
         row = self._db.execute("SELECT last_seq FROM lines WHERE line = ?", (line,)).fetchone()
+        return row[0] if row else 0
+
+    @_storage_errors
+    def last_direct_seq(self, line: str, identity: str) -> int:
+        row = self._db.execute(
+            "SELECT last_direct_seq FROM direct_seqs WHERE line = ? AND identity = ?", (line, identity)
+        ).fetchone()
         return row[0] if row else 0
 
     @_storage_errors
@@ -278,25 +374,27 @@ class SQLiteStore:
         return epoch
 
     @_storage_errors
-    def first_seq(self, line: str) -> int:
-        self._prune(line)
-        row = self._db.execute("SELECT MIN(seq) FROM messages WHERE line = ?", (line,)).fetchone()
-        return row[0] if row[0] is not None else self.last_seq(line) + 1
-
-    @_storage_errors
-    def append(self, line: str, message: ChatMessage, author: str | None = None) -> None:
+    def append(self, line: str, message: ChatMessage, author: str | None = None, direct: Direct | None = None) -> None:
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(
-                "INSERT INTO messages (line, seq, ts, sender, recipient, nickname, text, action, client_id, author)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (line, seq, ts, sender, recipient, nickname, text, action, client_id, author,"
+                " recipient_identity, sender_direct_seq, recipient_direct_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (line, message.seq, message.ts, message.sender, message.to, message.nickname,
-                 message.text, int(message.action), message.id, author),
+                 message.text, int(message.action), message.id, author,
+                 *(direct[1:] if direct is not None else (None, None, None))),
             )
-            self._db.execute(
-                "INSERT INTO lines (line, last_seq) VALUES (?, ?) ON CONFLICT (line) DO UPDATE SET last_seq = excluded.last_seq",
-                (line, message.seq),
-            )
+            if direct is None:
+                self._db.execute(
+                    "INSERT INTO lines (line, last_seq) VALUES (?, ?) ON CONFLICT (line) DO UPDATE SET last_seq = excluded.last_seq",
+                    (line, message.seq),
+                )
+            else:
+                self._db.executemany(
+                    "INSERT INTO direct_seqs VALUES (?, ?, ?)"
+                    " ON CONFLICT (line, identity) DO UPDATE SET last_direct_seq = excluded.last_direct_seq",
+                    [(line, direct.sender_identity, direct.sender_seq), (line, direct.recipient_identity, direct.recipient_seq)],
+                )
         self._appends += 1
         if self._appends % _PRUNE_EVERY == 0:
             self._prune(line, force=True)
@@ -316,7 +414,7 @@ class SQLiteStore:
         """
         by_age = [row[0] for row in self._db.execute(
             "SELECT line FROM lines WHERE EXISTS (SELECT 1 FROM messages WHERE messages.line = lines.line)"
-            " ORDER BY (SELECT ts FROM messages WHERE messages.line = lines.line AND seq = lines.last_seq)"
+            " ORDER BY (SELECT ts FROM messages WHERE messages.line = lines.line ORDER BY pos DESC LIMIT 1)"
         )]
         for line in by_age[:-1]:
             if self.used_bytes <= target:
@@ -327,13 +425,14 @@ class SQLiteStore:
                 self._db.execute("DELETE FROM messages WHERE line = ?", (line,))
         newest = by_age[-1]
         while self.used_bytes > target:
-            retained = self._db.execute("SELECT MIN(seq), COUNT(*) FROM messages WHERE line = ?", (newest,)).fetchone()
-            if retained[1] <= 1:
+            retained = self._db.execute("SELECT COUNT(*) FROM messages WHERE line = ?", (newest,)).fetchone()[0]
+            if retained <= 1:
                 break
             with self._db:  # a tenth of what is left at a time: few passes, little dropped beyond the target
                 self._db.execute("BEGIN")
                 self._db.execute(
-                    "DELETE FROM messages WHERE line = ? AND seq < ?", (newest, retained[0] + max(1, retained[1] // 10))
+                    "DELETE FROM messages WHERE pos IN (SELECT pos FROM messages WHERE line = ? ORDER BY pos LIMIT ?)",
+                    (newest, max(1, retained // 10)),
                 )
         self._db.executescript("PRAGMA incremental_vacuum;")  # one page a step: executescript steps to the end
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
@@ -364,42 +463,54 @@ class SQLiteStore:
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(
-                "DELETE FROM messages WHERE line = ? AND (seq <= (SELECT last_seq FROM lines WHERE line = ?) - ? OR ts < ?)",
-                (line, line, self._keep, cutoff),
+                "DELETE FROM messages WHERE line = ? AND (ts < ? OR pos <= "
+                "(SELECT pos FROM messages WHERE line = ? ORDER BY pos DESC LIMIT 1 OFFSET ?))",
+                (line, cutoff, line, self._keep),
             )
 
     @staticmethod
     def _message(row: tuple) -> ChatMessage:
-        seq, ts, sender, recipient, nickname, text, action, client_id = row
+        seq, ts, sender, recipient, nickname, text, action, client_id, direct_seq = row
         return ChatMessage(seq=seq, ts=ts, sender=sender, text=text, nickname=nickname, to=recipient,
-                           action=bool(action), id=client_id)
+                           action=bool(action), id=client_id, direct_seq=direct_seq)
 
     _COLUMNS = "seq, ts, sender, recipient, nickname, text, action, client_id"
 
     @_storage_errors
     def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
         rows = self._db.execute(
-            f"SELECT {self._COLUMNS} FROM messages WHERE line = ? AND client_id = ? AND author = ? ORDER BY seq",
+            f"SELECT {self._COLUMNS}, sender_direct_seq FROM messages WHERE line = ? AND client_id = ? AND author = ? ORDER BY pos",
             (line, client_id, author),
         ).fetchall()
         return [self._message(row) for row in rows]
 
     @_storage_errors
-    def visible(self, line: str, phone_number: str, *, after_seq: int = 0, limit: int) -> list[ChatMessage]:
+    def visible(
+        self, line: str, phone_number: str, identity: str = "", *, after_seq: int = 0, after_direct_seq: int = 0, limit: int
+    ) -> list[ChatMessage]:
         self._prune(line)
+        sent = "sender = :phone AND author = :identity"
+        received = "recipient = :phone AND recipient_identity = :identity"
         rows = self._db.execute(
-            f"SELECT {self._COLUMNS} FROM messages WHERE line = ? AND seq > ?"
-            " AND (recipient IS NULL OR sender = ? OR recipient = ?) ORDER BY seq DESC LIMIT ?",
-            (line, after_seq, phone_number, phone_number, limit),
+            f"SELECT {self._COLUMNS}, CASE WHEN recipient IS NULL THEN NULL WHEN {sent} THEN sender_direct_seq"
+            " ELSE recipient_direct_seq END AS direct_seq"
+            " FROM messages WHERE line = :line AND ("
+            f"(recipient IS NULL AND seq > :after) OR (sender_direct_seq IS NOT NULL AND ({sent} OR {received})))"
+            " AND (recipient IS NULL OR direct_seq > :after_direct) ORDER BY pos DESC LIMIT :limit",
+            {"line": line, "phone": phone_number, "identity": identity, "after": after_seq,
+             "after_direct": after_direct_seq, "limit": limit},
         ).fetchall()
         return [self._message(row) for row in reversed(rows)]
 
     @_storage_errors
-    def keep_member(self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any]) -> None:
+    def keep_member(
+        self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any], identity: str = ""
+    ) -> None:
         self._db.execute(
-            "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT (line, phone_number)"
-            " DO UPDATE SET token_hash = excluded.token_hash, properties = excluded.properties",
-            (line, phone_number, token_hash, json.dumps(properties)),
+            "INSERT INTO members (line, phone_number, token_hash, properties, identity) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (line, phone_number) DO UPDATE SET token_hash = excluded.token_hash,"
+            " properties = excluded.properties, identity = excluded.identity",
+            (line, phone_number, token_hash, json.dumps(properties), identity),
         )
 
     @_storage_errors
@@ -408,8 +519,11 @@ class SQLiteStore:
 
     @_storage_errors
     def members(self) -> list[Member]:
-        rows = self._db.execute("SELECT line, phone_number, token_hash, properties FROM members").fetchall()
-        return [Member(line, number, token_hash, json.loads(properties)) for line, number, token_hash, properties in rows]
+        rows = self._db.execute("SELECT line, phone_number, token_hash, properties, identity FROM members").fetchall()
+        return [
+            Member(line, number, token_hash, json.loads(properties), identity)
+            for line, number, token_hash, properties, identity in rows
+        ]
 
     def close(self) -> None:
         self._db.close()

@@ -579,7 +579,8 @@ class OzChatApp(App[None]):
 
     def on_history_gap(self, message: HistoryGap) -> None:
         missing = message.gap.before_seq - message.gap.after_seq - 1
-        self.line_conversation.chat.add_system(self.now(), f"{missing} earlier messages could not be replayed")
+        kind = "direct messages" if message.gap.direct else "messages"
+        self.line_conversation.chat.add_system(self.now(), f"{missing} earlier {kind} could not be replayed")
 
     def on_system_notice(self, message: SystemNotice) -> None:
         self.line_conversation.chat.add_system(self.now(), message.text)

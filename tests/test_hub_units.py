@@ -161,6 +161,7 @@ def test_sqlite_history_from_an_older_hub_gains_the_author_column(tmp_path):
         db.execute("UPDATE lines SET last_seq = 2")
     db.close()
     store = SQLiteStore(path)
+    assert store.last_seq("L") == 2  # the next line message is 3
     store.append("L", _message(3, client_id="x"), "author-a")
     assert [m.text for m in store.visible("L", "AAAAA", "author-a", limit=10)] == ["kept", "m3"]
     assert [m.text for m in store.visible("L", "BBBBB", "author-b", limit=10)] == ["kept", "m3"]

@@ -357,18 +357,22 @@ class Hub:
         # Without a client secret, the resume token stands for the client: same number, same author.
         author = _digest("secret", hello.client_secret) if hello.client_secret else _digest("token", resume_token)
         line.set_identity(me.phone_number, author)
+        try:
+            last_direct_seq = line.last_direct_seq(author)
+        except StoreError as exc:  # as above: numbering anew would reuse numbers
+            log.warning("could not read the direct numbering on line %r: %s", line.name, exc)
+            if resumed:
+                self._linger(line, me.phone_number)
+            else:
+                self._leave(line, me.phone_number)
+            await self._refuse(ws, ErrorFrame(ErrorCode.STORE_FAILED, "the hub cannot read this line's stored numbering"))
+            return
         self._remember(line, me)
         session = _Session(ws, self._max_pending, self._close_timeout, author)
         members = self._sessions.setdefault(line.name, {})
         members[me.phone_number] = session
         writer = asyncio.create_task(session.run_writer())
         log.info("%s %s line %r (%d present)", me.phone_number, "resumed on" if resumed else "joined", line.name, len(line))
-        try:
-            last_direct_seq = line.last_direct_seq(author)
-        except StoreError as exc:
-            log.warning("could not read the direct numbering on line %r: %s", line.name, exc)
-            await self._refuse(ws, ErrorFrame(ErrorCode.STORE_FAILED, "the hub cannot read this line's stored numbering"))
-            return
         welcome = Welcome(
             me.phone_number, line.name, me.properties, line.last_seq, resume_token, resumed,
             epoch=line.epoch, last_direct_seq=last_direct_seq,
@@ -494,21 +498,23 @@ class Hub:
                 ErrorCode.HISTORY_UNAVAILABLE, "the hub could not read this line's stored messages; live chat goes on"
             )))
             if hello.last_seq is not None:
-                after, after_direct = self._resumed_from(line, hello)
+                after, after_direct = self._resumed_from(line, hello, session.author)
                 if after < line.last_seq:
                     session.push(encode(Gap(after, line.last_seq + 1)))
-                last_direct_seq = line.last_direct_seq(session.author)
+                last_direct_seq = line.last_direct_seq(session.author)  # read before the welcome: no store access
                 if after_direct < last_direct_seq:
                     session.push(encode(Gap(after_direct, last_direct_seq + 1, direct=True)))
 
     @staticmethod
-    def _resumed_from(line: Line, hello: Hello) -> tuple[int, int]:
+    def _resumed_from(line: Line, hello: Hello, identity: str) -> tuple[int, int]:
         """The line number and direct number a resuming client has seen, as this numbering reads them."""
         assert hello.last_seq is not None
         # A last_seq of another numbering says nothing about this one: replay all that is kept.
         if hello.epoch is not None and hello.epoch != line.epoch:
             return 0, 0
-        return max(0, min(hello.last_seq, line.last_seq)), max(0, hello.last_direct_seq or 0)
+        # Capped at the numbers given so far: any integer a client sends must fit the store's.
+        last_direct_seq = max(0, min(hello.last_direct_seq or 0, line.last_direct_seq(identity)))
+        return max(0, min(hello.last_seq, line.last_seq)), last_direct_seq
 
     def _replay_stored(self, session: _Session, line: Line, phone_number: str, hello: Hello) -> None:
         """The newest few stored messages, or all this client missed since last_seq and last_direct_seq."""
@@ -517,7 +523,7 @@ class Hub:
             wanted = self._history if hello.history is None else max(0, min(hello.history, self._history))
             messages = self.store.visible(line.name, phone_number, identity, limit=wanted)
         else:
-            after, after_direct = self._resumed_from(line, hello)
+            after, after_direct = self._resumed_from(line, hello, identity)
             messages = self.store.visible(
                 line.name, phone_number, identity, after_seq=after, after_direct_seq=after_direct, limit=MAX_REPLAY
             )
@@ -691,10 +697,11 @@ class Hub:
             # A resend after a lost acknowledgement (perhaps under a new number): acknowledge only.
             session.push(encode(Ack(frame.id, resent.seq, resent.ts, resent.direct_seq)))
             return
-        posted = line.post(
-            phone_number, frame.text, ts=int(time.time() * 1000), to=frame.to, action=frame.action, client_id=frame.id
-        )
         try:
+            # A recipient's direct numbering may have to be read from the store first.
+            posted = line.post(
+                phone_number, frame.text, ts=int(time.time() * 1000), to=frame.to, action=frame.action, client_id=frame.id
+            )
             self.store.append(line.name, posted.message, session.author, posted.direct)
         except StoreError as exc:
             log.warning("could not store a message on line %r: %s", line.name, exc)

@@ -222,3 +222,19 @@ async def test_a_resume_claiming_direct_numbers_beyond_any_given_is_answered_not
         assert [f["text"] for f in frames if f["type"] == "message"] == ["one"]
         assert not [f for f in frames if f["type"] in ("gap", "error")]
         await alice.disconnect()
+
+
+async def test_a_member_an_older_hub_kept_without_an_identity_is_not_taken_back(tmp_path):
+    """Its direct messages could not be numbered: it comes back under a new number, as after the grace period."""
+    path = tmp_path / "h.sqlite3"
+    older = SQLiteStore(path)
+    older.keep_member("Webphone1", "AAAAA", "hash-of-a-token", {"nickname": "Old"})
+    older.close()
+    async with Hub("127.0.0.1", 0, store=SQLiteStore(path), ping_interval=None, grace=60) as hub:
+        client = OzWebClient(ping_interval=None, reconnect=False)
+        events = Recorder(client)
+        await client.connect(hub.url, "Webphone1", {"nickname": "Old"})  # the nickname is free
+        await events.wait_for(lambda e: isinstance(e, Synced))
+        assert not events.of_type(ClientInfo) and len(client.roster) == 0
+        assert [m.phone_number for m in hub.store.members()] == [client.phone_number]
+        await client.disconnect()

@@ -122,6 +122,8 @@ def test_store_visibility_and_replay_after(make_store):
     assert store.last_seq("L") == 2 and store.last_seq("Nobody") == 0
     assert (store.last_direct_seq("L", "author-a"), store.last_direct_seq("L", "author-b")) == (1, 4)
     assert store.last_direct_seq("L", "author-c") == 0
+    store.append("Private", _message(0, to="BBBBB"), "author-a", Direct("author-a", "author-b", 1, 1))
+    assert [store.has_held_messages(name) for name in ("L", "Private", "Nobody")] == [True, True, False]
 
 
 def test_store_retention_by_count_and_age(make_store):

@@ -279,3 +279,21 @@ async def test_a_reconnect_turned_away_as_too_frequent_is_tried_again_after_the_
         ConnectionState.ACCESS_GRANTED, ConnectionState.CONNECTION_CLOSED, ConnectionState.ACCESS_GRANTED
     ]
     assert len([r for r in caplog.records if r.getMessage().startswith("turned away a hello")]) == 1
+
+
+async def test_a_line_that_held_only_direct_messages_is_no_new_line():
+    async with Hub("127.0.0.1", 0, address_limits=AddressLimits(new_lines=WindowLimit(1, 3600.0))) as hub:
+        alice, bob = OzWebClient(ping_interval=None), OzWebClient(ping_interval=None)
+        await alice.connect(hub.url, "Private", {"nickname": "Alice"})  # the one new line this address may make
+        await bob.connect(hub.url, "Private", {"nickname": "Bob"})
+        await alice.send_message("psst", to=bob.phone_number)
+        await alice.disconnect()
+        await bob.disconnect()
+
+        async def emptied() -> None:
+            while "Private" in hub.lines:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(emptied(), 5)
+        async with ws_connect(hub.url, ping_interval=None) as again:
+            assert (await _hello(again, "Private"))["type"] == "welcome"

@@ -591,7 +591,7 @@ class Hub:
         if name in self.lines:
             return False
         try:
-            return self.store.last_seq(name) == 0
+            return not self.store.has_held_messages(name)
         except StoreError:
             return False
 

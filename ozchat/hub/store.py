@@ -72,6 +72,9 @@ class HistoryStore(Protocol):
     def last_direct_seq(self, line: str, identity: str) -> int:
         """The newest number ever given to a direct message of this client identity on the line (0 for none)."""
 
+    def has_held_messages(self, line: str) -> bool:
+        """Whether a message, line or direct, was ever stored on the line."""
+
     def epoch(self, line: str) -> str:
         """A random id of the line's numbering, made on first use: it changes when the numbering restarts."""
 
@@ -183,6 +186,9 @@ class MemoryStore:
 
     def last_direct_seq(self, line: str, identity: str) -> int:
         return self._last_direct.get((line, identity), 0)
+
+    def has_held_messages(self, line: str) -> bool:
+        return line in self._lines
 
     def epoch(self, line: str) -> str:
         return self._epochs.setdefault(line, _new_epoch())
@@ -360,6 +366,15 @@ class SQLiteStore:
             "SELECT last_direct_seq FROM direct_seqs WHERE line = ? AND identity = ?", (line, identity)
         ).fetchone()
         return row[0] if row else 0
+
+    @_storage_errors
+    def has_held_messages(self, line: str) -> bool:
+        row = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM lines WHERE line = ? AND last_seq > 0)"
+            " OR EXISTS (SELECT 1 FROM direct_seqs WHERE line = ?)",
+            (line, line),
+        ).fetchone()
+        return bool(row[0])
 
     @_storage_errors
     def epoch(self, line: str) -> str:

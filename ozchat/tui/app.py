@@ -50,6 +50,7 @@ RETRY_KEY = "retrying"  # the one chat line that says how trying to reach the hu
 NAMES_IN_ANNOUNCEMENT = 3  # more joins than this in one tick are summed up in one line
 MAX_DIRECT_TABS = 20  # direct messages that would open more tabs are shown in the line's tab
 LINE_TAB = "line"
+HISTORY_RESET_NOTICE = "The hub's history was reset; below is everything it still has (older messages are gone from it)"
 LARGE_PASTE_LINES = 5  # a message of more lines is sent only once confirmed, like a paste in WeeChat
 KEYS_HELP = (
     "Enter sends, Shift+Enter or Ctrl+J starts a new line; PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
@@ -424,9 +425,15 @@ class OzChatApp(App[None]):
                     Text.assemble(f"You {joined} #{printable(self.line or '')} as ", name_text(self.me.display_name), f" ({self.me.phone_number})"),
                 )
                 self._has_joined = True
+                if change.taken_nickname is not None:
+                    log.add_system(
+                        self.now(), Text.assemble(name_text(change.taken_nickname), " was taken; you are ", name_text(self.me.display_name))
+                    )
                 if self._avatar_file is not None:
                     self._upload_avatar(self.line_conversation, self._avatar_file)
                     self._avatar_file = None
+            if change.history_reset:  # so the replay that follows is not taken for new messages
+                log.add_system(self.now(), HISTORY_RESET_NOTICE, kind="error")
             status.show_state("connected", "connected to a local hub started here" if self.hub_started_here() else "connected")
         else:
             if not change.retrying:

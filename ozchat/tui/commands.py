@@ -133,6 +133,7 @@ def parse(line: str) -> Command:
     """Parse one submitted line; raise CommandError with a one-line explanation."""
     if not line.strip():
         raise CommandError("nothing to send")
+    line = line.rstrip()  # a pasted file's last line break, and blanks after the text, are no part of it
     if not line.startswith("/"):
         return Say(line)
     if line.startswith("//"):

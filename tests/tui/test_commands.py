@@ -30,6 +30,8 @@ from ozchat.tui.commands import (
     [
         ("hello there", Say("hello there")),
         ("  indented", Say("  indented")),
+        ("  code\n\n    more  \n \n\t\n", Say("  code\n\n    more")),
+        ("/me waves \n", Me("waves")),
         ("//not a command", Say("/not a command")),
         ("/nick Johnny", Nick("Johnny")),
         ("/NICK  John Smith ", Nick("John Smith")),

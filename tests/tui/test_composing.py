@@ -73,6 +73,24 @@ async def test_shift_enter_and_ctrl_j_start_a_new_line_and_enter_sends(chat_app,
         assert heard.text == "roses\nviolets\nsugar"
 
 
+async def test_a_pasted_file_is_sent_without_its_final_line_break_and_counted_without_it(chat_app, connect):
+    app = chat_app(nickname="John")
+    lines = [f"    line {n:02} of the file" if n % 10 else "" for n in range(1, 46)]  # indented, with blank lines inside
+    pasted = "\n".join(lines) + "\n"
+    async with app.run_test(size=(120, 40)) as pilot:
+        mary, mary_events = await joined_with_mary(pilot, app, connect)
+        composer = app.query_one(Composer)
+        app.post_message(events.Paste(pasted + "  \n"))
+        await until(pilot, lambda: composer.value == pasted + "  \n")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        sent = pasted.rstrip()
+        assert app.screen.question == f"Send these 45 lines ({len(sent):,} characters) as one message?"
+        await pilot.press("y")
+        heard = await mary_events.wait_for(lambda e: isinstance(e, ChatMessage))
+        assert heard.text == sent and heard.text.startswith("    line 01") and "\n\n" in heard.text
+
+
 async def test_a_large_paste_asks_first_and_keeps_every_line(chat_app, connect):
     app = chat_app(nickname="John")
     pasted = "\n".join(f"line {n:02} of the log" for n in range(1, 46))

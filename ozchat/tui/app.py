@@ -199,6 +199,7 @@ class OzChatApp(App[None]):
     Screen.-small PeopleList { display: none; }
     Screen.-small PeopleList.-shown { display: block; }
     Screen.-wide PeopleList { width: 38; }
+    Screen Footer.-compact FooterLabel { margin-right: 1; }  /* a group's label ("Scroll") would touch the next key */
     """
 
     def __init__(

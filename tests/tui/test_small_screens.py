@@ -53,3 +53,32 @@ async def test_from_80_columns_the_sidebar_is_24_wide():
         await feed(pilot)
         assert app.query_one(PeopleList).region.width == 24
         assert app.line_conversation.chat.region.width == 56
+
+
+def footer_row(app) -> str:
+    """The footer's row as it reads on screen, built from the text each of its entries draws."""
+    footer = app.query_one(Footer)
+    cells = [" "] * footer.region.width
+    for entry in footer.query("FooterKey, FooterLabel"):
+        for offset, character in enumerate(entry.render_line(0).text):
+            if 0 <= entry.region.x - footer.region.x + offset < len(cells):
+                cells[entry.region.x - footer.region.x + offset] = character
+    return "".join(cells)
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 120])
+async def test_footer_entries_never_run_into_each_other(width):
+    app = snapshot_app()
+    async with app.run_test(size=(width, 24)) as pilot:
+        await feed(pilot)
+        assert_entries_apart(app)
+        await app.open_conversation("M4ry0", activate=True)  # F3 and F4 now offered too
+        await pilot.pause()
+        await pilot.pause()
+        assert_entries_apart(app)
+
+
+def assert_entries_apart(app) -> None:
+    footer = app.query_one(Footer)
+    words = [word for entry in footer.query("FooterKey, FooterLabel") for word in entry.render_line(0).text.split()]
+    assert footer_row(app).split() == words

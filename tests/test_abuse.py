@@ -113,3 +113,44 @@ async def test_the_client_paces_itself_when_rate_limited():
         assert len({m.seq for m in sent}) == 12
         await sender.disconnect()
         await watcher.disconnect()
+
+
+async def _frames_until_synced(ws) -> list[dict]:
+    frames: list[dict] = []
+    while not frames or frames[-1]["type"] != "synced":
+        frames.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+    return frames
+
+
+async def test_a_join_burst_larger_than_the_outbox_limit_is_delivered_whole():
+    """Welcome, roster and replay are owed to a newcomer or resumer however many: no 4008 for them."""
+    async with Hub("127.0.0.1", 0, max_pending_frames=5, grace=30) as hub:
+        present = [OzWebClient(ping_interval=None) for _ in range(8)]
+        for number, client in enumerate(present):
+            await client.connect(hub.url, "Big", {"nickname": f"P{number}"})
+        async with ws_connect(hub.url, ping_interval=None) as dropped:
+            await dropped.send(json.dumps({"type": "hello", "line": "Big", "properties": {"nickname": "Drop"}}))
+            welcome = (await _frames_until_synced(dropped))[0]
+            dropped.transport.abort()  # lost, not closed: the number is kept for the grace period
+        for i in range(12):
+            await present[0].send_message(f"m{i}")
+        hellos = {
+            "newcomer": {"type": "hello", "line": "Big", "properties": {"nickname": "New"}},
+            "resumer": {"type": "hello", "line": "Big", "lastSeq": 0, "epoch": welcome["epoch"],
+                        "resume": {"phoneNumber": welcome["phoneNumber"], "token": welcome["resumeToken"]}},
+        }
+        for who, hello in hellos.items():
+            async with ws_connect(hub.url, ping_interval=None) as ws:
+                await ws.send(json.dumps(hello))
+                frames = await _frames_until_synced(ws)
+                assert frames[0]["type"] == "welcome", who
+                assert frames[0]["resumed"] is (who == "resumer")
+                roster = {c["properties"]["nickname"] for f in frames if f["type"] == "presence" for c in f["clients"]}
+                assert {f"P{n}" for n in range(8)} <= roster, who
+                assert [f["text"] for f in frames if f["type"] == "message"] [:12] == [f"m{i}" for i in range(12)], who
+                await ws.send(json.dumps({"type": "send", "text": f"{who} made it", "id": "x1"}))
+                while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "ack":
+                    pass
+                assert frame["id"] == "x1"
+        for client in present:
+            await client.disconnect()

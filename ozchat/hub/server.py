@@ -75,7 +75,9 @@ class _Session:
     """One joined connection's outbox, drained by its own writer task.
 
     Consecutive presence changes waiting in the outbox leave as one frame, so a join storm
-    costs each recipient a few frames rather than one per change.
+    costs each recipient a few frames rather than one per change. The join burst (welcome,
+    roster, replay, synced) is owed to every client however large, so it does not count
+    toward the slow-reader limit: only what queues behind it does.
     """
 
     def __init__(self, ws: ServerConnection, max_pending: int, close_timeout: float, author: str) -> None:
@@ -87,11 +89,19 @@ class _Session:
         self._wakeup = asyncio.Event()
         self._max_pending = max_pending
         self._overflowed = False
+        # Items of the join burst still waiting at the front of the outbox.
+        self._uncounted = 0
+
+    def push_burst(self, item: _Outgoing) -> None:
+        """Queue part of the join burst: bounded by the line and the replay cap, never by the reader."""
+        self._pending.append(item)
+        self._uncounted += 1
+        self._wakeup.set()
 
     def push(self, item: _Outgoing) -> None:
         if self._overflowed:
             return
-        if len(self._pending) >= self._max_pending:
+        if len(self._pending) - self._uncounted >= self._max_pending:
             self._overflowed = True
             self._pending.clear()
             log.info("dropping a client that reads too slowly (%s)", self.ws.remote_address)
@@ -118,13 +128,17 @@ class _Session:
             pass
 
     def _next_frame(self) -> bytes:
-        item = self._pending.popleft()
+        item = self._pop()
         if isinstance(item, bytes):
             return item
         batch = [item]
         while self._pending and isinstance(self._pending[0], ClientInfo) and len(batch) < MAX_PRESENCE_BATCH:
-            batch.append(self._pending.popleft())
+            batch.append(self._pop())
         return encode(Presence(batch))
+
+    def _pop(self) -> _Outgoing:
+        self._uncounted = max(0, self._uncounted - 1)
+        return self._pending.popleft()
 
 
 class Hub:
@@ -377,12 +391,12 @@ class Hub:
             me.phone_number, line.name, me.properties, line.last_seq, resume_token, resumed,
             epoch=line.epoch, last_direct_seq=last_direct_seq,
         )
-        session.push(encode(welcome))
+        session.push_burst(encode(welcome))
         for info in line.members():
             if info.phone_number != me.phone_number:
-                session.push(info)
+                session.push_burst(info)
         self._replay(session, line, me.phone_number, hello)
-        session.push(encode(Synced(line.last_seq)))
+        session.push_burst(encode(Synced(line.last_seq)))
         try:
             await self._serve_member(ws, session, line, me.phone_number, throttle)
         finally:
@@ -494,16 +508,16 @@ class Hub:
             self._replay_stored(session, line, phone_number, hello)
         except StoreError as exc:
             log.warning("could not read the history of line %r: %s", line.name, exc)
-            session.push(encode(ErrorFrame(
+            session.push_burst(encode(ErrorFrame(
                 ErrorCode.HISTORY_UNAVAILABLE, "the hub could not read this line's stored messages; live chat goes on"
             )))
             if hello.last_seq is not None:
                 after, after_direct = self._resumed_from(line, hello, session.author)
                 if after < line.last_seq:
-                    session.push(encode(Gap(after, line.last_seq + 1)))
+                    session.push_burst(encode(Gap(after, line.last_seq + 1)))
                 last_direct_seq = line.last_direct_seq(session.author)  # read before the welcome: no store access
                 if after_direct < last_direct_seq:
-                    session.push(encode(Gap(after_direct, last_direct_seq + 1, direct=True)))
+                    session.push_burst(encode(Gap(after_direct, last_direct_seq + 1, direct=True)))
 
     @staticmethod
     def _resumed_from(line: Line, hello: Hello, identity: str) -> tuple[int, int]:
@@ -530,14 +544,14 @@ class Hub:
             # Whatever is owed but not replayed (no longer kept, or over the replay limit) is a gap.
             owed = missing_runs(after, line.last_seq, [m.seq for m in messages if m.to is None])
             for after_seq, before_seq in owed:
-                session.push(encode(Gap(after_seq, before_seq)))
+                session.push_burst(encode(Gap(after_seq, before_seq)))
             direct_seqs = [m.direct_seq for m in messages if m.direct_seq is not None]
             for after_seq, before_seq in missing_runs(after_direct, line.last_direct_seq(identity), direct_seqs):
-                session.push(encode(Gap(after_seq, before_seq, direct=True)))
+                session.push_burst(encode(Gap(after_seq, before_seq, direct=True)))
         # "history" marks what was said before this client joined, not what a resume catches up on
         newcomer = hello.last_seq is None
         for message in messages:
-            session.push(encode(msgspec.structs.replace(message, history=newcomer)))
+            session.push_burst(encode(msgspec.structs.replace(message, history=newcomer)))
 
     def _throttle(self, bucket: TokenBucket | None, address: str, raw: str | bytes) -> ErrorFrame | None:
         """Spend a frame from the connection's and its address's budgets, or say when to try again."""

@@ -533,6 +533,27 @@ async def _welcome_epoch(url: str) -> str:
     return welcome["epoch"]
 
 
+async def test_a_last_seq_without_an_epoch_after_a_restart_loses_nothing():
+    """Seen 1-3 on a memory hub; it restarts and numbers anew; lastSeq 3 with no epoch must still get new message 1."""
+    async with Hub("127.0.0.1", 0, store=MemoryStore(), ping_interval=None) as first:
+        bob = OzWebClient(ping_interval=None, reconnect=False)
+        await bob.connect(first.url, "Webphone1", {"nickname": "Bob"})
+        for i in range(3):
+            await bob.send_message(f"old {i}")
+        await bob.disconnect()
+    async with Hub("127.0.0.1", 0, store=MemoryStore(), ping_interval=None) as second:
+        carol = OzWebClient(ping_interval=None, reconnect=False)
+        await carol.connect(second.url, "Webphone1", {"nickname": "Carol"})
+        await carol.send_message("new1")
+        ws, welcome = await _raw_hello(second.url, {"line": "Webphone1", "lastSeq": 3})
+        frames = [welcome]
+        while frames[-1]["type"] != "synced":
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+        await ws.close()
+        assert [(f["seq"], f["text"], f.get("history")) for f in frames if f["type"] == "message"] == [(1, "new1", None)]
+        await carol.disconnect()
+
+
 async def test_the_epoch_survives_a_restart_on_the_same_history_file(tmp_path, unused_tcp_port):
     path = tmp_path / "history.sqlite3"
     epochs = []

@@ -104,7 +104,8 @@ async def test_a_catch_up_the_store_cannot_read_is_a_notice_and_a_gap(tmp_path: 
     _store_with_messages(path, 600)
     _damage(path)
     async with Hub("127.0.0.1", 0, store=SQLiteStore(path)) as hub:
-        frames = await _frames_until_synced(hub.url, {"lastSeq": 1})
+        epoch = (await _frames_until_synced(hub.url, {"history": 0}))[0]["epoch"]
+        frames = await _frames_until_synced(hub.url, {"lastSeq": 1, "epoch": epoch})
     assert [frame["type"] for frame in frames] == ["welcome", "error", "gap", "synced"]
     assert frames[1]["code"] == "history_unavailable"
     assert (frames[2]["afterSeq"], frames[2]["beforeSeq"]) == (1, 601)

@@ -523,8 +523,8 @@ class Hub:
     def _resumed_from(line: Line, hello: Hello, identity: str) -> tuple[int, int]:
         """The line number and direct number a resuming client has seen, as this numbering reads them."""
         assert hello.last_seq is not None
-        # A last_seq of another numbering says nothing about this one: replay all that is kept.
-        if hello.epoch is not None and hello.epoch != line.epoch:
+        # A last_seq of another numbering, or of one not named, says nothing about this one: replay all that is kept.
+        if hello.epoch != line.epoch:
             return 0, 0
         # Capped at the numbers given so far: any integer a client sends must fit the store's.
         last_direct_seq = max(0, min(hello.last_direct_seq or 0, line.last_direct_seq(identity)))

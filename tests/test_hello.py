@@ -90,3 +90,56 @@ async def test_a_text_frame_that_is_not_utf8_closes_with_1007(hub, after_hello):
             while True:
                 await asyncio.wait_for(ws.recv(), 5)
         assert ws.close_code == 1007
+
+
+async def test_a_rate_limited_hello_is_refused_and_closed_with_4029():
+    from ozchat.hub.limits import RateLimit
+
+    async with Hub("127.0.0.1", 0, rate_limit=RateLimit(rate=2, burst=3), ping_interval=None) as hub:
+        async with ws_connect(hub.url, ping_interval=None) as ws:
+            for i in range(3):
+                await ws.send(json.dumps({"type": "send", "text": "early", "id": f"s{i}"}))
+                assert json.loads(await asyncio.wait_for(ws.recv(), 5))["code"] == "hello_required"
+            await ws.send(json.dumps({"type": "hello", "line": "W", "id": "h1"}))
+            error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert (error["code"], error["id"], error["retryAfter"] > 0) == ("rate_limited", "h1", True)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 4029
+
+
+@pytest.mark.parametrize("hello", [
+    '{"type": "hello", "id": "h2", "line": ""}',
+    '{"type": "hello", "id": "h2", "line": "W", "properties": {"a": ' + "[" * 20 + "]" * 20 + "}}",
+    '{"type": "hello", "id": "h2", "line": "W", "history": "many"}',
+])
+async def test_a_refused_hello_echoes_its_id(hub, hello):
+    async with ws_connect(hub.url, ping_interval=None) as ws:
+        await ws.send(hello)
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert (error["type"], error["id"]) == ("error", "h2")
+
+
+async def test_a_hello_refused_for_its_nickname_echoes_its_id(hub):
+    async with ws_connect(hub.url, ping_interval=None) as first, ws_connect(hub.url, ping_interval=None) as second:
+        await first.send(json.dumps({"type": "hello", "line": "W", "properties": {"nickname": "Ann"}}))
+        assert json.loads(await asyncio.wait_for(first.recv(), 5))["type"] == "welcome"
+        await second.send(json.dumps({"type": "hello", "id": "h3", "line": "W", "properties": {"nickname": "ann"}}))
+        error = json.loads(await asyncio.wait_for(second.recv(), 5))
+        assert (error["code"], error["id"]) == ("nickname_in_use", "h3")
+
+
+async def test_errors_before_and_after_the_hello_echo_a_readable_id(hub):
+    async with ws_connect(hub.url, ping_interval=None) as ws:
+        await ws.send(json.dumps({"type": "send", "text": "hi", "id": "b-1"}).encode())
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert (error["code"], error["id"]) == ("binary_frame", "b-1")
+        await ws.send(json.dumps({"type": "hello", "line": "W"}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] != "synced":
+            pass
+        await ws.send(json.dumps({"type": "hello", "line": "W", "id": "h-9"}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert (error["code"], error["id"]) == ("already_joined", "h-9")
+        await ws.send(json.dumps({"type": "send", "text": "hi", "id": "b-2"}).encode())
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert (error["code"], error["id"]) == ("binary_frame", "b-2")

@@ -346,20 +346,23 @@ class Hub:
         address = self._client_address(ws, ws.request)
         bucket = TokenBucket(self._rate_limit, asyncio.get_running_loop().time()) if self._rate_limit is not None else None
         throttle = functools.partial(self._throttle, bucket, address)
-        hello = await self._receive_hello(ws, throttle)
-        if hello is None or not await self._may_join(ws, address, hello):
+        received = await self._receive_hello(ws, throttle)
+        if received is None:
+            return
+        hello, hello_id = received
+        if not await self._may_join(ws, address, hello, hello_id):
             return
         try:
             line = self.lines.get(hello.line)
         except StoreError as exc:  # the line's numbering is unreadable: numbering anew would reuse numbers
             log.warning("could not read the numbering of line %r: %s", hello.line, exc)
-            await self._refuse(ws, ErrorFrame(ErrorCode.STORE_FAILED, "the hub cannot read this line's stored numbering"))
+            await self._refuse(ws, ErrorFrame(ErrorCode.STORE_FAILED, "the hub cannot read this line's stored numbering", hello_id))
             return
         try:
             me, resumed = self._admit(line, hello)
         except ProtocolError as exc:  # a resume whose merged properties break the limits, or a nickname in use
             self.lines.discard_if_empty(line)
-            await ws.send(encode(ErrorFrame(exc.code, exc.message)), text=True)
+            await ws.send(encode(ErrorFrame(exc.code, exc.message, hello_id)), text=True)
             await ws.close(CloseCode.ACCESS_DENIED, exc.code)
             return
         key = (line.name, me.phone_number)
@@ -379,7 +382,7 @@ class Hub:
                 self._linger(line, me.phone_number)
             else:
                 self._leave(line, me.phone_number)
-            await self._refuse(ws, ErrorFrame(ErrorCode.STORE_FAILED, "the hub cannot read this line's stored numbering"))
+            await self._refuse(ws, ErrorFrame(ErrorCode.STORE_FAILED, "the hub cannot read this line's stored numbering", hello_id))
             return
         self._remember(line, me)
         session = _Session(ws, self._max_pending, self._close_timeout, author)
@@ -567,7 +570,7 @@ class Hub:
         log.debug("rate limited a frame from %s: %s", address, message)
         return ErrorFrame(ErrorCode.RATE_LIMITED, message, readable_client_id(raw), _retry_after(wait))
 
-    async def _may_join(self, ws: ServerConnection, address: str, hello: Hello) -> bool:
+    async def _may_join(self, ws: ServerConnection, address: str, hello: Hello, hello_id: str | None) -> bool:
         """Count the hello against its address's joins (and new lines); refuse it with 4029 when over."""
         if self._limiter is None:
             return True
@@ -585,7 +588,7 @@ class Hub:
             assert window is not None
             message = f"{message}: at most {window.count} in {window.window:g} s; try again in {math.ceil(wait)} s"
             log.debug("turned away a hello from %s: %s", address, message)
-            await ws.send(encode(ErrorFrame(ErrorCode.RATE_LIMITED, message, retry_after=_retry_after(wait))), text=True)
+            await ws.send(encode(ErrorFrame(ErrorCode.RATE_LIMITED, message, hello_id, _retry_after(wait))), text=True)
             await ws.close(CloseCode.RATE_LIMITED, "rate limited")
         except ConnectionClosed:
             pass
@@ -609,8 +612,10 @@ class Hub:
         except StoreError:
             return False
 
-    async def _receive_hello(self, ws: ServerConnection, throttle: Callable[[str | bytes], ErrorFrame | None]) -> Hello | None:
-        """Wait for a valid hello; answer anything else with an error. None: the socket is done."""
+    async def _receive_hello(
+        self, ws: ServerConnection, throttle: Callable[[str | bytes], ErrorFrame | None]
+    ) -> tuple[Hello, str | None] | None:
+        """Wait for a valid hello, returned with its readable id; answer anything else with an error. None: the socket is done."""
         deadline = asyncio.get_running_loop().time() + self._hello_timeout
         try:
             while True:
@@ -622,18 +627,21 @@ class Hub:
                     return None
                 if (limited := throttle(raw)) is not None:
                     await ws.send(encode(limited), text=True)
+                    if _is_hello(raw):  # every refused hello closes: connect again after retryAfter
+                        await ws.close(CloseCode.RATE_LIMITED, "rate limited")
+                        return None
                     continue
                 try:
                     if isinstance(raw, bytes) or frame_type(raw) != "hello":
                         frame = self._decode(raw, check=False)
                         raise ProtocolError(ErrorCode.HELLO_REQUIRED, "send a hello first", frame.id)
                 except ProtocolError as exc:
-                    await ws.send(encode(ErrorFrame(exc.code, exc.message, exc.request_id)), text=True)
+                    await ws.send(encode(ErrorFrame(exc.code, exc.message, exc.request_id or readable_client_id(raw))), text=True)
                     continue
                 try:
-                    return decode_hello(raw, required_token=self._token)
+                    return decode_hello(raw, required_token=self._token), readable_client_id(raw)
                 except ProtocolError as exc:
-                    await ws.send(encode(ErrorFrame(exc.code, exc.message)), text=True)
+                    await ws.send(encode(ErrorFrame(exc.code, exc.message, readable_client_id(raw))), text=True)
                     await ws.close(CloseCode.ACCESS_DENIED, exc.code)
                     return None
         except ConnectionClosed:
@@ -664,7 +672,7 @@ class Hub:
                         self._dispatch(frame, session, line, phone_number)
                 except ProtocolError as exc:
                     log.debug("%s sent a bad frame: %s", phone_number, exc)
-                    session.push(encode(ErrorFrame(exc.code, exc.message, exc.request_id)))
+                    session.push(encode(ErrorFrame(exc.code, exc.message, exc.request_id or readable_client_id(raw))))
         except ConnectionClosed:
             pass
 
@@ -741,6 +749,14 @@ class Hub:
 def _digest(kind: str, secret: str) -> str:
     """What the hub keeps of a client's secret: a hash, useless to whoever reads the store."""
     return hashlib.sha256(f"ozchat {kind}\0{secret}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _is_hello(raw: str | bytes) -> bool:
+    """A text frame whose type reads as hello, however broken the rest."""
+    try:
+        return isinstance(raw, str) and frame_type(raw) == "hello"
+    except ProtocolError:
+        return False
 
 
 def _retry_after(wait: float) -> float:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import sys
+import typing
 from pathlib import Path
 
 import msgspec
 
-from ozchat.protocol import PROTOCOL_VERSION, ClientFrame, HubFrame
+from ozchat.protocol import PROTOCOL_VERSION, ClientFrame, HubFrame, Limits
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "protocol.schema.json"
 
@@ -24,6 +25,11 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "protocol.schema
 def protocol_schema() -> dict[str, object]:
     """The schema as a JSON-ready dict: both frame unions and every type they use, under $defs."""
     (client, hub), components = msgspec.json.schema_components((ClientFrame, HubFrame), ref_template="#/$defs/{name}")
+    # A hub frame encoded without omitting defaults always carries every field: required for a client to rely on.
+    for sent_whole in (*typing.get_args(HubFrame), Limits):
+        component = components[sent_whole.__name__]
+        if not sent_whole.__struct_config__.omit_defaults:
+            component["required"] = list(component["properties"])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"ozchat wire protocol, version {PROTOCOL_VERSION}: one frame",

@@ -21,6 +21,7 @@ from ozchat.hub import Hub
 from ozchat.hub.avatars import UploadStore
 from ozchat.hub.limits import RateLimit
 from ozchat.hub.store import MemoryStore
+from ozchat.protocol import Welcome, encode
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "docs" / "protocol.schema.json").read_text("utf-8"))
@@ -48,6 +49,16 @@ def test_the_schema_refuses_what_no_hub_may_send() -> None:
     assert not HUB_FRAME.is_valid({key: value for key, value in good.items() if key != "seq"})
     assert not HUB_FRAME.is_valid({**good, "type": "shout"})
     assert not HUB_FRAME.is_valid({"type": "uploaded", "id": "u-1"})
+
+
+def test_the_schema_requires_every_field_of_a_welcome() -> None:
+    """The hub always sends them all, so a client may rely on each."""
+    welcome = json.loads(encode(Welcome("Qdb3W", "L", {}, 0, "token", False, epoch="9f2c41d07ab35e68")))
+    assert HUB_FRAME.is_valid(welcome)
+    for field in ("epoch", "resumeToken", "resumed", "lastDirectSeq", "limits", "version", "state"):
+        assert not HUB_FRAME.is_valid({key: value for key, value in welcome.items() if key != field}), field
+    limits = {key: value for key, value in welcome["limits"].items() if key != "maxTextChars"}
+    assert not HUB_FRAME.is_valid({**welcome, "limits": limits})
 
 
 class _Peer:

@@ -154,3 +154,28 @@ async def test_a_join_burst_larger_than_the_outbox_limit_is_delivered_whole():
                 assert frame["id"] == "x1"
         for client in present:
             await client.disconnect()
+
+
+async def test_a_client_dropped_for_reading_too_slowly_keeps_its_number_for_the_grace_period():
+    """4008 is an end the client did not start: others see nothing until the grace period ends."""
+    async with Hub("127.0.0.1", 0, max_pending_frames=50, grace=60, close_timeout=0.5) as hub:
+        sender, watcher = (OzWebClient(ping_interval=None, reconnect=False) for _ in range(2))
+        heard: list[str] = []
+        watcher.on_message_received(lambda message: heard.append(message.text))
+        await watcher.connect(hub.url, "Webphone1", {"nickname": "Watcher"})
+        sleeper = await _hello_then_never_read(hub.port, "Sleeper")
+        await sender.connect(hub.url, "Webphone1", {"nickname": "Sender"})
+        for _ in range(1500):  # ~6 MB: more than the kernel buffers hold for one socket
+            await sender.send_message("x" * 4000)
+        loop = asyncio.get_running_loop()
+        try:
+            while await asyncio.wait_for(loop.sock_recv(sleeper, 65536), 10):
+                pass  # read to the end: the hub has dropped the sleeper then
+        except ConnectionResetError:
+            pass  # the hub gave up waiting for its close frame to get through and cut the connection
+        sleeper.close()
+        await sender.send_message("sentinel")
+        await asyncio.wait_for(_until(lambda: "sentinel" in heard), 10)
+        assert {info.nickname for info in watcher.roster} == {"Sender", "Sleeper"}
+        await sender.disconnect()
+        await watcher.disconnect()

@@ -179,3 +179,23 @@ async def test_a_client_dropped_for_reading_too_slowly_keeps_its_number_for_the_
         assert {info.nickname for info in watcher.roster} == {"Sender", "Sleeper"}
         await sender.disconnect()
         await watcher.disconnect()
+
+
+async def test_a_client_that_sends_a_close_frame_but_keeps_tcp_open_is_offline_once_the_keepalive_cuts_it():
+    async with Hub("127.0.0.1", 0, grace=60, close_timeout=0.5, ping_interval=0.5, ping_timeout=0.5) as hub:
+        watcher = OzWebClient(ping_interval=None, reconnect=False)
+        gone = asyncio.Event()
+        watcher.on_client_state_changed(
+            lambda info: gone.set() if info.status is ClientStatus.OFFLINE and info.nickname == "Lingerer" else None
+        )
+        await watcher.connect(hub.url, "Webphone1", {"nickname": "Watcher"})
+        lingerer = await _hello_then_never_read(hub.port, "Lingerer")
+        await _until(lambda: any(info.nickname == "Lingerer" for info in watcher.roster))
+        mask = os.urandom(4)
+        code = (1000).to_bytes(2, "big")
+        await asyncio.get_running_loop().sock_sendall(
+            lingerer, bytes([0x88, 0x80 | len(code)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(code))
+        )
+        await asyncio.wait_for(gone.wait(), 10)  # cut by the keepalive as a left client, not kept for the grace period
+        lingerer.close()
+        await watcher.disconnect()

@@ -97,6 +97,20 @@ async def test_hub_without_upload_store_says_so(hub, connect):
     assert caught.value.code == "uploads_disabled"
 
 
+async def test_an_upload_the_hub_cannot_write_is_store_failed_and_the_connection_stays(tmp_path):
+    blocked = tmp_path / "uploads"
+    blocked.write_text("a file where the upload folder should be")
+    async with Hub("127.0.0.1", 0, uploads=UploadStore(blocked)) as running:
+        client = OzWebClient(ping_interval=None)
+        await client.connect(running.url, "Webphone1", {"nickname": "Up"})
+        with pytest.raises(RequestRejected) as caught:
+            await client.upload_avatar(_png())
+        sent = await client.send_message("still here")
+        await client.disconnect()
+    assert caught.value.code == "store_failed"
+    assert sent.text == "still here"
+
+
 async def test_damaged_uploads_are_corrupt_and_the_connection_stays(avatar_hub, caplog):
     """Truncated images of every accepted format and inflating PNG chunks: `corrupt`, no close, no traceback."""
     caplog.set_level(logging.DEBUG)

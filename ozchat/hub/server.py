@@ -688,6 +688,11 @@ class Hub:
             name = await asyncio.to_thread(self.uploads.add, data)
         except AvatarError as exc:
             raise ProtocolError(exc.code.value, exc.message, frame.id) from None
+        except OSError as exc:
+            log.warning("could not store an avatar upload: %s", exc)
+            raise ProtocolError(
+                ErrorCode.STORE_FAILED, "the hub could not store the upload; try again later", frame.id
+            ) from None
         # The name, not a URL: each viewer resolves it against the hub address it uses itself.
         session.push(encode(Uploaded(name, frame.id)))
 

@@ -52,12 +52,13 @@ def test_started_hub_outlives_its_first_client_then_stops_when_idle(processes):
     first = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "First", "--autostart-idle", "2")
     first.wait_for(r"^-- started a local hub on 127\.0\.0\.1:%d \(pid \d+, log: .+\)$" % port)
     first.wait_for(r"ACCESS_GRANTED")
-    assert first.interrupt() == 0
-    assert _healthz(port) is not None  # the line survives the first user quitting
+    # The second joins before the first quits: a gap longer than the idle time would end the hub.
     second = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Second", "--autostart-idle", "2")
     second.wait_for(r"ACCESS_GRANTED")
     assert not any("started a local hub" in line for line in second.lines)
-    assert _healthz(port)["clients"] == 1
+    assert first.interrupt() == 0
+    second.wait_for(r"^First is OFFLINE$")
+    assert _healthz(port)["clients"] == 1  # the line survives the user who started its hub
     assert second.interrupt() == 0
     assert _wait_gone(port, timeout=15), "the hub did not stop after its idle time"
 

@@ -34,7 +34,8 @@ def _status(app) -> str:
 
 async def test_chat_tells_the_user_it_started_a_local_hub(user_dirs):
     port = _free_port()
-    args = build_parser().parse_args(["--host", f"127.0.0.1:{port}", "--nick", "John", "--autostart-idle", "3"])
+    # Idle long enough that a slow start of the app cannot find the hub gone; the test stops it.
+    args = build_parser().parse_args(["--host", f"127.0.0.1:{port}", "--nick", "John", "--autostart-idle", "60"])
     local_hub = local_hub_for(args)
     assert local_hub is not None
     app = build_chat_app(args, "John", local_hub)
@@ -54,7 +55,8 @@ async def test_chat_tells_the_user_it_started_a_local_hub(user_dirs):
 
 async def test_chat_starts_a_dead_local_hub_again_and_says_started_here_only_then(user_dirs):
     port = _free_port()
-    elsewhere = await ensure_local_hub("127.0.0.1", port, idle_exit=3)  # as another client would
+    # As another client would; killed below, so its idle time only has to outlast the app's start.
+    elsewhere = await ensure_local_hub("127.0.0.1", port, idle_exit=60)
     assert elsewhere is not None
     args = build_parser().parse_args(["--host", f"127.0.0.1:{port}", "--nick", "John", "--autostart-idle", "3"])
     local_hub = local_hub_for(args)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from PIL import Image, UnidentifiedImageError
-
 from ..avatars.bundled import bundled_names
+from ..avatars.errors import AvatarError, AvatarErrorCode
+from ..avatars.image import load_image
 from ..protocol import MAX_UPLOAD_BYTES, server_url
 
 UPLOADED_NAME = re.compile(r"[0-9a-f]{32}\.png")  # what the hub names an accepted upload
-IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "GIF": "GIF", "WEBP": "WebP"}  # what the hub takes
+IMAGE_KINDS = "PNG, JPEG, GIF, WebP"  # what the hub takes
 
 
 class AvatarChoiceError(ValueError):
@@ -65,13 +64,10 @@ def read_avatar_file(path: Path) -> bytes:
         raise AvatarFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > MAX_UPLOAD_BYTES:
         raise AvatarFileError(f"{path} is larger than the {MAX_UPLOAD_BYTES // 1024} KiB the hub takes for an avatar")
-    kinds = ", ".join(IMAGE_FORMATS.values())
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            found = image.format
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise AvatarFileError(f"{path.name} is not an image ({kinds}); nothing was sent") from None
-    if found not in IMAGE_FORMATS:
-        raise AvatarFileError(f"{path.name} is a {found} image; the hub takes {kinds}; nothing was sent")
+        load_image(data)  # the decoder the hub runs on uploads, with its limits
+    except AvatarError as exc:
+        if exc.code in (AvatarErrorCode.NOT_AN_IMAGE, AvatarErrorCode.UNSUPPORTED_FORMAT):
+            raise AvatarFileError(f"{path.name} is not an image ({IMAGE_KINDS}); nothing was sent") from None
+        raise AvatarFileError(f"{path.name}: {exc.message}; nothing was sent") from None
     return data

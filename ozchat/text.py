@@ -1,7 +1,8 @@
-"""Making text from other people safe to put on a terminal. No I/O.
+"""Which characters may reach a terminal, and making text from other people safe to show. No I/O.
 
 Rich and Textual strip neither OSC nor CSI sequences, so everything another client sends
-passes through `printable` before it is drawn or printed.
+passes through `printable` before it is drawn or printed. The hub refuses the same characters
+in line names, property names, nicknames and avatar names (`ozchat.protocol`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ import unicodedata
 
 # Zero-width joiner stays: emoji sequences (👨‍👩‍👧) need it.
 _KEPT_FORMAT_CHARS = frozenset("\u200d")
+
+
+def is_unprintable(char: str) -> bool:
+    """True for controls, surrogates, line and paragraph separators and invisible format characters
+    (bidi overrides, tag characters, zero-width spaces); the zero-width joiner is printable."""
+    category = unicodedata.category(char)
+    if category == "Cf":
+        return char not in _KEPT_FORMAT_CHARS
+    return category in ("Cc", "Cs", "Zl", "Zp")
 
 
 def _visible(char: str) -> str:
@@ -22,18 +32,15 @@ def _visible(char: str) -> str:
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
-    """Replace every control or invisible format character with a visible stand-in."""
+    """Replace every unprintable character with a visible stand-in; a tab becomes a space."""
     out = []
     for char in text:
         if char == "\n" and keep_newlines:
             out.append(char)
         elif char == "\t":
             out.append(" ")
-        elif unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or (
-            unicodedata.category(char) == "Cf" and char not in _KEPT_FORMAT_CHARS
-        ):
-            # Controls, bidi overrides, invisible format and tag characters, line separators:
-            # shown as what they are, never obeyed.
+        elif is_unprintable(char):
+            # Shown as what it is, never obeyed.
             out.append(_visible(char))
         else:
             out.append(char)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -12,6 +14,7 @@ from ozchat import ClientInfo, ClientStatus, ProtocolError, Roster
 from ozchat.protocol import (
     Ack,
     ChatMessage,
+    ErrorCode,
     ErrorFrame,
     Hello,
     Presence,
@@ -24,6 +27,8 @@ from ozchat.protocol import (
     merge_properties,
     new_phone_number,
     server_url,
+    validate_line,
+    validate_nickname,
 )
 from ozchat.text import printable
 
@@ -72,7 +77,7 @@ def test_client_info_reads_like_ozeki():
     assert info.Avatar == "http://x/1.png"
     assert info.display_name == "John"
     with pytest.raises(AttributeError):
-        info.missing
+        _ = info.missing
     with pytest.raises(KeyError):
         info["missing"]
     assert ClientInfo("Qdb3W", ClientStatus.ONLINE).display_name == "Qdb3W"
@@ -107,7 +112,10 @@ def test_decode_errors_have_stable_codes(raw, code):
         (b'{"type":"send","text":"x","to":"abc","id":"k3"}', "bad_field"),
         (b'{"type":"sned","text":"x","id":"k3"}', "unknown_type"),
         (b'{"id":"k3","text":"x"}', "unknown_type"),
-        (b'{"type":"send","text":"x","deep":' + b"[" * 100000 + b"]" * 100000 + b',"i\\"d":"no","id" : "k3"}', "too_deep"),
+        (
+            b'{"type":"send","text":"x","deep":' + b"[" * 100000 + b"]" * 100000 + b',"i\\"d":"no","id" : "k3"}',
+            "too_deep",
+        ),
         (b'{"type":"update","properties":{"a":' + b"[" * 20 + b"]" * 20 + b'},"id":"k3"}', "too_deep"),
     ],
     ids=["bad-recipient", "misspelt-type", "no-type", "nested-json", "nested-properties"],
@@ -120,7 +128,12 @@ def test_decode_errors_carry_the_id_they_could_read(raw, code):
 
 @pytest.mark.parametrize(
     "raw",
-    [b'{"type":"send","text":1,"id":7}', b'{"type":"send","text":1,"id":""}', b'{"type":"x","nested":{"id":"inner"}}', b"[]"],
+    [
+        b'{"type":"send","text":1,"id":7}',
+        b'{"type":"send","text":1,"id":""}',
+        b'{"type":"x","nested":{"id":"inner"}}',
+        b"[]",
+    ],
 )
 def test_decode_errors_carry_no_id_that_is_not_a_valid_top_level_one(raw):
     with pytest.raises(ProtocolError) as caught:
@@ -136,7 +149,14 @@ def test_decoder_never_raises_anything_but_protocol_error(raw):
         pass
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids), max_leaves=30))
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids),
+    max_leaves=30,
+)
+
+
+@given(_JSON_VALUES)
 def test_any_json_value_decodes_or_gets_a_code(value):
     try:
         decode_client_frame(json.dumps(value))
@@ -221,3 +241,29 @@ def test_printable_shows_invisible_format_characters_but_keeps_emoji_joiners():
 @given(st.text())
 def test_printable_output_never_has_controls(text):
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in printable(text))
+
+
+@given(st.characters())
+def test_the_hub_refuses_in_names_exactly_the_characters_a_terminal_is_shown_escaped(char):
+    escaped = printable(char) != char
+    with pytest.raises(ProtocolError) if escaped else _no_error():
+        validate_nickname(f"a{char}b")
+    if not char.isspace():
+        with pytest.raises(ProtocolError) if escaped else _no_error():
+            validate_line(f"a{char}b")
+
+
+class _no_error:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+def test_every_error_code_in_the_protocol_document_is_an_error_code_and_back():
+    document = (Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md").read_text("utf-8")
+    table = document.split("## Error codes", 1)[1].split("\n## ", 1)[0]
+    rows = [row for row in table.splitlines() if row.startswith("| `")]
+    documented = {code for row in rows for code in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+    assert documented == {code.value for code in ErrorCode}

@@ -1,0 +1,373 @@
+"""ozchat's hub beside a bare reference hub, under the same crowd, measured by hand (not a test).
+
+    python benchmarks/hub.py [--clients 1000] [--messages 100] [--runs 3] [--compression none|deflate]
+                             [--only ours|reference] [--profile DIR]
+
+Each run starts `ozchat serve` (memory store, `--no-limits`) and `benchmarks/reference_hub.py`
+(the same frames on `websockets.broadcast()`, nothing else) in turn, each as its own process on
+a free 127.0.0.1 port, and drives N raw WebSocket clients at it from a second process (this
+script with `--drive`), written from docs/PROTOCOL.md alone. Measured for each hub:
+
+- join storm: all N connect and say hello at once; the time until every client's roster holds
+  the other N-1 (and until every welcome came), and the hub's CPU time meanwhile (user + system,
+  from /proc/PID/stat);
+- idle memory per connection: the hub's resident memory once the storm is over and everyone is
+  idle, less its memory before the first connection, divided by N;
+- fan-out: one client sends M line messages back to back; deliveries (N x M) per second until
+  every client has all of them, and the hub's CPU time meanwhile.
+
+The clients offer no compression, as a client written from the protocol document alone would
+not (`--compression deflate` offers permessage-deflate, as `OzWebClient` and websockets do by
+default, and both hubs accept it). Runs alternate which hub goes first; the table gives the
+range over runs and the range of each run's ratio ours/reference. `--profile DIR` runs each
+hub under cProfile and writes DIR/ours-N.prof and DIR/reference-N.prof. Loopback only; every
+wait is capped, so it stops by itself. Linux only (/proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import secrets
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+HERE = Path(__file__).resolve().parent
+PHASE_CAP_SECONDS = 120.0  # no phase waits longer than this
+MAX_CLIENTS = 5000
+MAX_MESSAGES = 1000
+IDLE_SETTLE_SECONDS = 2.0  # after the storm, before memory is read
+HUBS = ("ours", "reference")
+
+
+# ---- the crowd (runs in its own process: `--drive URL`) ---------------------------
+
+
+class Crowd:
+    """N raw clients on one line, counting what arrives."""
+
+    def __init__(self, url: str, size: int, compression: str) -> None:
+        self.url = url
+        self.size = size
+        self.compression: str | None = "deflate" if compression == "deflate" else None
+        self.sockets: list[ClientConnection | None] = [None] * size
+        self.rosters: list[set[str]] = [set() for _ in range(size)]
+        self.received = [0] * size
+        self.acks = 0
+        self.welcomed = 0
+        self.complete = 0
+        self.delivered_to = 0  # clients that have every fan-out message
+        self.expected_messages = 0
+        self.all_welcomed = asyncio.Event()
+        self.all_complete = asyncio.Event()
+        self.all_delivered = asyncio.Event()
+        self.readers: list[asyncio.Task[None]] = []
+
+    async def join(self, index: int) -> None:
+        ws = await connect(self.url, max_size=2**20, ping_interval=None, open_timeout=PHASE_CAP_SECONDS,
+                           compression=self.compression)
+        self.sockets[index] = ws
+        hello = {"type": "hello", "version": 1, "line": "Bench", "properties": {"nickname": f"user{index:04d}"},
+                 "clientSecret": secrets.token_urlsafe(24)}
+        await ws.send(msgspec.json.encode(hello), text=True)
+        self.readers.append(asyncio.create_task(self.read(index, ws)))
+
+    async def read(self, index: int, ws: ClientConnection) -> None:
+        roster = self.rosters[index]
+        wanted = self.size - 1
+        try:
+            async for raw in ws:
+                frame = msgspec.json.decode(raw)
+                kind = frame["type"]
+                if kind == "presence":
+                    for entry in frame["clients"]:
+                        if entry["status"] == "ONLINE":
+                            roster.add(entry["phoneNumber"])
+                        else:
+                            roster.discard(entry["phoneNumber"])
+                    if len(roster) == wanted:
+                        self.complete += 1
+                        wanted = -1  # counted once
+                        if self.complete == self.size:
+                            self.all_complete.set()
+                elif kind == "message":
+                    self.received[index] += 1
+                    if self.received[index] == self.expected_messages:
+                        self.delivered_to += 1
+                        if self.delivered_to == self.size:
+                            self.all_delivered.set()
+                elif kind == "welcome":
+                    self.welcomed += 1
+                    if self.welcomed == self.size:
+                        self.all_welcomed.set()
+                        if self.size == 1:
+                            self.all_complete.set()
+                elif kind == "ack":
+                    self.acks += 1
+                elif kind == "error":
+                    print(f"client {index} got an error: {frame}", file=sys.stderr)
+        except ConnectionClosed:
+            pass
+
+    async def storm(self) -> dict[str, float]:
+        started = time.perf_counter()
+        await asyncio.gather(*(self.join(index) for index in range(self.size)))
+        await asyncio.wait_for(self.all_welcomed.wait(), PHASE_CAP_SECONDS)
+        welcomed = time.perf_counter() - started
+        await asyncio.wait_for(self.all_complete.wait(), PHASE_CAP_SECONDS)
+        return {"welcomed": welcomed, "complete": time.perf_counter() - started}
+
+    async def fan_out(self, messages: int) -> dict[str, float]:
+        self.expected_messages = messages
+        sender = self.sockets[0]
+        assert sender is not None
+        started = time.perf_counter()
+        for number in range(messages):
+            await sender.send(msgspec.json.encode({"type": "send", "text": f"message {number}", "id": f"b{number}"}),
+                              text=True)
+        await asyncio.wait_for(self.all_delivered.wait(), PHASE_CAP_SECONDS)
+        return {"seconds": time.perf_counter() - started}
+
+    def abort(self) -> None:
+        for reader in self.readers:
+            reader.cancel()
+        for ws in self.sockets:
+            if ws is not None:
+                ws.transport.abort()
+
+
+async def drive(url: str, size: int, messages: int, compression: str) -> None:
+    """Obey commands on standard input (join, fanout, exit); answer each with one JSON line."""
+    crowd = Crowd(url, size, compression)
+    print(json.dumps({"ready": True}), flush=True)
+    while True:
+        command = (await asyncio.to_thread(sys.stdin.readline)).strip()
+        if command == "join":
+            result = await crowd.storm()
+        elif command == "fanout":
+            result = await crowd.fan_out(messages)
+        else:  # "exit", or the orchestrator went away
+            crowd.abort()
+            return
+        print(json.dumps(result), flush=True)
+
+
+# ---- the orchestrator -------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    hub: str
+    storm_seconds: float = 0.0
+    welcomed_seconds: float = 0.0
+    storm_cpu: float = 0.0
+    kib_per_connection: float = 0.0
+    fanout_per_second: float = 0.0
+    fanout_cpu: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_bytes(pid: int) -> int:
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if row.startswith("VmRSS:"):
+            return int(row.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+async def _wait_for_port(port: int, hub: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if hub.returncode is not None:
+            raise SystemExit(f"the hub exited with {hub.returncode}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise SystemExit("the hub did not start listening within 30 s")
+
+
+def _hub_command(which: str, port: int, profile: Path | None) -> list[str]:
+    runner = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile is not None else [])
+    if which == "ours":
+        return [*runner, "-m", "ozchat", "serve", "--host", "127.0.0.1", "--port", str(port), "--store", "memory",
+                "--no-limits", "--log-level", "warning"]
+    return [*runner, str(HERE / "reference_hub.py"), "--port", str(port)]
+
+
+async def _ask(driver: asyncio.subprocess.Process, command: str) -> dict[str, Any]:
+    assert driver.stdin is not None and driver.stdout is not None
+    driver.stdin.write(f"{command}\n".encode())
+    await driver.stdin.drain()
+    line = await asyncio.wait_for(driver.stdout.readline(), PHASE_CAP_SECONDS + 10)
+    if not line:
+        raise SystemExit(f"the client process ended during {command!r}")
+    answer: dict[str, Any] = json.loads(line)
+    return answer
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def measure(which: str, args: argparse.Namespace, run: int) -> Measured:
+    port = _free_port()
+    profile = Path(args.profile) / f"{which}-{run}.prof" if args.profile else None
+    hub = await asyncio.create_subprocess_exec(*_hub_command(which, port, profile), stdout=asyncio.subprocess.DEVNULL)
+    driver: asyncio.subprocess.Process | None = None
+    try:
+        await _wait_for_port(port, hub)
+        await asyncio.sleep(0.5)
+        driver = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--drive", f"ws://127.0.0.1:{port}/", "--clients", str(args.clients),
+            "--messages", str(args.messages), "--compression", args.compression,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        assert driver.stdout is not None
+        await asyncio.wait_for(driver.stdout.readline(), 30)  # {"ready": true}
+        result = Measured(which)
+        rss_before = _rss_bytes(hub.pid)
+        cpu_before = _cpu_seconds(hub.pid)
+        storm = await _ask(driver, "join")
+        result.storm_cpu = _cpu_seconds(hub.pid) - cpu_before
+        result.storm_seconds, result.welcomed_seconds = storm["complete"], storm["welcomed"]
+        await asyncio.sleep(IDLE_SETTLE_SECONDS)
+        result.kib_per_connection = (_rss_bytes(hub.pid) - rss_before) / args.clients / 1024
+        cpu_before = _cpu_seconds(hub.pid)
+        fanout = await _ask(driver, "fanout")
+        result.fanout_cpu = _cpu_seconds(hub.pid) - cpu_before
+        result.fanout_per_second = args.clients * args.messages / fanout["seconds"]
+        return result
+    finally:
+        await _stop(hub)  # first, so the crowd's leaving costs no hub a storm of OFFLINE frames
+        if driver is not None:
+            if driver.stdin is not None and not driver.stdin.is_closing():
+                driver.stdin.write(b"exit\n")
+                driver.stdin.close()
+            try:
+                await asyncio.wait_for(driver.wait(), 30)
+            except TimeoutError:
+                driver.kill()
+                await driver.wait()
+
+
+ROWS = (
+    # label, attribute, unit, format
+    ("join storm: every roster complete", "storm_seconds", "s", "{:.2f}"),
+    ("  every welcome received", "welcomed_seconds", "s", "{:.2f}"),
+    ("hub CPU during the join storm", "storm_cpu", "s", "{:.2f}"),
+    ("idle memory per connection", "kib_per_connection", "KiB", "{:.1f}"),
+    ("fan-out: deliveries per second", "fanout_per_second", "/s", "{:,.0f}"),
+    ("hub CPU during the fan-out", "fanout_cpu", "s", "{:.2f}"),
+)
+
+
+def _span(values: list[float], fmt: str) -> str:
+    low, high = min(values), max(values)
+    return fmt.format(low) if fmt.format(low) == fmt.format(high) else f"{fmt.format(low)}-{fmt.format(high)}"
+
+
+def table(results: list[dict[str, Measured]], args: argparse.Namespace, load: tuple[float, float]) -> str:
+    hubs = [hub for hub in HUBS if hub in results[0]]
+    out = [f"{args.clients:,} clients, {args.messages} messages, {len(results)} run(s), compression "
+           f"{args.compression}, {os.cpu_count()} cores, load average {load[0]:.2f} before / {load[1]:.2f} after"]
+    header = f"{'':36} " + " ".join(f"{hub:>17}" for hub in hubs) + ("   ours/reference" if len(hubs) == 2 else "")
+    out.append(header)
+    for label, attribute, unit, fmt in ROWS:
+        cells = [_span([getattr(run[hub], attribute) for run in results], fmt) + f" {unit}" for hub in hubs]
+        row = f"{label:36} " + " ".join(f"{cell:>17}" for cell in cells)
+        if len(hubs) == 2:
+            ratios = [getattr(run["ours"], attribute) / getattr(run["reference"], attribute) for run in results
+                      if getattr(run["reference"], attribute)]
+            row += f"   {_span(ratios, '{:.2f}')}x" if ratios else ""
+        out.append(row)
+    return "\n".join(out)
+
+
+def _raise_open_files_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < needed:
+            print(f"warning: at most {target} open files allowed; {needed} wanted", file=sys.stderr)
+
+
+async def orchestrate(args: argparse.Namespace) -> None:
+    hubs = [args.only] if args.only else list(HUBS)
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    results: list[dict[str, Measured]] = []
+    for run in range(args.runs):
+        order = hubs if run % 2 == 0 else hubs[::-1]
+        measured = {}
+        for which in order:
+            m = await measure(which, args, run)
+            measured[which] = m
+            print(f"run {run + 1} {which:>9}: storm {m.storm_seconds:.2f} s (welcomes {m.welcomed_seconds:.2f} s), "
+                  f"CPU {m.storm_cpu:.2f} s, {m.kib_per_connection:.1f} KiB/connection; fan-out "
+                  f"{m.fanout_per_second:,.0f}/s, CPU {m.fanout_cpu:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True)
+        results.append(measured)
+    print()
+    print(table(results, args, (load_before, os.getloadavg()[0])))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000, help=f"crowd size (at most {MAX_CLIENTS})")
+    parser.add_argument("--messages", type=int, default=100, help=f"line messages fanned out (at most {MAX_MESSAGES})")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each hub, alternating which goes first")
+    parser.add_argument("--compression", choices=("none", "deflate"), default="none")
+    parser.add_argument("--only", choices=HUBS, help="measure one hub")
+    parser.add_argument("--profile", metavar="DIR", help="run the hubs under cProfile, writing DIR/HUB-RUN.prof")
+    parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)  # the client process
+    args = parser.parse_args()
+    args.clients = max(2, min(args.clients, MAX_CLIENTS))
+    args.messages = max(1, min(args.messages, MAX_MESSAGES))
+    args.runs = max(1, min(args.runs, 20))
+    # Each client is a socket in the crowd's process and one in the hub's (which inherits the limit).
+    _raise_open_files_limit(args.clients + 256)
+    if args.drive:
+        if not args.drive.startswith("ws://127.0.0.1:"):
+            raise SystemExit("the crowd connects to loopback only")
+        asyncio.run(drive(args.drive, args.clients, args.messages, args.compression))
+    else:
+        asyncio.run(orchestrate(args))
+
+
+if __name__ == "__main__":
+    main()

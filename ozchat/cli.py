@@ -26,7 +26,7 @@ from .hub.limits import AddressLimits, RateLimit, WindowLimit
 from .hub.origins import normalize_origin
 from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, Gap, encode, server_url
 from .text import printable
-from .tui.settings import DEFAULT_SCROLLBACK, ChatSettings, SettingsError, load_settings, settings_path
+from .settings import DEFAULT_SCROLLBACK, ChatSettings, SettingsError, load_settings, settings_path
 
 if TYPE_CHECKING:
     from .tui.app import OzChatApp

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .protocol import ClientInfo, ClientStatus
+
+
+def find_people(people: Iterable[ClientInfo], name_or_number: str) -> list[ClientInfo]:
+    """Who a typed name means: the one with this phone number, or else everyone with this nickname (ignoring case)."""
+    people = list(people)
+    by_number = [info for info in people if info.phone_number == name_or_number]
+    if by_number:
+        return by_number
+    folded = name_or_number.casefold()
+    return [info for info in people if info.display_name.casefold() == folded]
 
 
 def roster_order(info: ClientInfo) -> tuple[str, str]:
@@ -34,11 +44,8 @@ class Roster:
         return self._clients.get(phone_number)
 
     def find(self, name_or_number: str) -> list[ClientInfo]:
-        """Clients whose phone number, or else nickname (ignoring case), is the given text."""
-        if name_or_number in self._clients:
-            return [self._clients[name_or_number]]
-        folded = name_or_number.casefold()
-        return [info for info in self if info.display_name.casefold() == folded]
+        """Clients whose phone number, or else nickname (ignoring case), is the given text (`find_people`)."""
+        return find_people(self, name_or_number)
 
     def __contains__(self, phone_number: object) -> bool:
         return phone_number in self._clients

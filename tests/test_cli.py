@@ -169,7 +169,7 @@ def test_token_file_mistakes_are_refused_clearly(tmp_path, command):
 
 def test_token_precedence_for_the_chat(tmp_path, monkeypatch):
     from ozchat.cli import build_parser, resolve_token
-    from ozchat.tui.settings import ChatSettings
+    from ozchat.settings import ChatSettings
 
     parser = build_parser(ChatSettings(token="from-settings"))
     monkeypatch.delenv("OZCHAT_TOKEN", raising=False)

@@ -1,29 +1,42 @@
-"""Colours derived from names and numbers, stable across runs and machines."""
+"""The command palette's own entries (Ctrl+P): ozchat's slash commands, and for each person a
+direct message and their profile, offered beside Textual's system commands."""
 
 from __future__ import annotations
 
-import zlib
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING
 
-from rich.style import Style
+from textual.app import SystemCommand
 
-# Mid-tone hues that stay readable on dark and light themes alike.
-_NICKNAME_COLOURS = (
-    "#e06c75",
-    "#d19a66",
-    "#e5c07b",
-    "#98c379",
-    "#56b6c2",
-    "#61afef",
-    "#c678dd",
-    "#ff7eb6",
-    "#3ddbd9",
-    "#be95ff",
-    "#82cfff",
-    "#ffab91",
-)
+from ..text import printable
+from . import commands
+from .widgets import Composer
+
+if TYPE_CHECKING:
+    from .app import OzChatApp
 
 
-def nickname_style(nickname: str, *, bold: bool = True) -> Style:
-    """The same colour for the same nickname everywhere (chat pane, sidebar, card)."""
-    index = zlib.crc32(nickname.casefold().encode("utf-8")) % len(_NICKNAME_COLOURS)
-    return Style(color=_NICKNAME_COLOURS[index], bold=bold)
+def chat_commands(app: OzChatApp) -> Iterable[SystemCommand]:
+    """One entry per slash command (it is typed into the composer), then two per person."""
+    for name, command in commands.COMMANDS.items():
+        yield SystemCommand(command.usage, command.summary, partial(begin_command, app, name))
+    for info in app.everyone():
+        shown = printable(info.display_name)
+        if info is not app.me:
+            yield SystemCommand(
+                f"Message {shown}", f"direct messages with {shown} ({info.phone_number})", partial(message_person, app, info.phone_number)
+            )
+        yield SystemCommand(f"Profile of {shown}", f"what {shown} ({info.phone_number}) shares", partial(app.show_profile, info.phone_number))
+
+
+def begin_command(app: OzChatApp, name: str) -> None:
+    composer = app.query_one(Composer)
+    composer.value = f"/{name} "
+    composer.focus()
+
+
+async def message_person(app: OzChatApp, phone_number: str) -> None:
+    if phone_number in app.roster:
+        await app.open_conversation(phone_number, activate=True)
+    app.query_one(Composer).focus()

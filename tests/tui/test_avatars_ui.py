@@ -23,7 +23,7 @@ from ozchat.avatars.bundled import bundled_avatar
 from ozchat.hub.avatars import UploadStore
 from ozchat.tui.app import Join, OzChatApp
 from ozchat.tui.messages import AvatarLoaded, ConnectionChanged, PresenceChanged
-from ozchat.tui.settings import ChatSettings
+from ozchat.settings import ChatSettings
 from ozchat.tui.widgets import PeopleList, ProfileCard
 
 from .conftest import chat_lines, fixed_clock, until
@@ -319,7 +319,7 @@ async def test_a_presence_change_builds_no_identicon_again_and_leaving_drops_it(
         return identicon(seed, size)
 
     monkeypatch.setattr("ozchat.tui.widgets.avatar.identicon", counting)
-    monkeypatch.setattr("ozchat.tui.widgets.roster.identicon", counting, raising=False)
+    monkeypatch.setattr("ozchat.tui.widgets.people_list.identicon", counting, raising=False)
     app = chat_app(nickname="John")
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.me is not None)

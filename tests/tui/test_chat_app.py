@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ozchat import ChatMessage, ClientInfo, ClientStatus, OzWebClient
-from ozchat.tui.app import MAX_DIRECT_TABS, Conversation
+from ozchat.tui.conversations import MAX_DIRECT_TABS, Conversation
 from ozchat.tui.messages import ChatReceived
 from ozchat.tui.widgets import PeopleList, ProfileCard
 

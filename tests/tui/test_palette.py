@@ -6,7 +6,7 @@ from textual.command import CommandPalette
 
 from ozchat import OzWebClient
 from ozchat.tui.app import Join, OzChatApp
-from ozchat.tui.settings import load_settings
+from ozchat.settings import load_settings
 from ozchat.tui.widgets import Composer, ProfileCard
 
 from .conftest import fixed_clock, until

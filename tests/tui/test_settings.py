@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ozchat.cli import build_parser
-from ozchat.tui.settings import ChatSettings, SettingsError, load_settings
+from ozchat.settings import ChatSettings, SettingsError, load_settings
 from ozchat.tui.widgets import ChatLog
 
 from .conftest import FIXED_TIME
@@ -57,7 +57,7 @@ def test_a_chat_log_refuses_to_keep_fewer_than_one_entry_and_keeps_the_last_with
 
 
 def test_save_setting_sets_a_top_level_key_and_keeps_the_rest(tmp_path):
-    from ozchat.tui.settings import save_setting
+    from ozchat.settings import save_setting
 
     path = tmp_path / "settings.toml"
     save_setting(path, "theme", "nord")

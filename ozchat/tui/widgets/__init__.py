@@ -4,7 +4,7 @@ from .avatar import AvatarBoard
 from .chat_log import ChatLog
 from .composer import Composer
 from .profile_card import ProfileCard
-from .roster import PeopleList
+from .people_list import PeopleList
 from .status_bar import StatusBar
 
 __all__ = ["AvatarBoard", "ChatLog", "Composer", "PeopleList", "ProfileCard", "StatusBar"]

@@ -20,7 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...text import printable
-from ..palette import nickname_style
+from ..nick_colours import nickname_style
 
 
 @dataclass(eq=False)

@@ -14,9 +14,9 @@ from textual.widgets import Button, Label, Static
 
 from ...protocol import ClientInfo
 from ...text import printable
-from ..palette import nickname_style
+from ..nick_colours import nickname_style
 from .avatar import AvatarBoard, AvatarView, plain_reason, rgb
-from .roster import is_away
+from .people_list import is_away
 
 LARGE_AVATAR = 32  # pixels (32 columns by 16 rows) when the screen is tall enough
 SMALL_AVATAR = 16  # pixels on a short screen such as 80x24

@@ -9,7 +9,7 @@ from textual.widgets import Label
 
 from ...protocol import ClientInfo
 from ...text import printable
-from ..palette import nickname_style
+from ..nick_colours import nickname_style
 
 CONNECTION_TONES = ("connecting", "connected", "reconnecting", "closed")
 

@@ -12,7 +12,7 @@ from ...avatars import RenderedAvatar, identicon
 from ...protocol import ClientInfo
 from ...roster import roster_order
 from ...text import printable
-from ..palette import nickname_style
+from ..nick_colours import nickname_style
 from ..messages import RGB
 from .avatar import AvatarBoard, rgb
 

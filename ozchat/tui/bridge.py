@@ -1,0 +1,109 @@
+"""The client bridge: the worker that owns the client and turns its events into Textual Messages.
+
+Nothing else in the UI touches the network: widgets and the app learn of the client's events
+only through the Messages posted here (`tui/messages.py`), presence batched once per tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from ..client import ConnectionStateChanged, OzWebClient
+from ..exceptions import ConnectionFailed, OzchatError
+from ..protocol import ChatMessage, ClientInfo, ConnectionState, ErrorFrame, Gap, Synced
+from .messages import ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
+
+PRESENCE_TICK = 0.05  # seconds a presence event may wait to be drawn with others
+FIRST_CONNECT_RETRY = 1.0  # seconds before trying a hub that could not be reached again, doubling
+LAST_CONNECT_RETRY = 30.0
+
+
+@dataclass(frozen=True)
+class Join:
+    """Where the app's worker connects its client."""
+
+    server: str
+    line: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    token: str | None = None
+
+
+class PresenceBatcher:
+    """Collects client-state events and posts them as one PresenceChanged per tick."""
+
+    def __init__(self, post: Callable[[Message], object], interval: float) -> None:
+        self._post = post
+        self._interval = interval
+        self._pending: list[ClientInfo] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, info: ClientInfo) -> None:
+        self._pending.append(info)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            self._post(PresenceChanged(tuple(self._pending)))
+            self._pending = []
+
+
+async def run_client(
+    client: OzWebClient,
+    join: Join,
+    post: Callable[[Message], object],
+    connect_retry: tuple[float, float] = (FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY),
+) -> None:
+    """Connect `client` as `join` says and `post` a Message for each of its events until it closes.
+
+    A hub not reached at the start is tried again after `connect_retry` (first, longest) seconds, doubling.
+    """
+    retry = connect_retry[0]
+    attempt = 0
+    while True:
+        events = client.events()
+        attempt += 1
+        try:
+            await client.connect(join.server, join.line, join.properties, token=join.token)
+        except ConnectionFailed as failure:
+            events.close()
+            # Never connected yet: keep trying, as the client does once a connection drops.
+            reason = f"{failure} (attempt {attempt}; trying again in {retry:g} s)"
+            post(ConnectionChanged(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason, retrying=True)))
+            await asyncio.sleep(retry)
+            retry = min(retry * 2, connect_retry[1])
+            continue
+        except OzchatError:
+            pass  # refused: the event stream reports it
+        break
+    batcher = PresenceBatcher(post, PRESENCE_TICK)
+    try:
+        async for event in events:
+            if isinstance(event, ClientInfo):
+                batcher.add(event)
+                continue
+            batcher.flush()  # presence stays ahead of whatever followed it
+            if not isinstance(event, Synced):  # the roster and history need no marker
+                post(message_for(client, event))
+        batcher.flush()
+    finally:
+        events.close()
+
+
+def message_for(client: OzWebClient, event: ConnectionStateChanged | ChatMessage | ErrorFrame | Gap) -> Message:
+    """The Message that carries one client event into the UI."""
+    if isinstance(event, ConnectionStateChanged):
+        return ConnectionChanged(event, client.me, client.line)
+    if isinstance(event, ChatMessage):
+        return ChatReceived(event)
+    if isinstance(event, Gap):
+        return HistoryGap(event)
+    return HubErrorReceived(event)

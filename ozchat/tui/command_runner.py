@@ -1,0 +1,204 @@
+"""The command runner: carries out the commands `tui/commands.py` parses, in one conversation.
+
+It sends through the app's client without blocking the screen; a refusal or a mistake becomes a
+one-line error in the tab the command was typed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from ..exceptions import OzchatError, RequestRejected
+from ..protocol import ClientInfo
+from ..roster import find_people
+from . import commands
+from .avatar_choice import AvatarChoiceError, AvatarFileError, choose_avatar, read_avatar_file
+from .conversations import Conversation
+from .texts import help_text, left_text, name_text, not_found_text, who_text, whois_text
+from .widgets import Composer
+from .widgets.confirm import Confirm
+
+if TYPE_CHECKING:
+    from .app import OzChatApp
+
+LARGE_PASTE_LINES = 5  # a message of more lines is sent only once confirmed, like a paste in WeeChat
+
+
+class CommandRunner:
+    """Carries out typed commands for `app`: sends, shares properties, answers /who, /whois and /help."""
+
+    def __init__(self, app: OzChatApp) -> None:
+        self.app = app
+
+    async def submit(self, typed: str, conversation: Conversation) -> None:
+        """Parse what was typed in `conversation`; a mistyped command is told there, else run it."""
+        try:
+            command = commands.parse(typed)
+        except commands.CommandError as error:
+            conversation.chat.add_system(self.app.now(), str(error), kind="error")
+            return
+        await self.run(command, conversation, typed)
+
+    async def run(self, command: commands.Command, conversation: Conversation, typed: str = "") -> None:
+        """Carry out `command` in `conversation`; `typed` is what was typed, put back if a question is declined."""
+        app = self.app
+        log = conversation.chat
+        if isinstance(command, commands.Say | commands.Me) and self.partner_left(conversation):
+            log.add_system(app.now(), self.left_text(conversation.caption), kind="error")
+            return
+        match command:
+            case commands.Say(text):
+                self._send_text(conversation, text, typed)
+            case commands.Me(action):
+                self._send_text(conversation, action, typed, action=True)
+            case commands.Msg(target, text):
+                person = self.find_one(target, conversation)
+                if person is not None and person is app.me:
+                    log.add_system(app.now(), "you cannot send a direct message to yourself", kind="error")
+                elif person is not None:
+                    direct = await app.open_conversation(person.phone_number, activate=True)
+                    self._send_text(direct, text, typed)
+            case commands.Nick(name):
+                self._share(conversation, {"nickname": name}, Text.assemble("You are now known as ", name_text(name)))
+            case commands.Avatar(value):
+                self._choose_avatar(conversation, value)
+            case commands.Away(reason):
+                self._share(conversation, {"away": reason or True}, "You are marked as away")
+            case commands.Back():
+                self._share(conversation, {"away": None}, "You are back")
+            case commands.Set(key, None):
+                self._share(conversation, {key: None}, f"You no longer share {key}")
+            case commands.Set(key, value):
+                self._share(conversation, {key: value}, f"You share {key}: {value}")
+            case commands.Who():
+                log.add_system(app.now(), who_text(app.everyone(), app.line or ""))
+            case commands.Whois(target):
+                person = self.find_one(target, conversation)
+                if person is not None:
+                    log.add_system(app.now(), whois_text(person))
+            case commands.Clear():
+                log.clear()
+            case commands.Help(topic):
+                log.add_system(app.now(), help_text(topic))
+            case commands.Quit():
+                await app.action_quit()
+
+    def find_one(self, target: str, conversation: Conversation) -> ClientInfo | None:
+        """The one person (me included) a nickname or number names; otherwise say why not in the tab."""
+        matches = find_people(self.app.everyone(), target)
+        if len(matches) == 1:
+            return matches[0]
+        conversation.chat.add_system(self.app.now(), not_found_text(target, self.app.line, matches), kind="error")
+        return None
+
+    def partner_left(self, conversation: Conversation) -> bool:
+        """A direct tab whose number left the line; once closed for good, sending says why instead."""
+        client = self.app.client
+        if conversation.partner is None or conversation.partner in self.app.roster:
+            return False
+        return client.connected or client.reconnecting
+
+    def left_text(self, name: str) -> Text:
+        """`Mary has left`, and how to reach a Mary who is on the line now (a new connection, a new number)."""
+        return left_text(name, self.app.line or "", bool(self.app.roster.find(name)))
+
+    def _send_text(self, conversation: Conversation, text: str, typed: str, *, action: bool = False) -> None:
+        """Send to the conversation's partner or line; ask first if it is long or would go in pieces."""
+        app = self.app
+        limit = app.client.limits.max_text_chars
+        pieces = commands.split_text(text, limit)
+        lines = text.count("\n") + 1
+        to = conversation.partner
+
+        async def send_pieces() -> None:
+            for piece in pieces:
+                await app.client.send_message(piece, to=to, action=action)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.request(conversation, send_pieces())
+            else:
+                app.query_one(Composer).restore(typed)
+
+        if len(pieces) > 1:
+            app.push_screen(
+                Confirm(
+                    f"This message has {len(text):,} characters and the hub takes {limit:,} at a time. "
+                    f"Send it as {len(pieces)} messages, cut at spaces or line breaks?"
+                ),
+                answered,
+            )
+        elif lines > LARGE_PASTE_LINES:
+            app.push_screen(Confirm(f"Send these {lines} lines ({len(text):,} characters) as one message?"), answered)
+        else:
+            self.request(conversation, send_pieces())
+
+    def request(self, conversation: Conversation, request: Awaitable[Any], done: Text | str | None = None) -> None:
+        """Send without blocking the screen; a refusal becomes a one-line error in the tab."""
+        app = self.app
+        if app.client.reconnecting:  # so nobody types it again thinking it was lost
+            conversation.chat.add_system(app.now(), "Not connected: this goes out as soon as the line is back")
+
+        async def send() -> None:
+            try:
+                result = await request
+            except RequestRejected as error:
+                conversation.chat.add_system(app.now(), f"the hub refused: {error.code}: {error.message}", kind="error")
+                return
+            except OzchatError as error:
+                conversation.chat.add_system(app.now(), f"not sent: {error}", kind="error")
+                return
+            if isinstance(result, ClientInfo):
+                app.show_me(result)
+            if done is not None:
+                conversation.chat.add_system(app.now(), done)
+
+        app.run_worker(send(), group="requests")
+
+    def _share(self, conversation: Conversation, changes: dict[str, Any], done: Text | str) -> None:
+        self.request(conversation, self.app.client.update_properties(changes), done)
+
+    def _choose_avatar(self, conversation: Conversation, value: str) -> None:
+        """Share a URL or a bundled avatar's name, or upload a local file first."""
+        app = self.app
+
+        async def choose() -> None:
+            try:
+                choice = await asyncio.to_thread(choose_avatar, value)
+            except AvatarChoiceError as error:
+                conversation.chat.add_system(app.now(), f"avatar not changed: {error}", kind="error")
+                return
+            if isinstance(choice, Path):
+                self.upload_avatar(conversation, choice)
+            else:
+                self._share(conversation, {"avatar": choice}, f"Your avatar is now {choice}")
+
+        app.run_worker(choose(), group="requests")
+
+    def upload_avatar(self, conversation: Conversation, path: Path) -> None:
+        """Read `path` off the loop, give it to the hub, then share the name the hub serves it under."""
+        app = self.app
+
+        async def upload() -> None:
+            try:
+                data = await asyncio.to_thread(read_avatar_file, path)
+                name = await app.client.upload_avatar(data)
+            except AvatarFileError as error:
+                conversation.chat.add_system(app.now(), f"avatar not changed: {error}", kind="error")
+                return
+            except RequestRejected as error:
+                conversation.chat.add_system(
+                    app.now(), f"avatar not changed: the hub refused {path.name}: {error.code}: {error.message}", kind="error"
+                )
+                return
+            except OzchatError as error:
+                conversation.chat.add_system(app.now(), f"avatar not changed: {path.name} was not uploaded: {error}", kind="error")
+                return
+            self._share(conversation, {"avatar": name}, f"Your avatar is now {path.name}, uploaded as {name}")
+
+        app.run_worker(upload(), group="requests")

@@ -1,0 +1,244 @@
+"""The chat's tabs: one for the line, one per direct conversation, each with its unread count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container
+from datetime import datetime
+from enum import IntEnum
+
+from textual.content import Content
+from textual.css.query import NoMatches
+from textual.widgets import Static, TabbedContent, TabPane
+
+from ..protocol import ClientInfo
+from ..text import printable
+from .texts import followed_text, offline_text
+from .widgets import ChatLog
+
+LINE_TAB = "line"
+MAX_DIRECT_TABS = 20  # direct messages that would open more tabs are shown in the line's tab
+
+
+class Unread(IntEnum):
+    """How much the unread messages in a tab matter: a tab shows the highest."""
+
+    NONE = 0
+    MESSAGE = 1
+    MENTION = 2
+    DIRECT = 3
+
+
+UNREAD_MARKS = {
+    Unread.NONE: ("", ""),
+    Unread.MESSAGE: ("", "dim"),
+    Unread.MENTION: (" @", "bold $text-warning"),
+    Unread.DIRECT: (" DM", "bold $text-error"),
+}
+
+
+class RateLimit:
+    """Allows one event per `interval` seconds of `clock`."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+
+    def allow(self) -> bool:
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            return False
+        self._last = now
+        return True
+
+
+class Conversation(TabPane):
+    """One tab: the whole line, or a direct conversation with one phone number."""
+
+    DEFAULT_CSS = """
+    Conversation {
+        padding: 0;
+        height: 1fr;
+        & > .unseen { dock: bottom; height: 1; width: 1fr; background: $warning 30%; content-align-horizontal: center; }
+    }
+    """
+
+    def __init__(self, caption: str, partner: str | None, max_entries: int, *, id: str) -> None:
+        self.caption = caption
+        self.partner = partner
+        self.unread = 0
+        self.unread_level = Unread.NONE
+        self.chat = ChatLog(max_entries)
+        self.unseen_notice = Static("", classes="unseen")
+        self.unseen_notice.display = False
+        super().__init__(self.label(), self.chat, self.unseen_notice, id=id)
+
+    def label(self) -> Content:
+        title = Content(printable(self.caption))
+        if not self.unread:
+            return title
+        marker, style = UNREAD_MARKS[self.unread_level]
+        return title + Content.styled(f" ({self.unread}{marker})", style)
+
+    def count_unread(self, level: Unread) -> None:
+        self.unread += 1
+        self.unread_level = max(self.unread_level, level)
+
+    def mark_read(self) -> None:
+        self.unread = 0
+        self.unread_level = Unread.NONE
+
+    def on_chat_log_unseen(self, message: ChatLog.Unseen) -> None:
+        message.stop()
+        self.unseen_notice.display = message.count > 0
+        plural = "message" if message.count == 1 else "messages"
+        self.unseen_notice.update(f"↓ {message.count} new {plural} below (End or Ctrl+End)")
+
+
+class Conversations(TabbedContent):
+    """The line's tab first, then direct tabs as they open; a tab shown is marked read."""
+
+    DEFAULT_CSS = """
+    Conversations {
+        width: 1fr;
+        height: 1fr;
+        & > ContentSwitcher { height: 1fr; }
+    }
+    """
+
+    def __init__(self, max_entries: int, bell_limit: RateLimit, clock: Callable[[], datetime], *, id: str | None = None) -> None:
+        """Compose it with the line's `Conversation` inside; direct tabs keep `max_entries` chat entries.
+
+        A message for me (direct, or naming me) rings the bell as often as `bell_limit` allows;
+        the notices a tab gets are stamped by `clock`.
+        """
+        super().__init__(id=id)
+        self._max_entries = max_entries
+        self._bell_limit = bell_limit
+        self._clock = clock
+
+    @property
+    def line(self) -> Conversation:
+        return self.query_one(f"#{LINE_TAB}", Conversation)
+
+    @property
+    def active_conversation(self) -> Conversation:
+        try:
+            pane = self.active_pane
+        except NoMatches:  # the active tab is being removed
+            return self.line
+        return pane if isinstance(pane, Conversation) else self.line
+
+    def direct(self, phone_number: str) -> Conversation | None:
+        """The direct tab whose partner has this number now (a tab follows its partner to a new number)."""
+        return next((conversation for conversation in self.query(Conversation) if conversation.partner == phone_number), None)
+
+    def direct_count(self) -> int:
+        return sum(1 for conversation in self.query(Conversation) if conversation.partner is not None)
+
+    def _detached(self, name: str, present: Container[str]) -> list[Conversation]:
+        """Direct tabs with someone called `name` whose number is not `present` on the line."""
+        folded = name.casefold()
+        return [
+            conversation
+            for conversation in self.query(Conversation)
+            if conversation.partner is not None and conversation.partner not in present and conversation.caption.casefold() == folded
+        ][:1]
+
+    async def open(self, phone_number: str, name: str, *, activate: bool = False) -> Conversation:
+        """The direct-message tab with this number, added (captioned `name`) next to the line's tab if new."""
+        conversation = self.direct(phone_number)
+        if conversation is None:
+            caption = self._unique_caption(name, phone_number, None)
+            conversation = Conversation(caption, phone_number, self._max_entries, id=self._new_tab_id(phone_number))
+            await self.add_pane(conversation)
+            self.app.refresh_bindings()
+        if activate:
+            self.active = conversation.id or LINE_TAB
+        return conversation
+
+    def arrived(self, conversation: Conversation, *, direct: bool, mention: bool, history: bool) -> None:
+        """A message was added to `conversation`: count it as unread unless shown or replayed; ring if it is for me."""
+        if conversation is not self.active_pane and not history:
+            conversation.count_unread(Unread.DIRECT if direct else Unread.MENTION if mention else Unread.MESSAGE)
+            self.relabel(conversation)
+        if (mention or (direct and not history)) and self._bell_limit.allow():
+            self.app.bell()
+
+    def partner_left(self, info: ClientInfo, find: Callable[[str], list[ClientInfo]]) -> None:
+        """Say so in the direct tab with `info`'s number; it follows them if `find` has them back already."""
+        conversation = self.direct(info.phone_number)
+        if conversation is None:
+            return
+        conversation.chat.add_system(self._clock(), offline_text(info.display_name))
+        back = find(conversation.caption)
+        if len(back) == 1:  # already back under a new number, before this goodbye arrived
+            self.follow(conversation, back[0])
+
+    def partner_joined(self, info: ClientInfo, present: Container[str]) -> None:
+        """A direct tab with someone of this name whose number left now reaches their new number."""
+        for detached in self._detached(info.display_name, present):
+            self.follow(detached, info)
+
+    def partner_renamed(self, info: ClientInfo) -> None:
+        conversation = self.direct(info.phone_number)
+        if conversation is not None:
+            self.retitle(conversation, info.display_name)
+
+    def follow(self, conversation: Conversation, info: ClientInfo) -> None:
+        """The tab's partner came back under a new number (a new connection): the tab now reaches that number."""
+        if conversation.partner == info.phone_number or self.direct(info.phone_number) is not None:
+            return
+        conversation.partner = info.phone_number
+        conversation.chat.add_system(self._clock(), followed_text(info))
+
+    def _new_tab_id(self, phone_number: str) -> str:
+        taken = {conversation.id for conversation in self.query(Conversation)}
+        tab_id, n = f"dm-{phone_number}", 1
+        while tab_id in taken:  # a tab that followed its partner elsewhere keeps its first id
+            n += 1
+            tab_id = f"dm-{phone_number}-{n}"
+        return tab_id
+
+    def _unique_caption(self, name: str, phone_number: str, conversation: Conversation | None) -> str:
+        """`name`, or `name number` when another tab already shows that name: no two tabs look alike."""
+        folded = name.casefold()
+        if any(other is not conversation and other.caption.casefold() == folded for other in self.query(Conversation)):
+            return f"{name} {phone_number}"
+        return name
+
+    def retitle(self, conversation: Conversation, caption: str) -> None:
+        if conversation.partner is not None:
+            caption = self._unique_caption(caption, conversation.partner, conversation)
+        conversation.caption = caption
+        self.relabel(conversation)
+
+    def relabel(self, conversation: Conversation) -> None:
+        if not conversation.is_attached:
+            return
+        try:
+            tab = self.get_tab(conversation)
+        except NoMatches:
+            self.call_after_refresh(self.relabel, conversation)  # its tab is still being mounted
+            return
+        tab.label = conversation.label()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.app.refresh_bindings()
+        conversation = event.pane
+        if isinstance(conversation, Conversation) and conversation.unread:
+            conversation.mark_read()
+            self.relabel(conversation)
+
+    def show_next(self) -> None:
+        panes = list(self.query(Conversation))
+        index = panes.index(self.active_conversation)
+        self.active = panes[(index + 1) % len(panes)].id or LINE_TAB
+
+    async def close_active(self) -> None:
+        """Close the tab shown if it is a direct one, and show the line's."""
+        conversation = self.active_conversation
+        if conversation.partner is not None:
+            await self.remove_pane(conversation.id or "")
+            self.active = LINE_TAB
+            self.app.refresh_bindings()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -32,7 +31,7 @@ from ..settings import save_setting
 from . import texts
 from .bridge import FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY, PRESENCE_TICK, Join, run_client
 from .command_runner import CommandRunner
-from .conversations import LINE_TAB, MAX_DIRECT_TABS, Conversation, Conversations, RateLimit
+from .conversations import LINE_TAB, Conversation, Conversations, RateLimit
 from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged, SystemNotice
 from .palette import chat_commands
 from .widgets import AvatarBoard, Composer, PeopleList, ProfileCard, StatusBar
@@ -70,10 +69,6 @@ class OzChatApp(App[None]):
     # How the screen's parts share it; each widget keeps its own look in its DEFAULT_CSS.
     DEFAULT_CSS = """
     #main { height: 1fr; }
-    Screen.-small PeopleList, Screen.-narrow PeopleList { width: 24; }
-    Screen.-small PeopleList { display: none; }
-    Screen.-small PeopleList.-shown { display: block; }
-    Screen.-wide PeopleList { width: 38; }
     Screen Footer.-compact FooterLabel { margin-right: 1; }  /* a group's label ("Scroll") would touch the next key */
     """
 
@@ -108,7 +103,7 @@ class OzChatApp(App[None]):
         self.line = join.line if join is not None else None
         self._join = join
         self.avatars = AvatarBoard(avatars, self.run_worker, self.post_message, retry_after=avatar_retry)
-        self.commands = CommandRunner(self)
+        self.command_runner = CommandRunner(self)
         self._avatar_file = avatar_file
         self._connect_retry = connect_retry
         self._bell_limit = RateLimit(BELL_INTERVAL, monotonic)
@@ -246,7 +241,7 @@ class OzChatApp(App[None]):
                 if change.taken_nickname is not None:
                     log.add_system(self.now(), texts.nickname_taken_text(change.taken_nickname, self.me))
                 if self._avatar_file is not None:
-                    self.commands.upload_avatar(self.line_conversation, self._avatar_file)
+                    self.command_runner.upload_avatar(self.line_conversation, self._avatar_file)
                     self._avatar_file = None
             if change.history_reset:  # so the replay that follows is not taken for new messages
                 log.add_system(self.now(), texts.HISTORY_RESET_NOTICE, kind="error")
@@ -329,35 +324,7 @@ class OzChatApp(App[None]):
         self.people.redraw()
 
     async def on_chat_received(self, received: ChatReceived) -> None:
-        message = received.message
-        own = self.me is not None and message.sender == self.me.phone_number
-        tag = None
-        if message.to is None:
-            conversation = self.line_conversation
-        else:
-            partner = message.to if own else message.sender
-            found = self.tabs.direct(partner)
-            if found is None and partner in self.roster and self.tabs.direct_count() < MAX_DIRECT_TABS:
-                found = await self.open_conversation(partner)
-            if found is None:
-                # No tab for someone gone, nor past the cap: a script must not open tabs without end.
-                conversation = self.line_conversation
-                tag = f"direct to {self._name_of(partner)}" if own else "direct"
-            else:
-                conversation = found
-        mention = not own and not message.history and self._mentions_me(message.text)
-        sender = self.me.display_name if own and self.me is not None else self._name_of(message.sender, message.nickname)
-        conversation.chat.add_message(
-            datetime.fromtimestamp(message.ts / 1000, tz=self.now().tzinfo),
-            sender,
-            message.text,
-            action=message.action,
-            own=own,
-            mention=mention,
-            history=message.history,
-            tag=tag,
-        )
-        self.tabs.arrived(conversation, direct=message.to is not None and not own, mention=mention, history=message.history)
+        await self.tabs.receive(received.message, self.me, self.roster, self._name_of)
 
     def on_history_gap(self, message: HistoryGap) -> None:
         self.line_conversation.chat.add_system(self.now(), texts.gap_text(message.gap))
@@ -374,12 +341,6 @@ class OzChatApp(App[None]):
         info = self.roster.get(phone_number)
         return info.display_name if info is not None else nickname or phone_number
 
-    def _mentions_me(self, text: str) -> bool:
-        if self.me is None:
-            return False
-        pattern = rf"(?<!\w){re.escape(self.me.display_name)}(?!\w)"
-        return re.search(pattern, text, re.IGNORECASE) is not None
-
     # ---- what the user does -----------------------------------------------------------
 
     @on(OptionList.OptionSelected, "#people")
@@ -395,7 +356,7 @@ class OzChatApp(App[None]):
 
         async def message_chosen(phone_number: str | None) -> None:
             if phone_number is not None and phone_number not in self.roster:
-                self.active_conversation.chat.add_system(self.now(), self.commands.left_text(info.display_name))
+                self.active_conversation.chat.add_system(self.now(), self.command_runner.left_text(info.display_name))
             elif phone_number is not None:
                 await self.open_conversation(phone_number, activate=True)
             self.query_one(Composer).focus()
@@ -404,22 +365,14 @@ class OzChatApp(App[None]):
 
     @on(Composer.Submitted, "#composer")
     async def _submitted(self, event: Composer.Submitted) -> None:
-        await self.commands.submit(event.value, self.active_conversation)
+        await self.command_runner.submit(event.value, self.active_conversation)
 
     def action_help(self) -> None:
         self.active_conversation.chat.add_system(self.now(), texts.help_text(None))
 
     def action_scroll_chat(self, where: str) -> None:
         """Scroll the shown tab's chat from wherever the focus is: page_up, page_down, oldest or newest."""
-        chat = self.active_conversation.chat
-        if where == "page_up":
-            chat.scroll_page_up(animate=False)
-        elif where == "page_down":
-            chat.scroll_page_down(animate=False)
-        elif where == "oldest":
-            chat.scroll_home(animate=False)
-        else:
-            chat.action_scroll_end()
+        self.active_conversation.chat.scroll_to_place(where)
 
     def action_people(self) -> None:
         """Focus the people list; on a small screen, show it, or hide it again if it has the focus."""

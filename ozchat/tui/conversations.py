@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Container
 from datetime import datetime
 from enum import IntEnum
@@ -10,7 +11,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.widgets import Static, TabbedContent, TabPane
 
-from ..protocol import ClientInfo
+from ..protocol import ChatMessage, ClientInfo
 from ..text import printable
 from .texts import followed_text, offline_text
 from .widgets import ChatLog
@@ -34,6 +35,11 @@ UNREAD_MARKS = {
     Unread.MENTION: (" @", "bold $text-warning"),
     Unread.DIRECT: (" DM", "bold $text-error"),
 }
+
+
+def mentions(text: str, name: str) -> bool:
+    """Whether `text` names `name` as a word of its own, ignoring case."""
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE) is not None
 
 
 class RateLimit:
@@ -157,12 +163,43 @@ class Conversations(TabbedContent):
             self.active = conversation.id or LINE_TAB
         return conversation
 
-    def arrived(self, conversation: Conversation, *, direct: bool, mention: bool, history: bool) -> None:
-        """A message was added to `conversation`: count it as unread unless shown or replayed; ring if it is for me."""
-        if conversation is not self.active_pane and not history:
+    async def receive(self, message: ChatMessage, me: ClientInfo | None, present: Container[str], name_of: Callable[[str, str | None], str]) -> None:
+        """Show a chat message in its tab, opening a direct one if needed; count it unread, ring if it is for me.
+
+        `present` holds the numbers on the line; `name_of(number, nickname)` is the name shown for a number.
+        """
+        own = me is not None and message.sender == me.phone_number
+        tag = None
+        if message.to is None:
+            conversation = self.line
+        else:
+            partner = message.to if own else message.sender
+            found = self.direct(partner)
+            if found is None and partner in present and self.direct_count() < MAX_DIRECT_TABS:
+                found = await self.open(partner, name_of(partner, None))
+            if found is None:
+                # No tab for someone gone, nor past the cap: a script must not open tabs without end.
+                conversation = self.line
+                tag = f"direct to {name_of(partner, None)}" if own else "direct"
+            else:
+                conversation = found
+        mention = not own and not message.history and me is not None and mentions(message.text, me.display_name)
+        sender = me.display_name if own and me is not None else name_of(message.sender, message.nickname)
+        conversation.chat.add_message(
+            datetime.fromtimestamp(message.ts / 1000, tz=self._clock().tzinfo),
+            sender,
+            message.text,
+            action=message.action,
+            own=own,
+            mention=mention,
+            history=message.history,
+            tag=tag,
+        )
+        direct = message.to is not None and not own
+        if conversation is not self.active_pane and not message.history:
             conversation.count_unread(Unread.DIRECT if direct else Unread.MENTION if mention else Unread.MESSAGE)
             self.relabel(conversation)
-        if (mention or (direct and not history)) and self._bell_limit.allow():
+        if (mention or (direct and not message.history)) and self._bell_limit.allow():
             self.app.bell()
 
     def partner_left(self, info: ClientInfo, find: Callable[[str], list[ClientInfo]]) -> None:

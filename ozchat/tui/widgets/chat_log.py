@@ -210,6 +210,17 @@ class ChatLog(ScrollView, can_focus=True):
             self.unseen = count
             self.post_message(self.Unseen(self, count))
 
+    def scroll_to_place(self, where: str) -> None:
+        """Scroll by the keys' words: page_up, page_down, oldest or newest."""
+        if where == "page_up":
+            self.scroll_page_up(animate=False)
+        elif where == "page_down":
+            self.scroll_page_down(animate=False)
+        elif where == "oldest":
+            self.scroll_home(animate=False)
+        else:
+            self.action_scroll_end()
+
     def action_scroll_end(self) -> None:
         """Back to the newest line, following again."""
         self._following = True

@@ -38,7 +38,12 @@ class PeopleList(OptionList):
         &:focus { border: round $primary; border-title-color: $text; }
         & > .option-list--option { padding: 0 1 0 0; }
     }
+    Screen.-small PeopleList, Screen.-narrow PeopleList { width: 24; }
+    Screen.-small PeopleList { display: none; }
+    Screen.-small PeopleList.-shown { display: block; }  /* F2 shows it on a small screen */
+    Screen.-wide PeopleList { width: 38; }
     """
+    SCOPED_CSS = False  # its width follows the screen's size class
 
     def __init__(self, avatars: AvatarBoard, *, id: str | None = None) -> None:
         super().__init__(id=id)

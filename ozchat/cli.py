@@ -25,8 +25,8 @@ from .hub.autostart import READY, LocalHub, StartedHub, is_loopback
 from .hub.limits import AddressLimits, RateLimit, WindowLimit
 from .hub.origins import normalize_origin
 from .protocol import DEFAULT_PORT, ChatMessage, ClientInfo, ClientStatus, ConnectionState, Gap, encode, server_url
-from .text import printable
 from .settings import DEFAULT_SCROLLBACK, ChatSettings, SettingsError, load_settings, settings_path
+from .text import printable
 
 if TYPE_CHECKING:
     from .tui.app import OzChatApp
@@ -352,7 +352,6 @@ def _address_limits(args: argparse.Namespace) -> AddressLimits:
 
 async def _serve(args: argparse.Namespace) -> int:
     from .hub import Hub
-
     from .hub.avatars import UploadStore
     from .hub.store import HistoryStore, MemoryStore, SQLiteStore, StoreError
 
@@ -595,8 +594,8 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
     """
     from .avatars import AvatarService
     from .tui.app import Join, OzChatApp  # Textual loads only for the chat
-    from .tui.messages import SystemNotice
     from .tui.avatar_choice import avatar_base_url, choose_avatar
+    from .tui.messages import SystemNotice
 
     server = _server_address(args)
     base_url = avatar_base_url(server)

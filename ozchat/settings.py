@@ -43,7 +43,11 @@ class ChatSettings:
 
     def option_defaults(self) -> dict[str, Any]:
         """The settings that stand in for command-line options not given."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "properties" and getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "properties" and getattr(self, f.name) is not None
+        }
 
 
 def settings_path() -> Path:
@@ -68,7 +72,7 @@ def load_settings(path: Path) -> ChatSettings:
             raise SettingsError(f"{path}: unknown setting {key!r}; known: {', '.join(_TYPES)}")
         if not isinstance(value, expected) or isinstance(value, bool):
             raise SettingsError(f"{path}: {key} should be a {'table' if expected is dict else expected.__name__}")
-        if key == "scrollback" and value < 1:
+        if key == "scrollback" and isinstance(value, int) and value < 1:
             raise SettingsError(f"{path}: scrollback should be at least 1, not {value}")
     return ChatSettings(**data)
 

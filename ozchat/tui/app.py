@@ -32,7 +32,15 @@ from . import texts
 from .bridge import FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY, PRESENCE_TICK, Join, run_client
 from .command_runner import CommandRunner
 from .conversations import LINE_TAB, Conversation, Conversations, RateLimit
-from .messages import AvatarLoaded, ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged, SystemNotice
+from .messages import (
+    AvatarLoaded,
+    ChatReceived,
+    ConnectionChanged,
+    HistoryGap,
+    HubErrorReceived,
+    PresenceChanged,
+    SystemNotice,
+)
 from .palette import chat_commands
 from .widgets import AvatarBoard, Composer, PeopleList, ProfileCard, StatusBar
 from .widgets.avatar import RETRY_FAILED, plain_reason
@@ -140,13 +148,15 @@ class OzChatApp(App[None]):
             self.line_conversation.chat.add_system(self.now(), self.startup_notice)
         if self._join is not None:
             status.show_state("connecting", f"connecting to {self._join.server}")
-            self.run_worker(run_client(self.client, self._join, self.post_message, self._connect_retry), exclusive=True, group="client")
+            connecting = run_client(self.client, self._join, self.post_message, self._connect_retry)
+            self.run_worker(connecting, exclusive=True, group="client")
         else:
             status.show_state("closed", "not connected")
         self.query_one(Composer).focus()
 
     def watch_theme(self, theme: str) -> None:
-        if self._settings_file is None or not self.is_mounted or theme == (self._start_theme or constants.DEFAULT_THEME):
+        unchanged = theme == (self._start_theme or constants.DEFAULT_THEME)
+        if self._settings_file is None or unchanged:
             return
         try:
             save_setting(self._settings_file, "theme", theme)
@@ -161,14 +171,14 @@ class OzChatApp(App[None]):
         yield from chat_commands(self)
 
     def on_resize(self) -> None:
-        # Keys sit closer together on a narrow screen, and on a small one the palette's key goes, so the footer is never cut.
+        # Keys sit closer on a narrow screen, and on a small one the palette's key goes: the footer is never cut.
         footer = self.query_one(Footer)
         footer.compact = self.size.width < COMPACT_FOOTER_WIDTH
         footer.show_command_palette = self.size.width >= SMALL_SCREEN_WIDTH
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """F3 and F4 are offered only where they do something: F3 with two tabs or more, F4 in a direct tab."""
-        if not self.is_mounted or not self.query(TabbedContent):
+        if not self.query(TabbedContent):
             return True
         if action == "next_tab":
             return self.tabs.tab_count > 1
@@ -205,7 +215,7 @@ class OzChatApp(App[None]):
 
     def nicknames(self) -> list[str]:
         names = [info.display_name for info in self.roster]
-        return names + [self.me.display_name] if self.me is not None else names
+        return [*names, self.me.display_name] if self.me is not None else names
 
     def now(self) -> datetime:
         return self._clock()
@@ -245,14 +255,17 @@ class OzChatApp(App[None]):
                     self._avatar_file = None
             if change.history_reset:  # so the replay that follows is not taken for new messages
                 log.add_system(self.now(), texts.HISTORY_RESET_NOTICE, kind="error")
-            status.show_state("connected", "connected to a local hub started here" if self.hub_started_here() else "connected")
+            status.show_state(
+                "connected", "connected to a local hub started here" if self.hub_started_here() else "connected"
+            )
         else:
             if not change.retrying:
                 self.roster.clear()  # while reconnecting the client reconciles it at sync
             description = texts.describe_state(change)
             status.show_state("reconnecting" if change.retrying else "closed", description)
             # Attempt after attempt updates one line rather than adding one each.
-            log.add_system(self.now(), description, kind="system" if change.retrying else "error", key=RETRY_KEY if change.retrying else None)
+            kind, key = ("system", RETRY_KEY) if change.retrying else ("error", None)
+            log.add_system(self.now(), description, kind=kind, key=key)
         self.people.show(self.roster, self.me)
 
     def on_presence_changed(self, message: PresenceChanged) -> None:
@@ -317,7 +330,8 @@ class OzChatApp(App[None]):
         if error is None:
             return
         self._avatar_failures_told.add(mine)
-        self.line_conversation.chat.add_system(self.now(), f"others cannot load your avatar: {plain_reason(error)} ({error})", kind="error")
+        told = f"others cannot load your avatar: {plain_reason(error)} ({error})"
+        self.line_conversation.chat.add_system(self.now(), told, kind="error")
 
     def _redraw_people(self) -> None:
         self._people_redraw = None

@@ -77,7 +77,8 @@ async def run_client(
             events.close()
             # Never connected yet: keep trying, as the client does once a connection drops.
             reason = f"{failure} (attempt {attempt}; trying again in {retry:g} s)"
-            post(ConnectionChanged(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason, retrying=True)))
+            failed = ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason, retrying=True)
+            post(ConnectionChanged(failed))
             await asyncio.sleep(retry)
             retry = min(retry * 2, connect_retry[1])
             continue

@@ -192,12 +192,12 @@ class CommandRunner:
                 conversation.chat.add_system(app.now(), f"avatar not changed: {error}", kind="error")
                 return
             except RequestRejected as error:
-                conversation.chat.add_system(
-                    app.now(), f"avatar not changed: the hub refused {path.name}: {error.code}: {error.message}", kind="error"
-                )
+                refused = f"avatar not changed: the hub refused {path.name}: {error.code}: {error.message}"
+                conversation.chat.add_system(app.now(), refused, kind="error")
                 return
             except OzchatError as error:
-                conversation.chat.add_system(app.now(), f"avatar not changed: {path.name} was not uploaded: {error}", kind="error")
+                failed = f"avatar not changed: {path.name} was not uploaded: {error}"
+                conversation.chat.add_system(app.now(), failed, kind="error")
                 return
             self._share(conversation, {"avatar": name}, f"Your avatar is now {path.name}, uploaded as {name}")
 

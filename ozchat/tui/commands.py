@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Union
 
 
 class CommandError(ValueError):
@@ -82,7 +81,7 @@ class Quit:
     pass
 
 
-Command = Union[Say, Nick, Avatar, Away, Back, Msg, Me, Who, Whois, Set, Clear, Help, Quit]
+Command = Say | Nick | Avatar | Away | Back | Msg | Me | Who | Whois | Set | Clear | Help | Quit
 
 
 @dataclass(frozen=True)
@@ -93,10 +92,14 @@ class CommandHelp:
 
 COMMANDS: dict[str, CommandHelp] = {
     "nick": CommandHelp("/nick NAME", "change the nickname everyone sees"),
-    "avatar": CommandHelp("/avatar URL|NAME|FILE", "share an avatar: an image URL, a bundled name (cat), or ./file.png to upload"),
+    "avatar": CommandHelp(
+        "/avatar URL|NAME|FILE", "share an avatar: an image URL, a bundled name (cat), or ./file.png to upload"
+    ),
     "away": CommandHelp("/away [TEXT]", "tell everyone you are away, with an optional reason"),
     "back": CommandHelp("/back", "you are back: the away mark goes"),
-    "msg": CommandHelp("/msg NICK|NUMBER TEXT", 'send a direct message (opens its own tab); "quote a name" with spaces'),
+    "msg": CommandHelp(
+        "/msg NICK|NUMBER TEXT", 'send a direct message (opens its own tab); "quote a name" with spaces'
+    ),
     "me": CommandHelp("/me ACTION", "say what you do: * John waves"),
     "who": CommandHelp("/who", "list everyone on the line with their numbers"),
     "whois": CommandHelp("/whois NICK|NUMBER", 'show everything someone shares; "quote a name" with spaces'),

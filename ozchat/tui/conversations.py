@@ -112,7 +112,9 @@ class Conversations(TabbedContent):
     }
     """
 
-    def __init__(self, max_entries: int, bell_limit: RateLimit, clock: Callable[[], datetime], *, id: str | None = None) -> None:
+    def __init__(
+        self, max_entries: int, bell_limit: RateLimit, clock: Callable[[], datetime], *, id: str | None = None
+    ) -> None:
         """Compose it with the line's `Conversation` inside; direct tabs keep `max_entries` chat entries.
 
         A message for me (direct, or naming me) rings the bell as often as `bell_limit` allows;
@@ -137,7 +139,7 @@ class Conversations(TabbedContent):
 
     def direct(self, phone_number: str) -> Conversation | None:
         """The direct tab whose partner has this number now (a tab follows its partner to a new number)."""
-        return next((conversation for conversation in self.query(Conversation) if conversation.partner == phone_number), None)
+        return next((tab for tab in self.query(Conversation) if tab.partner == phone_number), None)
 
     def direct_count(self) -> int:
         return sum(1 for conversation in self.query(Conversation) if conversation.partner is not None)
@@ -146,9 +148,9 @@ class Conversations(TabbedContent):
         """Direct tabs with someone called `name` whose number is not `present` on the line."""
         folded = name.casefold()
         return [
-            conversation
-            for conversation in self.query(Conversation)
-            if conversation.partner is not None and conversation.partner not in present and conversation.caption.casefold() == folded
+            tab
+            for tab in self.query(Conversation)
+            if tab.partner is not None and tab.partner not in present and tab.caption.casefold() == folded
         ][:1]
 
     async def open(self, phone_number: str, name: str, *, activate: bool = False) -> Conversation:
@@ -163,7 +165,13 @@ class Conversations(TabbedContent):
             self.active = conversation.id or LINE_TAB
         return conversation
 
-    async def receive(self, message: ChatMessage, me: ClientInfo | None, present: Container[str], name_of: Callable[[str, str | None], str]) -> None:
+    async def receive(
+        self,
+        message: ChatMessage,
+        me: ClientInfo | None,
+        present: Container[str],
+        name_of: Callable[[str, str | None], str],
+    ) -> None:
         """Show a chat message in its tab, opening a direct one if needed; count it unread, ring if it is for me.
 
         `present` holds the numbers on the line; `name_of(number, nickname)` is the name shown for a number.

@@ -24,10 +24,10 @@ def chat_commands(app: OzChatApp) -> Iterable[SystemCommand]:
     for info in app.everyone():
         shown = printable(info.display_name)
         if info is not app.me:
-            yield SystemCommand(
-                f"Message {shown}", f"direct messages with {shown} ({info.phone_number})", partial(message_person, app, info.phone_number)
-            )
-        yield SystemCommand(f"Profile of {shown}", f"what {shown} ({info.phone_number}) shares", partial(app.show_profile, info.phone_number))
+            reach = partial(message_person, app, info.phone_number)
+            yield SystemCommand(f"Message {shown}", f"direct messages with {shown} ({info.phone_number})", reach)
+        profile = partial(app.show_profile, info.phone_number)
+        yield SystemCommand(f"Profile of {shown}", f"what {shown} ({info.phone_number}) shares", profile)
 
 
 def begin_command(app: OzChatApp, name: str) -> None:

@@ -14,14 +14,16 @@ from ..protocol import ClientInfo, ConnectionState, Gap
 from ..text import printable
 from . import commands
 from .nick_colours import nickname_style
-from .widgets.profile_card import property_text
 from .widgets.people_list import is_away
+from .widgets.profile_card import property_text
 
 NAMES_IN_ANNOUNCEMENT = 3  # more joins than this in one tick are summed up in one line
 HISTORY_RESET_NOTICE = "The hub's history was reset; below is everything it still has (older messages are gone from it)"
 KEYS_HELP = (
-    "Enter sends, Shift+Enter or Ctrl+J starts a new line; PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
-    "F1 help, F2 people (shows the list on a small screen), F3 next tab, F4 close tab, Esc back to the input, Ctrl+Q quit"
+    "Enter sends, Shift+Enter or Ctrl+J starts a new line; "
+    "PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
+    "F1 help, F2 people (shows the list on a small screen), F3 next tab, F4 close tab, "
+    "Esc back to the input, Ctrl+Q quit"
 )
 
 

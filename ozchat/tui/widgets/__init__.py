@@ -3,8 +3,8 @@
 from .avatar import AvatarBoard
 from .chat_log import ChatLog
 from .composer import Composer
-from .profile_card import ProfileCard
 from .people_list import PeopleList
+from .profile_card import ProfileCard
 from .status_bar import StatusBar
 
 __all__ = ["AvatarBoard", "ChatLog", "Composer", "PeopleList", "ProfileCard", "StatusBar"]

@@ -132,7 +132,8 @@ class ChatLog(ScrollView, can_focus=True):
         """Someone's message; `name`, `text` and `tag` are shown literally, never as markup."""
         kind = "action" if action else "message"
         shown_tag = printable(tag) if tag is not None else None
-        self.add(Entry(time, Text(printable(text, keep_newlines=True)), printable(name), kind, own, mention, history, shown_tag))
+        shown = Text(printable(text, keep_newlines=True))
+        self.add(Entry(time, shown, printable(name), kind, own, mention, history, shown_tag))
 
     def add_system(self, time: datetime, text: Text | str, *, kind: str = "system", key: str | None = None) -> None:
         """A line from ozchat itself (`John is ONLINE`); names in a Text must be printable already.

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
+from textual.widgets.text_area import Document
 
 from ..commands import Completion, complete
 
@@ -99,11 +101,11 @@ class Composer(TextArea):
     @property
     def cursor_index(self) -> int:
         """The cursor as an offset into `value`."""
-        return self.document.get_index_from_location(self.cursor_location)
+        return cast(Document, self.document).get_index_from_location(self.cursor_location)
 
     @cursor_index.setter
     def cursor_index(self, index: int) -> None:
-        self.move_cursor(self.document.get_location_from_index(index))
+        self.move_cursor(cast(Document, self.document).get_location_from_index(index))
 
     # ---- Enter, new lines and pastes typed without brackets ---------------------------
 

@@ -12,8 +12,8 @@ from ...avatars import RenderedAvatar, identicon
 from ...protocol import ClientInfo
 from ...roster import roster_order
 from ...text import printable
-from ..nick_colours import nickname_style
 from ..messages import RGB
+from ..nick_colours import nickname_style
 from .avatar import AvatarBoard, rgb
 
 WIDE_ROW_WIDTH = 28  # a sidebar this wide draws 8-pixel avatars (4 rows), a narrower one 4-pixel (2 rows)

@@ -90,7 +90,8 @@ class ProfileCard(ModalScreen[str | None]):
                 yield Static(id="card-avatar")
                 with Vertical(id="card-names"):
                     name = printable(info.display_name)
-                    yield Label(Text(name + (" (you)" if self._is_me else ""), nickname_style(info.display_name)), id="card-name")
+                    shown = Text(name + (" (you)" if self._is_me else ""), nickname_style(info.display_name))
+                    yield Label(shown, id="card-name")
                     yield Label(Text(f"phone number {info.phone_number}"), id="card-number")
                     if is_away(info):
                         yield Label(Text("away"), id="card-away")

@@ -8,7 +8,7 @@
     │   └── ConnectionClosed   the connection ended while an operation waited on it
     ├── RequestRejected        the hub answered a request with an error frame (carries `code`)
     ├── StoreError             the hub's history store could not read or write (ozchat.hub.store)
-    └── AvatarError            an avatar could not be fetched, decoded or stored (ozchat.avatars.errors)
+    └── AvatarError            an avatar could not be fetched, decoded or stored (ozchat.images)
         └── UploadRejected     the hub refused an avatar upload (ozchat.hub.avatars)
 
 Errors raised by websockets and httpx are translated into this tree at the boundary, so

@@ -3,8 +3,8 @@
     python -m ozchat.avatars.bundled OUTDIR     # writes OUTDIR/<name>.png for each
 
 The PNGs shipped in ``ozchat/assets/avatars/`` are this module's output; the hub serves them
-by name. Each map gives the left half of a symmetric face, mirrored to 16 columns; "." is
-transparent and every other letter a colour from the avatar's palette.
+by name, reading them without Pillow. Each map gives the left half of a symmetric face,
+mirrored to 16 columns; "." is transparent and every other letter a colour from the avatar's palette.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import re
 import sys
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageColor
+if TYPE_CHECKING:
+    from PIL import Image
 
 SIDE = 16
 
@@ -297,6 +299,8 @@ def bundled_avatar(name: str) -> bytes | None:
 
 def draw(name: str) -> Image.Image:
     """The avatar `name` as a 16x16 RGBA image with a transparent background."""
+    from PIL import Image, ImageColor  # only here: the hub serves the shipped files without Pillow
+
     palette, half = _ART[name]
     image = Image.new("RGBA", (SIDE, SIDE), (0, 0, 0, 0))
     for y, row in enumerate(half):

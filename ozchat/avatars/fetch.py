@@ -7,25 +7,22 @@ are contacted; a URL aiming at loopback, the LAN or a metadata service is refuse
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
-import json
 import math
 import os
 import socket
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
-import platformdirs
 
-from ._shared import SharedCalls
-from .errors import AvatarError, AvatarErrorCode
+from ..images import AvatarError, AvatarErrorCode
+from .disk_cache import CachedBody, DiskCache, default_cache_dir
+from .singleflight import SingleFlight
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -35,11 +32,6 @@ _GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
 # Name lookups get threads of their own: a resolver that never answers must not hold up decoding.
 _RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ozchat-avatar-dns")
 _USER_AGENT = "ozchat-avatars/0.1"
-
-
-def default_cache_dir() -> Path:
-    """Where fetched avatars are kept between runs: the user cache directory."""
-    return Path(platformdirs.user_cache_dir("ozchat")) / "avatars"
 
 
 # ---- which addresses may be contacted -----------------------------------------------
@@ -140,7 +132,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, guard: _AddressGuard, limits: httpx.Limits, cafile: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, guard: _AddressGuard, limits: httpx.Limits, cafile: str | os.PathLike[str] | None = None
+    ) -> None:
         ssl_context = httpx.create_ssl_context(trust_env=False)
         if cafile is not None:
             ssl_context.load_verify_locations(cafile)  # a hub whose certificate a private CA signed
@@ -154,82 +148,6 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=_GuardedBackend(guard),
         )
-
-
-# ---- disk cache ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    url: str
-    final_url: str
-    etag: str | None
-    last_modified: str | None
-    body: bytes
-
-    def conditional_headers(self) -> dict[str, str]:
-        headers = {}
-        if self.etag:
-            headers["If-None-Match"] = self.etag
-        if self.last_modified:
-            headers["If-Modified-Since"] = self.last_modified
-        return headers
-
-
-class _DiskCache:
-    """One body and one JSON file of validators per URL; best effort, bounded in total size."""
-
-    def __init__(self, directory: Path, max_bytes: int) -> None:
-        self.directory = directory
-        self._max_bytes = max_bytes
-
-    def _paths(self, url: str) -> tuple[Path, Path]:
-        key = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-        return self.directory / f"{key}.json", self.directory / f"{key}.body"
-
-    def load(self, url: str) -> _Cached | None:
-        meta_path, body_path = self._paths(url)
-        try:
-            meta = json.loads(meta_path.read_text("utf-8"))
-            body = body_path.read_bytes()
-        except (OSError, ValueError):
-            return None
-        if not isinstance(meta, dict) or meta.get("url") != url or meta.get("size") != len(body):
-            return None
-        return _Cached(url, meta["final_url"], meta.get("etag"), meta.get("last_modified"), body)
-
-    def store(self, entry: _Cached) -> None:
-        meta_path, body_path = self._paths(entry.url)
-        meta = {
-            "url": entry.url,
-            "final_url": entry.final_url,
-            "etag": entry.etag,
-            "last_modified": entry.last_modified,
-            "size": len(entry.body),
-        }
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            _write_atomically(body_path, entry.body)
-            _write_atomically(meta_path, json.dumps(meta).encode())
-            self._prune()
-        except OSError:
-            pass  # a read-only or full cache directory costs a download, never an avatar
-
-    def _prune(self) -> None:
-        bodies = [(path.stat(), path) for path in self.directory.glob("*.body")]
-        total = sum(stat.st_size for stat, _ in bodies)
-        for stat, path in sorted(bodies, key=lambda item: item[0].st_mtime):
-            if total <= self._max_bytes:
-                break
-            path.unlink(missing_ok=True)
-            path.with_suffix(".json").unlink(missing_ok=True)
-            total -= stat.st_size
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 # ---- the fetcher --------------------------------------------------------------------
@@ -284,7 +202,7 @@ class AvatarFetcher:
         self._failure_ttl = failure_ttl
         self._fresh_for = fresh_for
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._cache = _DiskCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), max_cache_bytes)
+        self._cache = DiskCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), max_cache_bytes)
         limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
         self._client = httpx.AsyncClient(
             transport=_GuardedTransport(_AddressGuard(trusted_hosts, allow_private), limits, cafile),
@@ -298,7 +216,7 @@ class AvatarFetcher:
                 "Accept-Encoding": "identity",
             },
         )
-        self._inflight: SharedCalls[str, bytes] = SharedCalls()
+        self._inflight: SingleFlight[str, bytes] = SingleFlight()
         self._failures: dict[str, tuple[float, AvatarError]] = {}
         self._validated: dict[str, float] = {}
 
@@ -357,7 +275,7 @@ class AvatarFetcher:
             await asyncio.to_thread(self._cache.store, entry)
         return entry.body
 
-    async def _download_in_time(self, url: str, cached: _Cached | None) -> tuple[_Cached, bool]:
+    async def _download_in_time(self, url: str, cached: CachedBody | None) -> tuple[CachedBody, bool]:
         """`_download` within the overall deadline, its httpx errors told as AvatarError."""
         try:
             async with asyncio.timeout(self._deadline):
@@ -371,7 +289,7 @@ class AvatarFetcher:
         except httpx.HTTPError as exc:
             raise AvatarError(AvatarErrorCode.CONNECTION_FAILED, str(exc) or type(exc).__name__) from None
 
-    async def _download(self, url: str, cached: _Cached | None) -> tuple[_Cached, bool]:
+    async def _download(self, url: str, cached: CachedBody | None) -> tuple[CachedBody, bool]:
         """GET `url` following redirects by hand; return the entry and whether to store it.
 
         A 304 answer returns `cached` itself, not to be stored again.
@@ -396,7 +314,7 @@ class AvatarFetcher:
                         f"the server answered {response.status_code} {response.reason_phrase}".rstrip(),
                         status=response.status_code,
                     )
-                entry = _Cached(
+                entry = CachedBody(
                     url,
                     current,
                     response.headers.get("etag"),

@@ -1,20 +1,23 @@
-"""Draw avatars as half-block pixel art with rich-pixels: two pixels per terminal cell, stacked."""
+"""Draw avatars as half-block pixel art with rich-pixels: two pixels per terminal cell, stacked.
+
+`RenderedAvatar` is plain Rich segments; Pillow and rich-pixels load when a picture is drawn.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.text import Text
-from rich_pixels import HalfcellRenderer
 
-from .errors import AvatarError
-from .image import RGB, check_size, decode_avatar, to_rgb
+from ..images import RGB
+from .image import check_size, decode_avatar
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class RenderedAvatar:
 
 def render_image(image: Image.Image) -> RenderedAvatar:
     """Draw a square image with an even side; each cell is "▄" in the lower pixel's colour on the upper's."""
+    from rich_pixels import HalfcellRenderer
+
     size = check_size(image.width)
     if image.height != size:
         raise ValueError(f"a rendered avatar is square, not {image.width}x{image.height}")
@@ -66,34 +71,3 @@ def render_image(image: Image.Image) -> RenderedAvatar:
 def render_avatar(data: bytes, size: int, background: RGB) -> RenderedAvatar:
     """Decode and draw image bytes in one go (blocking: meant for ``asyncio.to_thread``)."""
     return render_image(decode_avatar(data, size, background))
-
-
-RenderKey = tuple[bytes, int, RGB]
-
-
-def render_key(data: bytes, size: int, background: str | RGB) -> RenderKey:
-    """The cache key of a rendering: the bytes' sha256, the side and the background colour."""
-    return hashlib.sha256(data).digest(), check_size(size), to_rgb(background)
-
-
-class RenderCache:
-    """The most recently used renderings (or the error the bytes gave), `max_entries` at most."""
-
-    def __init__(self, max_entries: int = 512) -> None:
-        self._max_entries = max_entries
-        self._entries: OrderedDict[RenderKey, RenderedAvatar | AvatarError] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: RenderKey) -> RenderedAvatar | AvatarError | None:
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
-
-    def put(self, key: RenderKey, entry: RenderedAvatar | AvatarError) -> None:
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)

@@ -8,16 +8,13 @@ stored re-encoded, so the hub never hands out bytes a user wrote.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import threading
 from pathlib import Path
 
-from PIL import Image
-
-from ..avatars.errors import AvatarError, AvatarErrorCode
-from ..avatars.image import fit_square, load_image
+from ..files import prune_oldest, write_atomically
+from ..images import AvatarError, AvatarErrorCode, reencode_square_png
 from ..protocol import MAX_UPLOAD_BYTES
 
 MAX_UPLOAD_SIDE = 64
@@ -42,16 +39,10 @@ def accept_upload(data: bytes) -> tuple[str, bytes]:
             AvatarErrorCode.UPLOAD_TOO_LARGE, f"{len(data)} bytes; an upload has at most {MAX_UPLOAD_BYTES}"
         )
     try:
-        image = load_image(data)
+        png = reencode_square_png(data, MAX_UPLOAD_SIDE)
     except AvatarError as exc:
         raise UploadRejected(exc.code, exc.message) from None
-    picture = fit_square(image, min(MAX_UPLOAD_SIDE, *image.size))
-    bare = Image.frombytes("RGBA", picture.size, picture.tobytes())
-    buffer = io.BytesIO()
-    bare.save(buffer, "PNG", optimize=True)
-    png = buffer.getvalue()
     return f"{hashlib.sha256(png).hexdigest()[:32]}.png", png
-
 
 class UploadStore:
     """Accepted uploads kept in `directory` by name, `max_bytes` in all; the oldest go first."""
@@ -70,10 +61,8 @@ class UploadStore:
             if path.exists():
                 path.touch()  # uploaded again: now the newest, the last to be evicted
             else:
-                temporary = path.with_name(f".{name}.tmp")
-                temporary.write_bytes(png)
-                os.replace(temporary, path)
-            self._evict(keep=path)
+                write_atomically(path, png)
+            prune_oldest(self.directory, "*.png", self.max_bytes, keep=path)
         return name
 
     def get(self, name: str) -> bytes | None:
@@ -87,15 +76,3 @@ class UploadStore:
 
     def total_bytes(self) -> int:
         return sum(path.stat().st_size for path in self.directory.glob("*.png"))
-
-    def _evict(self, keep: Path) -> None:
-        stored = sorted(
-            ((path.stat(), path) for path in self.directory.glob("*.png")), key=lambda item: item[0].st_mtime
-        )
-        total = sum(stat.st_size for stat, _ in stored)
-        for stat, path in stored:
-            if total <= self.max_bytes:
-                break
-            if path != keep:
-                path.unlink(missing_ok=True)
-                total -= stat.st_size

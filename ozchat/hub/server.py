@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ..avatars.bundled import bundled_avatar
-from ..avatars.errors import AvatarError
+from ..images import AvatarError
 from ..exceptions import ProtocolError
 from ..protocol import (
     MAX_UPLOAD_FRAME_BYTES,

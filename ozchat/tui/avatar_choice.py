@@ -7,8 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..avatars.bundled import bundled_names
-from ..avatars.errors import AvatarError, AvatarErrorCode
-from ..avatars.image import load_image
+from ..images import AvatarError, AvatarErrorCode, load_image
 from ..protocol import MAX_UPLOAD_BYTES, server_url
 
 UPLOADED_NAME = re.compile(r"[0-9a-f]{32}\.png")  # what the hub names an accepted upload

@@ -13,9 +13,8 @@ from textual.message import Message
 
 from ..avatars import AvatarResult
 from ..client import ConnectionStateChanged
+from ..images import RGB
 from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap
-
-RGB = tuple[int, int, int]
 
 
 @dataclass

@@ -183,7 +183,13 @@ def close(colour: tuple[int, int, int], expected: tuple[int, int, int], toleranc
 
 # ---- damaged images ------------------------------------------------------------------
 
-ACCEPTED = {"png": ("PNG", {}), "jpeg": ("JPEG", {}), "gif": ("GIF", {}), "webp": ("WEBP", {}), "webp-lossless": ("WEBP", {"lossless": True})}
+ACCEPTED = {
+    "png": ("PNG", {}),
+    "jpeg": ("JPEG", {}),
+    "gif": ("GIF", {}),
+    "webp": ("WEBP", {}),
+    "webp-lossless": ("WEBP", {"lossless": True}),
+}
 
 
 def sample(kind: str, side: int = 40) -> bytes:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+import ozchat.avatars.service as service_module
 from ozchat.avatars import AvatarError, AvatarErrorCode, AvatarFetcher, AvatarService, identicon
-import ozchat.avatars as avatars_package
 from ozchat.avatars import fetch as fetch_module
-from ozchat.avatars.fetch import is_public_address
 from ozchat.avatars.bundled import bundled_avatar
+from ozchat.avatars.fetch import is_public_address
 
 from .helpers import (
     BLUE,
@@ -168,8 +167,11 @@ async def test_damaged_images_come_back_as_the_identicon_with_the_reason(
     damaged = damaged_images()
     for index, data in enumerate(damaged.values()):
         server.image(f"/damaged-{index}.png", data)
-    results = await asyncio.gather(*(service.load(server.url(f"/damaged-{index}.png"), 8, seed="Qdb3W") for index in range(len(damaged))))
-    assert {name: result.error.code if result.error else None for name, result in zip(damaged, results)} == {
+    results = await asyncio.gather(
+        *(service.load(server.url(f"/damaged-{index}.png"), 8, seed="Qdb3W") for index in range(len(damaged)))
+    )
+    codes = {name: result.error.code if result.error else None for name, result in zip(damaged, results, strict=True)}
+    assert codes == {
         name: AvatarErrorCode.CORRUPT for name in damaged
     }
     assert all(result.avatar == identicon("Qdb3W", 8) for result in results)
@@ -404,7 +406,7 @@ async def test_at_most_two_avatars_are_decoded_at_once(
     Decodes block until the test lets them go, so two surely overlap; the test lets them go only
     once all six images are fetched and their decodes asked for, so a third would have started.
     """
-    real, lock, release = avatars_package.render_avatar, threading.Lock(), threading.Event()
+    real, lock, release = service_module.render_avatar, threading.Lock(), threading.Event()
     running = peak = 0
 
     def held(*args: object) -> object:
@@ -419,7 +421,7 @@ async def test_at_most_two_avatars_are_decoded_at_once(
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(avatars_package, "render_avatar", held)
+    monkeypatch.setattr(service_module, "render_avatar", held)
     for i in range(6):
         server.image(f"/n{i}.png", encode(noise(seed=i), "PNG"))
     fetcher = _CountingFetcher(trusted_hosts=[server.host], cache_dir=tmp_path)

@@ -1,4 +1,4 @@
-"""One running call per key: callers asking for the same thing meanwhile await the same task."""
+"""Single flight: one running call per key, and callers asking for the same key meanwhile await it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 
-class SharedCalls(Generic[K, T]):
+class SingleFlight(Generic[K, T]):
+    """Runs `call` for a key unless a call for it is running already; every caller gets its result."""
+
     def __init__(self) -> None:
         self._tasks: dict[K, asyncio.Task[T]] = {}
 

@@ -2,5 +2,6 @@
 
 from .line import Line, LineRegistry
 from .server import Hub
+from .state import HubState
 
-__all__ = ["Hub", "Line", "LineRegistry"]
+__all__ = ["Hub", "HubState", "Line", "LineRegistry"]

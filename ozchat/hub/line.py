@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable
-
-import msgspec
 from typing import Any, NamedTuple
 
+import msgspec
+
+from ..names import nickname_keys
 from ..protocol import (
     ChatMessage,
     ClientInfo,
@@ -18,7 +19,6 @@ from ..protocol import (
     merge_properties,
     new_phone_number,
 )
-from ..names import nickname_keys
 from .store import Direct
 
 
@@ -99,8 +99,8 @@ class Line:
         nickname = next((value for name, value in properties.items() if name.casefold() == "nickname"), None)
         keys = nickname_keys(nickname) if isinstance(nickname, str) else frozenset()
         for key in keys:
-            holder = self._nickname_holders.get(key, phone_number)
-            if holder != phone_number:
+            holder = self._nickname_holders.get(key)
+            if holder is not None and holder != phone_number:
                 raise ProtocolError(
                     ErrorCode.NICKNAME_IN_USE,
                     f"{nickname!r} is taken on this line: it looks like {self._members[holder].get('nickname')!r}",
@@ -147,7 +147,7 @@ class Line:
         return ClientInfo(phone_number, ClientStatus.OFFLINE, info.properties)
 
     def replace(self, phone_number: str, properties: dict[str, Any]) -> ClientInfo:
-        """Set a present client's whole properties (merged and checked, but for the nickname, checked here); return the state."""
+        """Set a present client's whole properties (merged and checked here, nickname included); return the state."""
         keys = self.check_nickname(phone_number, properties)
         info = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
         self._members[phone_number] = info
@@ -196,7 +196,8 @@ class Line:
         sender_identity, recipient_identity = self._identities[sender], self._identities[to]
         sender_seq = self.last_direct_seq(sender_identity) + 1
         # A message to oneself (or to another connection with one's own secret) takes one number.
-        recipient_seq = sender_seq if recipient_identity == sender_identity else self.last_direct_seq(recipient_identity) + 1
+        same_party = recipient_identity == sender_identity
+        recipient_seq = sender_seq if same_party else self.last_direct_seq(recipient_identity) + 1
         return Posted(message, Direct(sender_identity, recipient_identity, sender_seq, recipient_seq))
 
     def commit(self, posted: Posted) -> None:
@@ -216,7 +217,8 @@ class Line:
         if message.to == message.sender:
             return [(message.sender, sent)] if message.sender in self._members else []
         received = msgspec.structs.replace(message, direct_seq=direct.recipient_seq)
-        return [(number, copy) for number, copy in ((message.sender, sent), (message.to, received)) if number in self._members]
+        parties = ((message.sender, sent), (message.to, received))
+        return [(number, copy) for number, copy in parties if number in self._members]
 
 
 class LineRegistry:

@@ -1,0 +1,117 @@
+"""The hub's plain HTTP: /healthz, /avatars/<name>, and the checks before a WebSocket upgrade.
+
+Avatar images are read (and Pillow loaded) only when one is asked for, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import json
+import math
+from collections.abc import Callable, Collection
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
+from ..avatars.bundled import bundled_avatar
+from ..protocol import PROTOCOL_VERSION
+from .limits import AddressLimiter, Network, client_address
+from .origins import normalize_origin, origin_allowed
+
+if TYPE_CHECKING:
+    from .avatars import UploadStore
+
+
+class HttpRoutes:
+    """Answers what is not a WebSocket upgrade, and turns away upgrades the hub will not take."""
+
+    def __init__(
+        self,
+        *,
+        counts: Callable[[], tuple[int, int]],
+        uploads: UploadStore | None = None,
+        allowed_origins: Collection[str] = (),
+        limiter: AddressLimiter | None = None,
+        trusted_proxies: Collection[str] = (),
+    ) -> None:
+        """`counts` gives the lines and clients /healthz reports."""
+        self._counts = counts
+        self.uploads = uploads
+        self._allowed_origins = {
+            "*" if origin == "*" else normalize_origin(origin) or origin for origin in allowed_origins
+        }
+        self._limiter = limiter
+        self._trusted_proxies: list[Network] = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
+
+    def client_address(self, connection: ServerConnection, request: Request | None) -> str:
+        """Who the rate limits count this connection as: its peer, or who a trusted proxy forwarded."""
+        forwarded = request.headers.get_all("X-Forwarded-For") if request is not None else []
+        return client_address(str(connection.remote_address[0]), forwarded, self._trusted_proxies)
+
+    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """An HTTP response, or None to go on with the WebSocket handshake."""
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            lines, clients = self._counts()
+            body = {"status": "ok", "version": PROTOCOL_VERSION, "lines": lines, "clients": clients}
+            return respond(connection, HTTPStatus.OK, (json.dumps(body) + "\n").encode(), "application/json")
+        if path.startswith("/avatars/"):
+            return await self._avatar_response(connection, request, path.removeprefix("/avatars/"))
+        origins, hosts = request.headers.get_all("Origin"), request.headers.get_all("Host")
+        host = hosts[0] if len(hosts) == 1 else None
+        loopback = _is_loopback_address(connection.local_address)
+        if len(origins) > 1 or not origin_allowed(
+            next(iter(origins), None), host, self._allowed_origins, loopback_hub=loopback
+        ):
+            return respond(connection, HTTPStatus.FORBIDDEN, b"this origin may not connect to the hub\n", "text/plain")
+        if self._limiter is not None:
+            wait = self._limiter.connection(self.client_address(connection, request), asyncio.get_running_loop().time())
+            if wait is not None:
+                response = respond(
+                    connection, HTTPStatus.TOO_MANY_REQUESTS, b"too many connections from this address\n", "text/plain"
+                )
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                return response
+        return None
+
+    async def _avatar_response(self, connection: ServerConnection, request: Request, name: str) -> Response:
+        """A bundled or uploaded avatar as image/png, revalidated by its ETag."""
+        png = await asyncio.to_thread(self._avatar_bytes, name)
+        if png is None:
+            return respond(connection, HTTPStatus.NOT_FOUND, b"no such avatar\n", "text/plain")
+        etag = '"' + hashlib.sha256(png).hexdigest()[:32] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            response = respond(connection, HTTPStatus.NOT_MODIFIED, b"", "image/png")
+        else:
+            response = respond(connection, HTTPStatus.OK, png, "image/png")
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        return response
+
+    def _avatar_bytes(self, name: str) -> bytes | None:
+        found = bundled_avatar(name)
+        if found is None and self.uploads is not None:
+            found = self.uploads.get(name)
+        return found
+
+
+def _is_loopback_address(address: object) -> bool:
+    try:
+        return ipaddress.ip_address(address[0]).is_loopback  # type: ignore[index]
+    except (TypeError, IndexError, ValueError):
+        return False
+
+
+def respond(connection: ServerConnection, status: HTTPStatus, body: bytes, content_type: str) -> Response:
+    """A response with exactly this body and content type."""
+    response = connection.respond(status, "")
+    response.body = body
+    del response.headers["Content-Type"]
+    del response.headers["Content-Length"]
+    response.headers["Content-Type"] = content_type
+    response.headers["Content-Length"] = str(len(body))
+    return response

@@ -1,0 +1,361 @@
+"""The hub's decisions without sockets: HubState fed frames and a fake clock, judged by the frames it sends to whom."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from typing import Any
+
+from ozchat.hub.limits import AddressLimiter, AddressLimits, RateLimit, WindowLimit
+from ozchat.hub.outputs import Burst, Close, Deliver, Item, Output, Timer, take_frame
+from ozchat.hub.state import HubState
+from ozchat.hub.store import MemoryStore
+from ozchat.protocol import MAX_PRESENCE_BATCH, ClientInfo, ClientStatus, Presence, encode
+
+GRACE = 10.0
+SECRET = "s" * 16
+START = time.time()  # the stores prune by age against the real clock: message times start now
+
+
+class Hub:
+    """A HubState with a fake clock; connections are names."""
+
+    def __init__(self, store: MemoryStore | None = None, **options: Any) -> None:
+        self.now = 0.0
+        self.store = store if store is not None else MemoryStore()
+        options.setdefault("grace", GRACE)
+        self.state: HubState[str] = HubState(self.store, wall_clock=lambda: START + self.now, **options)
+        self.outputs: list[Output[str]] = []
+        self._opened: set[str] = set()
+
+    def feed(self, conn: str, frame: dict[str, Any] | str) -> list[tuple[str, dict[str, Any]]]:
+        """Send a frame on `conn` (opened on first use); the frames the hub sends because of it, by recipient."""
+        if conn not in self._opened:
+            self.state.connect(conn, "192.0.2.1", self.now)
+            self._opened.add(conn)
+        raw = frame if isinstance(frame, str) else json.dumps(frame)
+        return self._record(self.state.receive(conn, raw, self.now))
+
+    def hello(self, conn: str, nickname: str, **fields: Any) -> dict[str, Any]:
+        """Join `conn` to line L; its welcome."""
+        frames = self.feed(conn, {"type": "hello", "line": "L", "properties": {"nickname": nickname}, **fields})
+        return next(frame for to, frame in frames if to == conn and frame["type"] == "welcome")
+
+    def close(self, conn: str, *, clean: bool) -> list[tuple[str, dict[str, Any]]]:
+        self._opened.discard(conn)
+        return self._record(self.state.closed(conn, clean=clean, now=self.now))
+
+    def expire(self) -> list[tuple[str, dict[str, Any]]]:
+        return self._record(self.state.expire(self.now))
+
+    def _record(self, outputs: list[Output[str]]) -> list[tuple[str, dict[str, Any]]]:
+        self.outputs = outputs
+        return frames_to(outputs)
+
+    @property
+    def closes(self) -> list[tuple[str, int]]:
+        return [(output.to, output.code) for output in self.outputs if isinstance(output, Close)]
+
+    @property
+    def timers(self) -> list[float]:
+        return [output.at for output in self.outputs if isinstance(output, Timer)]
+
+
+def _hub(**options: Any) -> Hub:
+    return Hub(**options)
+
+
+def _decoded(item: Item) -> dict[str, Any]:
+    return json.loads(item if isinstance(item, bytes) else encode(Presence([item])))
+
+
+def frames_to(outputs: list[Output[str]]) -> list[tuple[str, dict[str, Any]]]:
+    """Every frame the outputs send, as (recipient, decoded frame), in order."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    for output in outputs:
+        if isinstance(output, Deliver):
+            sent += [(to, _decoded(output.item)) for to in output.to if to != output.skip]
+        elif isinstance(output, Burst):
+            sent += [(output.to, _decoded(item)) for item in output.items]
+    return sent
+
+
+def _types(frames: list[tuple[str, dict[str, Any]]], to: str) -> list[str]:
+    return [frame["type"] for recipient, frame in frames if recipient == to]
+
+
+def _presence(frames: list[tuple[str, dict[str, Any]]], to: str) -> list[tuple[str, str]]:
+    return [
+        (client["phoneNumber"], client["status"])
+        for recipient, frame in frames if recipient == to and frame["type"] == "presence"
+        for client in frame["clients"]
+    ]
+
+
+def _error(frames: list[tuple[str, dict[str, Any]]], to: str) -> str:
+    return next(frame["code"] for recipient, frame in frames if recipient == to and frame["type"] == "error")
+
+
+# ---- admit ------------------------------------------------------------------------------
+
+
+def test_a_newcomer_gets_welcome_roster_and_synced_and_the_others_see_it_online():
+    hub = _hub()
+    ann = hub.hello("a", "Ann")
+    frames = hub.feed("b", {"type": "hello", "line": "L", "properties": {"nickname": "Ben"}})
+    ben = next(frame for to, frame in frames if frame["type"] == "welcome")
+    assert _types(frames, "b") == ["welcome", "presence", "synced"]
+    assert _presence(frames, "b") == [(ann["phoneNumber"], "ONLINE")]
+    assert _presence(frames, "a") == [(ben["phoneNumber"], "ONLINE")]
+    assert ben["resumed"] is False and ben["lastSeq"] == 0
+    assert hub.closes == []
+
+
+def test_a_frame_before_the_hello_is_answered_and_the_connection_stays_open():
+    hub = _hub()
+    frames = hub.feed("a", {"type": "send", "text": "hi", "id": "c-1"})
+    assert frames == [("a", {"type": "error", "code": "hello_required", "message": "send a hello first", "id": "c-1"})]
+    assert hub.closes == []
+    assert hub.hello("a", "Ann")["type"] == "welcome"
+
+
+def _refused(hub: Hub, conn: str, hello: dict[str, Any]) -> tuple[str, list[tuple[str, int]]]:
+    frames = hub.feed(conn, {"type": "hello", **hello})
+    return _error(frames, conn), hub.closes
+
+
+def test_refused_hellos_name_the_first_failure_in_the_documented_order():
+    hub = _hub(token="sesame")
+    everything_wrong = {"version": 2, "token": "wrong", "line": "", "properties": {"nickname": ""}}
+    assert _refused(hub, "1", everything_wrong) == ("unsupported_version", [("1", 4003)])
+    assert _refused(hub, "2", {**everything_wrong, "version": 1}) == ("bad_token", [("2", 4003)])
+    assert _refused(hub, "3", {**everything_wrong, "version": 1, "token": "sesame", "history": "x"}) == (
+        "bad_field", [("3", 4003)])
+    assert _refused(hub, "4", {**everything_wrong, "version": 1, "token": "sesame"}) == ("bad_line", [("4", 4003)])
+    assert _refused(hub, "5", {**everything_wrong, "version": 1, "token": "sesame", "line": "L"}) == (
+        "bad_nickname", [("5", 4003)])
+
+
+def test_a_hello_over_the_joins_of_its_address_is_turned_away_with_4029_before_the_nickname_is_checked():
+    hub = _hub(limiter=AddressLimiter(AddressLimits(joins=WindowLimit(1, 60.0))))
+    hub.hello("a", "Ann")
+    frames = hub.feed("b", {"type": "hello", "line": "L", "properties": {"nickname": "Ann"}})
+    assert _error(frames, "b") == "rate_limited" and hub.closes == [("b", 4029)]
+    hub.now = 60.0
+    assert _refused(hub, "c", {"line": "L", "properties": {"nickname": "Ann"}}) == ("nickname_in_use", [("c", 4003)])
+
+
+def test_a_frame_over_the_rate_is_refused_with_when_to_try_again_and_a_hello_so_refused_closes():
+    hub = _hub(rate_limit=RateLimit(1.0, 1))
+    hub.feed("a", {"type": "send", "text": "one"})
+    frames = hub.feed("a", {"type": "send", "text": "two", "id": "c-2"})
+    assert frames == [("a", {
+        "type": "error", "code": "rate_limited", "message": "slow down: at most 1 frames a second (bursts of 1)",
+        "id": "c-2", "retryAfter": 1.0,
+    })]
+    assert hub.closes == []
+    hub.now = 0.5
+    assert _refused(hub, "a", {"line": "L"}) == ("rate_limited", [("a", 4029)])
+
+
+# ---- linger and resume ------------------------------------------------------------------
+
+
+def _resume(hub: Hub, conn: str, welcome: dict[str, Any], nickname: str) -> dict[str, Any]:
+    claim = {"phoneNumber": welcome["phoneNumber"], "token": welcome["resumeToken"]}
+    return hub.hello(conn, nickname, resume=claim, lastSeq=welcome["lastSeq"], epoch=welcome["epoch"])
+
+
+def test_a_drop_lingers_unseen_and_a_resume_within_the_grace_period_keeps_the_number():
+    hub = _hub()
+    ann = hub.hello("a", "Ann")
+    hub.hello("b", "Ben")
+    assert hub.close("a", clean=False) == [] and hub.timers == [GRACE]
+    hub.now = GRACE - 0.1
+    again = _resume(hub, "a2", ann, "Ann")
+    assert (again["phoneNumber"], again["resumed"]) == (ann["phoneNumber"], True)
+    assert [to for to, _ in frames_to(hub.outputs)] == ["a2"] * 3  # welcome, Ben, synced: Ben hears nothing
+    hub.now = GRACE
+    assert hub.expire() == []
+
+
+def test_when_the_grace_period_ends_the_others_see_offline_and_a_late_resume_gets_a_new_number():
+    hub = _hub()
+    ann = hub.hello("a", "Ann")
+    hub.hello("b", "Ben")
+    hub.close("a", clean=False)
+    hub.now = GRACE - 0.001
+    assert hub.expire() == []
+    hub.now = GRACE
+    assert _presence(hub.expire(), "b") == [(ann["phoneNumber"], "OFFLINE")]
+    again = _resume(hub, "a2", ann, "Ann")
+    assert again["resumed"] is False and again["phoneNumber"] != ann["phoneNumber"]
+    assert _presence(frames_to(hub.outputs), "b") == [(again["phoneNumber"], "ONLINE")]
+
+
+def test_a_clean_close_is_offline_at_once_without_a_grace_period():
+    hub = _hub()
+    ann = hub.hello("a", "Ann")
+    hub.hello("b", "Ben")
+    assert _presence(hub.close("a", clean=True), "b") == [(ann["phoneNumber"], "OFFLINE")]
+    assert hub.timers == []
+
+
+def test_a_resume_on_a_new_connection_closes_the_old_one_with_4009_and_the_old_one_speaks_for_nobody():
+    hub = _hub()
+    ann = hub.hello("a", "Ann")
+    hub.hello("b", "Ben")
+    _resume(hub, "a2", ann, "Ann")
+    assert hub.closes == [("a", 4009)]
+    assert hub.feed("a", {"type": "send", "text": "ghost"}) == []
+    assert hub.close("a", clean=False) == [] and hub.timers == []
+    assert _types(hub.feed("a2", {"type": "send", "text": "me"}), "b") == ["message"]
+
+
+def test_a_resume_with_changed_properties_tells_the_others_once():
+    hub = _hub()
+    ann = hub.hello("a", "Ann")
+    hub.hello("b", "Ben")
+    hub.close("a", clean=False)
+    _resume(hub, "a2", ann, "Annie")
+    assert [(to, frame["clients"][0]["properties"]) for to, frame in frames_to(hub.outputs)
+            if frame["type"] == "presence" and to == "b"] == [("b", {"nickname": "Annie"})]
+
+
+def test_a_restarted_hub_keeps_who_was_present_for_a_grace_period_from_its_start():
+    store = MemoryStore()
+    before = _hub(store=store)
+    ann = before.hello("a", "Ann")
+    after = _hub(store=store)
+    assert after.state.restore(after.now) == [Timer(GRACE)]
+    after.now = 5.0
+    assert _resume(after, "a2", ann, "Ann")["resumed"] is True
+
+
+# ---- numbering, replay and gaps ---------------------------------------------------------
+
+
+def _say(hub: Hub, conn: str, text: str, **fields: Any) -> dict[str, Any]:
+    frames = hub.feed(conn, {"type": "send", "text": text, "id": f"id-{text}", **fields})
+    return next(frame for to, frame in frames if to == conn and frame["type"] == "ack")
+
+
+def test_line_messages_take_the_next_line_number_and_reach_everyone_with_the_sender_acknowledged():
+    hub = _hub()
+    hub.hello("a", "Ann")
+    hub.hello("b", "Ben")
+    frames = hub.feed("a", {"type": "send", "text": "hi", "id": "c-1"})
+    assert [(to, frame["type"], frame.get("seq")) for to, frame in frames] == [
+        ("a", "message", 1), ("b", "message", 1), ("a", "ack", 1)
+    ]
+    assert _say(hub, "b", "two")["seq"] == 2
+
+
+def test_a_resume_gets_what_it_missed_after_a_gap_for_what_is_no_longer_kept():
+    hub = _hub(store=MemoryStore(keep_messages=3))
+    hub.hello("a", "Ann")
+    ben = hub.hello("b", "Ben")
+    hub.close("b", clean=False)
+    for text in "12345":
+        _say(hub, "a", text)
+    frames = hub.feed("b2", {
+        "type": "hello", "line": "L", "lastSeq": ben["lastSeq"], "epoch": ben["epoch"],
+        "resume": {"phoneNumber": ben["phoneNumber"], "token": ben["resumeToken"]},
+    })
+    replayed = [frame for _, frame in frames if frame["type"] in ("gap", "message")]
+    assert [(f["type"], f.get("afterSeq"), f.get("beforeSeq"), f.get("seq"), f.get("history")) for f in replayed] == [
+        ("gap", 0, 3, None, None), ("message", None, None, 3, None), ("message", None, None, 4, None),
+        ("message", None, None, 5, None),
+    ]
+
+
+def test_a_newcomer_gets_the_newest_messages_marked_history_up_to_what_it_asks():
+    hub = _hub()
+    hub.hello("a", "Ann")
+    for text in "123":
+        _say(hub, "a", text)
+    frames = hub.feed("b", {"type": "hello", "line": "L", "history": 2})
+    assert [(f["seq"], f["history"]) for _, f in frames if f["type"] == "message"] == [(2, True), (3, True)]
+
+
+def test_a_last_seq_of_another_epoch_replays_everything_kept():
+    hub = _hub()
+    hub.hello("a", "Ann")
+    for text in "12":
+        _say(hub, "a", text)
+    frames = hub.feed("b", {"type": "hello", "line": "L", "lastSeq": 2, "epoch": "another"})
+    assert [f["seq"] for _, f in frames if f["type"] == "message"] == [1, 2]
+
+
+def test_direct_messages_take_each_partys_own_numbers_and_a_resume_gets_a_direct_gap():
+    hub = _hub(store=MemoryStore(keep_messages=1))
+    ann = hub.hello("a", "Ann", clientSecret=SECRET)
+    ben = hub.hello("b", "Ben")
+    first = hub.feed("a", {"type": "send", "text": "psst", "to": ben["phoneNumber"], "id": "d-1"})
+    assert [(to, f["type"], f.get("directSeq")) for to, f in first] == [
+        ("a", "message", 1), ("b", "message", 1), ("a", "ack", 1)
+    ]
+    _say(hub, "a", "to all")  # keeps only this one: the direct message is gone
+    hub.close("a", clean=False)
+    frames = hub.feed("a2", {
+        "type": "hello", "line": "L", "lastSeq": 0, "lastDirectSeq": 0, "epoch": ann["epoch"], "clientSecret": SECRET,
+        "resume": {"phoneNumber": ann["phoneNumber"], "token": ann["resumeToken"]},
+    })
+    gaps = [(f["afterSeq"], f["beforeSeq"], f.get("direct", False)) for _, f in frames if f["type"] == "gap"]
+    assert gaps == [(0, 2, True)]  # direct number 1 is gone; the line message (seq 1) is replayed
+    assert [(f["seq"], f.get("to")) for _, f in frames if f["type"] == "message"] == [(1, None)]
+
+
+# ---- dedup ------------------------------------------------------------------------------
+
+
+def test_a_resent_id_is_acknowledged_again_and_relayed_to_nobody():
+    hub = _hub()
+    hub.hello("a", "Ann", clientSecret=SECRET)
+    hub.hello("b", "Ben")
+    first = _say(hub, "a", "hi")
+    frames = hub.feed("a", {"type": "send", "text": "hi", "id": "id-hi"})
+    assert frames == [("a", first)]
+
+
+def test_a_resend_under_a_new_number_is_recognised_by_the_client_secret_and_another_text_is_a_new_message():
+    hub = _hub()
+    hub.hello("a", "Ann", clientSecret=SECRET)
+    hub.hello("b", "Ben")
+    first = _say(hub, "a", "hi")
+    hub.close("a", clean=True)
+    hub.hello("a2", "Ann", clientSecret=SECRET)
+    assert hub.feed("a2", {"type": "send", "text": "hi", "id": "id-hi"}) == [("a2", first)]
+    frames = hub.feed("a2", {"type": "send", "text": "other", "id": "id-hi"})
+    assert _types(frames, "b") == ["message"]
+
+
+def test_another_clients_id_is_never_matched():
+    hub = _hub()
+    hub.hello("a", "Ann", clientSecret=SECRET)
+    hub.hello("b", "Ben", clientSecret="t" * 16)
+    _say(hub, "a", "hi")
+    assert _say(hub, "b", "hi")["seq"] == 2
+
+
+# ---- presence batching -------------------------------------------------------------------
+
+
+def _info(n: int) -> ClientInfo:
+    return ClientInfo(f"P{n:04d}", ClientStatus.ONLINE, {})
+
+
+def test_consecutive_presence_entries_leave_as_one_frame_and_a_frame_between_them_splits_them():
+    pending: deque[Item] = deque([_info(1), _info(2), b'{"type":"synced","lastSeq":0}', _info(3)])
+    frames = []
+    while pending:
+        frame, taken = take_frame(pending)
+        frames.append((json.loads(frame)["type"], taken))
+    assert frames == [("presence", 2), ("synced", 1), ("presence", 1)]
+
+
+def test_a_presence_frame_carries_at_most_the_batch_limit():
+    pending: deque[Item] = deque(_info(n) for n in range(MAX_PRESENCE_BATCH + 1))
+    assert take_frame(pending)[1] == MAX_PRESENCE_BATCH
+    assert take_frame(pending)[1] == 1 and not pending

@@ -9,8 +9,9 @@ a free 127.0.0.1 port, and drives N raw WebSocket clients at it from a second pr
 script with `--drive`), written from docs/PROTOCOL.md alone. Measured for each hub:
 
 - join storm: all N connect and say hello at once; the time until every client's roster holds
-  the other N-1 (and until every welcome came), and the hub's CPU time meanwhile (user + system,
-  from /proc/PID/stat);
+  the other N-1 (and until every handshake was done), and the hub's CPU time meanwhile (user + system,
+  from /proc/PID/stat), with the client process's beside it (on two cores the clients' own work
+  bounds the wall time as much as the hub's does);
 - idle memory per connection: the hub's resident memory once the storm is over and everyone is
   idle, less its memory before the first connection, divided by N;
 - fan-out: one client sends M line messages back to back; deliveries (N x M) per second until
@@ -66,11 +67,9 @@ class Crowd:
         self.rosters: list[set[str]] = [set() for _ in range(size)]
         self.received = [0] * size
         self.acks = 0
-        self.welcomed = 0
         self.complete = 0
         self.delivered_to = 0  # clients that have every fan-out message
         self.expected_messages = 0
-        self.all_welcomed = asyncio.Event()
         self.all_complete = asyncio.Event()
         self.all_delivered = asyncio.Event()
         self.readers: list[asyncio.Task[None]] = []
@@ -108,12 +107,6 @@ class Crowd:
                         self.delivered_to += 1
                         if self.delivered_to == self.size:
                             self.all_delivered.set()
-                elif kind == "welcome":
-                    self.welcomed += 1
-                    if self.welcomed == self.size:
-                        self.all_welcomed.set()
-                        if self.size == 1:
-                            self.all_complete.set()
                 elif kind == "ack":
                     self.acks += 1
                 elif kind == "error":
@@ -124,10 +117,9 @@ class Crowd:
     async def storm(self) -> dict[str, float]:
         started = time.perf_counter()
         await asyncio.gather(*(self.join(index) for index in range(self.size)))
-        await asyncio.wait_for(self.all_welcomed.wait(), PHASE_CAP_SECONDS)
-        welcomed = time.perf_counter() - started
+        connected = time.perf_counter() - started
         await asyncio.wait_for(self.all_complete.wait(), PHASE_CAP_SECONDS)
-        return {"welcomed": welcomed, "complete": time.perf_counter() - started}
+        return {"connected": connected, "complete": time.perf_counter() - started}
 
     async def fan_out(self, messages: int) -> dict[str, float]:
         self.expected_messages = messages
@@ -171,11 +163,13 @@ async def drive(url: str, size: int, messages: int, compression: str) -> None:
 class Measured:
     hub: str
     storm_seconds: float = 0.0
-    welcomed_seconds: float = 0.0
+    connected_seconds: float = 0.0
     storm_cpu: float = 0.0
+    crowd_storm_cpu: float = 0.0
     kib_per_connection: float = 0.0
     fanout_per_second: float = 0.0
     fanout_cpu: float = 0.0
+    crowd_fanout_cpu: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -260,15 +254,17 @@ async def measure(which: str, args: argparse.Namespace, run: int) -> Measured:
         await asyncio.wait_for(driver.stdout.readline(), 30)  # {"ready": true}
         result = Measured(which)
         rss_before = _rss_bytes(hub.pid)
-        cpu_before = _cpu_seconds(hub.pid)
+        cpu_before, crowd_before = _cpu_seconds(hub.pid), _cpu_seconds(driver.pid)
         storm = await _ask(driver, "join")
         result.storm_cpu = _cpu_seconds(hub.pid) - cpu_before
-        result.storm_seconds, result.welcomed_seconds = storm["complete"], storm["welcomed"]
+        result.crowd_storm_cpu = _cpu_seconds(driver.pid) - crowd_before
+        result.storm_seconds, result.connected_seconds = storm["complete"], storm["connected"]
         await asyncio.sleep(IDLE_SETTLE_SECONDS)
         result.kib_per_connection = (_rss_bytes(hub.pid) - rss_before) / args.clients / 1024
-        cpu_before = _cpu_seconds(hub.pid)
+        cpu_before, crowd_before = _cpu_seconds(hub.pid), _cpu_seconds(driver.pid)
         fanout = await _ask(driver, "fanout")
         result.fanout_cpu = _cpu_seconds(hub.pid) - cpu_before
+        result.crowd_fanout_cpu = _cpu_seconds(driver.pid) - crowd_before
         result.fanout_per_second = args.clients * args.messages / fanout["seconds"]
         return result
     finally:
@@ -287,11 +283,13 @@ async def measure(which: str, args: argparse.Namespace, run: int) -> Measured:
 ROWS = (
     # label, attribute, unit, format
     ("join storm: every roster complete", "storm_seconds", "s", "{:.2f}"),
-    ("  every welcome received", "welcomed_seconds", "s", "{:.2f}"),
+    ("  every handshake done, every hello sent", "connected_seconds", "s", "{:.2f}"),
     ("hub CPU during the join storm", "storm_cpu", "s", "{:.2f}"),
+    ("  the clients' CPU meanwhile", "crowd_storm_cpu", "s", "{:.2f}"),
     ("idle memory per connection", "kib_per_connection", "KiB", "{:.1f}"),
     ("fan-out: deliveries per second", "fanout_per_second", "/s", "{:,.0f}"),
     ("hub CPU during the fan-out", "fanout_cpu", "s", "{:.2f}"),
+    ("  the clients' CPU meanwhile", "crowd_fanout_cpu", "s", "{:.2f}"),
 )
 
 
@@ -304,11 +302,11 @@ def table(results: list[dict[str, Measured]], args: argparse.Namespace, load: tu
     hubs = [hub for hub in HUBS if hub in results[0]]
     out = [f"{args.clients:,} clients, {args.messages} messages, {len(results)} run(s), compression "
            f"{args.compression}, {os.cpu_count()} cores, load average {load[0]:.2f} before / {load[1]:.2f} after"]
-    header = f"{'':36} " + " ".join(f"{hub:>17}" for hub in hubs) + ("   ours/reference" if len(hubs) == 2 else "")
+    header = f"{'':42} " + " ".join(f"{hub:>17}" for hub in hubs) + ("   ours/reference" if len(hubs) == 2 else "")
     out.append(header)
     for label, attribute, unit, fmt in ROWS:
         cells = [_span([getattr(run[hub], attribute) for run in results], fmt) + f" {unit}" for hub in hubs]
-        row = f"{label:36} " + " ".join(f"{cell:>17}" for cell in cells)
+        row = f"{label:42} " + " ".join(f"{cell:>17}" for cell in cells)
         if len(hubs) == 2:
             ratios = [getattr(run["ours"], attribute) / getattr(run["reference"], attribute) for run in results
                       if getattr(run["reference"], attribute)]
@@ -338,7 +336,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
         for which in order:
             m = await measure(which, args, run)
             measured[which] = m
-            print(f"run {run + 1} {which:>9}: storm {m.storm_seconds:.2f} s (welcomes {m.welcomed_seconds:.2f} s), "
+            print(f"run {run + 1} {which:>9}: storm {m.storm_seconds:.2f} s (connected {m.connected_seconds:.2f} s), "
                   f"CPU {m.storm_cpu:.2f} s, {m.kib_per_connection:.1f} KiB/connection; fan-out "
                   f"{m.fanout_per_second:,.0f}/s, CPU {m.fanout_cpu:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True)
         results.append(measured)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from typing import Any
 
 from ozchat.hub.limits import AddressLimiter, AddressLimits, RateLimit, WindowLimit
-from ozchat.hub.outputs import Burst, Close, Deliver, Item, Output, Timer, take_frame
+from ozchat.hub.outputs import Burst, Close, Deliver, Item, Output, Pending, Timer
 from ozchat.hub.state import HubState
 from ozchat.hub.store import MemoryStore
 from ozchat.protocol import MAX_PRESENCE_BATCH, ClientInfo, ClientStatus, Presence, encode
@@ -346,16 +345,59 @@ def _info(n: int) -> ClientInfo:
     return ClientInfo(f"P{n:04d}", ClientStatus.ONLINE, {})
 
 
-def test_consecutive_presence_entries_leave_as_one_frame_and_a_frame_between_them_splits_them():
-    pending: deque[Item] = deque([_info(1), _info(2), b'{"type":"synced","lastSeq":0}', _info(3)])
+def _frames(pending: Pending) -> list[tuple[str, int]]:
+    """Each frame taken: its type, and how many presence entries it carries (1 for other frames)."""
     frames = []
     while pending:
-        frame, taken = take_frame(pending)
-        frames.append((json.loads(frame)["type"], taken))
-    assert frames == [("presence", 2), ("synced", 1), ("presence", 1)]
+        frame = json.loads(pending.take())
+        frames.append((frame["type"], len(frame["clients"]) if frame["type"] == "presence" else 1))
+    return frames
+
+
+def test_consecutive_presence_entries_leave_as_one_frame_and_a_frame_between_them_splits_them():
+    pending = Pending()
+    for item in (_info(1), _info(2), b'{"type":"synced","lastSeq":0}', _info(3)):
+        pending.add(item)
+    assert _frames(pending) == [("presence", 2), ("synced", 1), ("presence", 1)]
 
 
 def test_a_presence_frame_carries_at_most_the_batch_limit():
-    pending: deque[Item] = deque(_info(n) for n in range(MAX_PRESENCE_BATCH + 1))
-    assert take_frame(pending)[1] == MAX_PRESENCE_BATCH
-    assert take_frame(pending)[1] == 1 and not pending
+    pending = Pending()
+    for n in range(MAX_PRESENCE_BATCH + 1):
+        pending.add(_info(n))
+    assert _frames(pending) == [("presence", MAX_PRESENCE_BATCH), ("presence", 1)]
+
+
+def test_a_join_burst_leaves_in_the_same_frames_as_the_same_items_added_one_by_one():
+    synced = b'{"type":"synced","lastSeq":0}'
+    items: list[Item] = [b'{"type":"welcome"}', *(_info(n) for n in range(2 * MAX_PRESENCE_BATCH + 1)), synced]
+    one_by_one, burst = Pending(), Pending()
+    for item in items:
+        one_by_one.add(item)
+    burst.add_burst(items)
+    full = ("presence", MAX_PRESENCE_BATCH)
+    assert _frames(burst) == _frames(one_by_one) == [("welcome", 1), full, full, ("presence", 1), ("synced", 1)]
+
+
+def test_entries_arriving_after_a_frame_left_make_a_new_frame():
+    pending = Pending()
+    pending.add(_info(1))
+    pending.take()
+    pending.add(_info(2))
+    pending.add(_info(3))
+    assert _frames(pending) == [("presence", 2)]
+
+
+def test_the_join_burst_does_not_count_toward_the_slow_reader_limit_but_what_queues_behind_it_does():
+    pending = Pending()
+    pending.add_burst([b'{"type":"welcome"}', *(_info(n) for n in range(150)), b'{"type":"synced","lastSeq":0}'])
+    assert pending.counted == 0
+    pending.add(_info(200))
+    pending.add(b'{"type":"message"}')
+    assert pending.counted == 2
+    pending.take()  # the welcome
+    pending.take()  # 100 roster entries
+    assert pending.counted == 2
+    while pending:
+        pending.take()
+    assert pending.counted == 0

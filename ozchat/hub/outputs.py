@@ -1,6 +1,6 @@
 """What `HubState` asks of the server: frames for recipients, closes, timers, uploads to store.
 
-Also the outbox's one decision, how queued items leave as frames (presence batching). No I/O.
+Also what waits in an outbox and how it leaves as frames (presence batching). No I/O.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Hashable
+from itertools import groupby
 from typing import Generic, NamedTuple, TypeVar
 
 from ..exceptions import ProtocolError
@@ -59,19 +60,74 @@ class StoreUpload(NamedTuple, Generic[Conn]):
 Output = Deliver[Conn] | Burst[Conn] | Close[Conn] | Timer | StoreUpload[Conn]
 
 
-def take_frame(pending: deque[Item]) -> tuple[bytes, int]:
-    """The next frame an outbox writes, and how many queued items it took.
+class Pending:
+    """What waits in an outbox: encoded frames, and presence entries that leave together.
 
-    Consecutive presence entries leave as one `presence` frame (at most MAX_PRESENCE_BATCH),
-    so a join storm costs each recipient a few frames rather than one per change.
+    Consecutive presence entries are gathered into runs of at most MAX_PRESENCE_BATCH as they
+    arrive, so each run leaves as one `presence` frame (a join storm costs each recipient a few
+    frames rather than one per change) and taking a frame is one step. The join burst (welcome,
+    roster, replay, synced) is owed to every client however large: `counted` leaves it out, so
+    the slow-reader limit bounds only what queues behind it.
     """
-    item = pending.popleft()
-    if isinstance(item, bytes):
-        return item, 1
-    batch = [item]
-    while pending and isinstance(pending[0], ClientInfo) and len(batch) < MAX_PRESENCE_BATCH:
-        batch.append(pending.popleft())  # type: ignore[arg-type]
-    return encode(Presence(batch)), len(batch)
+
+    __slots__ = ("_burst", "_items", "_run", "_size")
+
+    def __init__(self) -> None:
+        self._items: deque[bytes | list[ClientInfo]] = deque()
+        self._run: list[ClientInfo] | None = None  # the run at the end, while it may grow
+        self._size = 0  # frames and presence entries waiting
+        self._burst = 0  # of them, those of the join burst
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    @property
+    def counted(self) -> int:
+        """Frames and presence entries waiting behind the join burst."""
+        return self._size - self._burst
+
+    def add(self, item: Item) -> None:
+        self._size += 1
+        if isinstance(item, bytes):
+            self._run = None
+            self._items.append(item)
+        elif self._run is not None and len(self._run) < MAX_PRESENCE_BATCH:
+            self._run.append(item)
+        else:
+            self._run = [item]
+            self._items.append(self._run)
+
+    def add_burst(self, items: list[Item]) -> None:
+        """Queue a join burst, presence entries in runs as `add` makes them, without counting it."""
+        for kind, group in groupby(items, type):
+            if kind is bytes:
+                self._items.extend(group)  # type: ignore[arg-type]
+            else:
+                entries: list[ClientInfo] = list(group)  # type: ignore[arg-type]
+                self._items.extend(
+                    entries[start:start + MAX_PRESENCE_BATCH] for start in range(0, len(entries), MAX_PRESENCE_BATCH)
+                )
+        self._run = None
+        self._size += len(items)
+        self._burst += len(items)
+
+    def take(self) -> bytes:
+        """The next frame to write."""
+        item = self._items.popleft()
+        if isinstance(item, bytes):
+            taken, frame = 1, item
+        else:
+            if item is self._run:
+                self._run = None
+            taken, frame = len(item), encode(Presence(item))
+        self._size -= taken
+        self._burst = max(0, self._burst - taken)
+        return frame
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._run = None
+        self._size = self._burst = 0
 
 
 def retry_after(wait: float) -> float:

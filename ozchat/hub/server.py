@@ -10,7 +10,6 @@ import asyncio
 import logging
 import ssl
 import time
-from collections import deque
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame,
 from .http import HttpRoutes
 from .limits import AddressLimiter, AddressLimits, RateLimit
 from .line import LineRegistry
-from .outputs import Burst, Close, Deliver, Item, Output, StoreUpload, Timer, take_frame
+from .outputs import Burst, Close, Deliver, Item, Output, Pending, StoreUpload, Timer
 from .state import HubState
 from .store import HistoryStore, MemoryStore
 
@@ -42,12 +41,10 @@ class Outbox:
     def __init__(self, ws: ServerConnection, max_pending: int, close_timeout: float) -> None:
         self.ws = ws
         self._close_timeout = close_timeout
-        self._pending: deque[Item] = deque()
+        self._pending = Pending()
         self._wakeup = asyncio.Event()
         self._max_pending = max_pending
         self._overflowed = False
-        # Items of the join burst still waiting at the front of the outbox.
-        self._uncounted = 0
         self._writer: asyncio.Task[None] | None = None
 
     @property
@@ -57,8 +54,7 @@ class Outbox:
 
     def start(self, burst: list[Item]) -> None:
         """Queue the join burst and start writing."""
-        self._pending.extend(burst)
-        self._uncounted += len(burst)
+        self._pending.add_burst(burst)
         self._wakeup.set()
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._run_writer())
@@ -70,13 +66,13 @@ class Outbox:
     def push(self, item: Item) -> None:
         if self._overflowed:
             return
-        if len(self._pending) - self._uncounted >= self._max_pending:
+        if self._pending.counted >= self._max_pending:
             self._overflowed = True
             self._pending.clear()
             log.info("dropping a client that reads too slowly (%s)", self.ws.remote_address)
             asyncio.get_running_loop().create_task(self._drop())
             return
-        self._pending.append(item)
+        self._pending.add(item)
         self._wakeup.set()
 
     async def _drop(self) -> None:
@@ -92,9 +88,7 @@ class Outbox:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 while self._pending:
-                    frame, taken = take_frame(self._pending)
-                    self._uncounted = max(0, self._uncounted - taken)
-                    await self.ws.send(frame, text=True)
+                    await self.ws.send(self._pending.take(), text=True)
         except ConnectionClosed:
             pass
 

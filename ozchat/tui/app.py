@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, OptionList, TabbedContent
+from textual.widgets import Footer, OptionList
 
 from ..avatars import AvatarError, AvatarService
 from ..client import OzWebClient, RenumberedClient
@@ -177,18 +177,11 @@ class OzChatApp(App[None]):
         footer.show_command_palette = self.size.width >= SMALL_SCREEN_WIDTH
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """F3 and F4 are offered only where they do something: F3 with two tabs or more, F4 in a direct tab."""
-        if not self.query(TabbedContent):
-            return True
-        if action == "next_tab":
-            return self.tabs.tab_count > 1
-        if action == "close_tab":
-            return self.active_conversation.partner is not None
-        return True
+        """F3 and F4 are offered only where they do something (`Conversations.offers`)."""
+        return self.tabs.offers(action) if self.query(Conversations) else True
 
     async def on_unmount(self) -> None:
-        with contextlib.suppress(OzchatError, TimeoutError):
-            await asyncio.wait_for(self.client.disconnect(), 2.0)
+        await self._disconnect()
         if self.avatars.service is not None:
             await self.avatars.service.aclose()
 
@@ -359,23 +352,7 @@ class OzChatApp(App[None]):
 
     @on(OptionList.OptionSelected, "#people")
     def _person_selected(self, event: OptionList.OptionSelected) -> None:
-        self.show_profile(event.option.id or "")
-
-    def show_profile(self, number: str) -> None:
-        """The profile card of the person with this number (me included); Message on it opens a direct tab."""
-        is_me = self.me is not None and number == self.me.phone_number
-        info = self.me if is_me else self.roster.get(number)
-        if info is None:
-            return
-
-        async def message_chosen(phone_number: str | None) -> None:
-            if phone_number is not None and phone_number not in self.roster:
-                self.active_conversation.chat.add_system(self.now(), self.command_runner.left_text(info.display_name))
-            elif phone_number is not None:
-                await self.open_conversation(phone_number, activate=True)
-            self.query_one(Composer).focus()
-
-        self.push_screen(ProfileCard(info, self.avatars, is_me=is_me), message_chosen)
+        self.command_runner.show_profile(event.option.id or "")
 
     @on(Composer.Submitted, "#composer")
     async def _submitted(self, event: Composer.Submitted) -> None:
@@ -409,6 +386,9 @@ class OzChatApp(App[None]):
         await self.tabs.close_active()
 
     async def action_quit(self) -> None:
+        await self._disconnect()
+        self.exit()
+
+    async def _disconnect(self) -> None:
         with contextlib.suppress(OzchatError, TimeoutError):
             await asyncio.wait_for(self.client.disconnect(), 2.0)
-        self.exit()

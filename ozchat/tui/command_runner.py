@@ -20,7 +20,7 @@ from . import commands
 from .avatar_choice import AvatarChoiceError, AvatarFileError, choose_avatar, read_avatar_file
 from .conversations import Conversation
 from .texts import help_text, left_text, name_text, not_found_text, who_text, whois_text
-from .widgets import Composer
+from .widgets import Composer, ProfileCard
 from .widgets.confirm import Confirm
 
 if TYPE_CHECKING:
@@ -95,6 +95,23 @@ class CommandRunner:
             return matches[0]
         conversation.chat.add_system(self.app.now(), not_found_text(target, self.app.line, matches), kind="error")
         return None
+
+    def show_profile(self, number: str) -> None:
+        """The profile card of the person with this number (me included); Message on it opens a direct tab."""
+        app = self.app
+        is_me = app.me is not None and number == app.me.phone_number
+        info = app.me if is_me else app.roster.get(number)
+        if info is None:
+            return
+
+        async def message_chosen(phone_number: str | None) -> None:
+            if phone_number is not None and phone_number not in app.roster:
+                app.active_conversation.chat.add_system(app.now(), self.left_text(info.display_name))
+            elif phone_number is not None:
+                await app.open_conversation(phone_number, activate=True)
+            app.query_one(Composer).focus()
+
+        app.push_screen(ProfileCard(info, app.avatars, is_me=is_me), message_chosen)
 
     def partner_left(self, conversation: Conversation) -> bool:
         """A direct tab whose number left the line; once closed for good, sending says why instead."""

@@ -275,6 +275,14 @@ class Conversations(TabbedContent):
             conversation.mark_read()
             self.relabel(conversation)
 
+    def offers(self, action: str) -> bool:
+        """F3 and F4 are offered only where they do something: F3 with two tabs or more, F4 in a direct tab."""
+        if action == "next_tab":
+            return self.tab_count > 1
+        if action == "close_tab":
+            return self.active_conversation.partner is not None
+        return True
+
     def show_next(self) -> None:
         panes = list(self.query(Conversation))
         index = panes.index(self.active_conversation)

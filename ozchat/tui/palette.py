@@ -26,7 +26,7 @@ def chat_commands(app: OzChatApp) -> Iterable[SystemCommand]:
         if info is not app.me:
             reach = partial(message_person, app, info.phone_number)
             yield SystemCommand(f"Message {shown}", f"direct messages with {shown} ({info.phone_number})", reach)
-        profile = partial(app.show_profile, info.phone_number)
+        profile = partial(app.command_runner.show_profile, info.phone_number)
         yield SystemCommand(f"Profile of {shown}", f"what {shown} ({info.phone_number}) shares", profile)
 
 

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from processes import OZCHAT
+
 
 @pytest.fixture
 def hub_address(processes) -> str:
@@ -136,10 +136,14 @@ def test_tokens_from_a_file_and_the_environment_stay_off_the_command_line(proces
     from_env.wait_for(r"ACCESS_GRANTED")
     loose = _secret_file(tmp_path / "loose-token", "s3cret", 0o644)
     from_file = processes("events", "--host", address, "--nick", "File", "--token-file", str(loose))
-    from_file.wait_for(r"^ozchat: warning: other users may read the token file .*loose-token \(mode 644\); chmod 600 it$")
+    from_file.wait_for(
+        r"^ozchat: warning: other users may read the token file .*loose-token \(mode 644\); chmod 600 it$"
+    )
     from_file.wait_for(r"ACCESS_GRANTED")
     # The file wins over the environment, as the help says.
-    both = processes("events", "--host", address, "--nick", "Both", "--token-file", str(hub_file), env={"OZCHAT_TOKEN": "wrong"})
+    both = processes(
+        "events", "--host", address, "--nick", "Both", "--token-file", str(hub_file), env={"OZCHAT_TOKEN": "wrong"}
+    )
     both.wait_for(r"ACCESS_GRANTED")
     wrong = processes("events", "--host", address, "--nick", "Wrong", "--no-autostart", env={"OZCHAT_TOKEN": "wrong"})
     wrong.wait_for(r"ACCESS_DENIED \(bad_token: ")
@@ -151,14 +155,18 @@ def test_hub_token_from_the_environment(processes):
     hub = processes("serve", "--host", "127.0.0.1", "--port", "0", env={"OZCHAT_HUB_TOKEN": "hubsecret"})
     address = "127.0.0.1:" + hub.wait_for(r"listening on ws://127\.0\.0\.1:(\d+)/").group(1)
     processes("events", "--host", address, "--nick", "None", "--no-autostart").wait_for(r"ACCESS_DENIED \(bad_token: ")
-    processes("events", "--host", address, "--nick", "Yes", env={"OZCHAT_TOKEN": "hubsecret"}).wait_for(r"ACCESS_GRANTED")
+    from_environment = processes("events", "--host", address, "--nick", "Yes", env={"OZCHAT_TOKEN": "hubsecret"})
+    from_environment.wait_for(r"ACCESS_GRANTED")
 
 
 @pytest.mark.parametrize("command", ["serve", "events"])
 def test_token_file_mistakes_are_refused_clearly(tmp_path, command):
     empty = _secret_file(tmp_path / "empty", "", 0o600)
     for options, message in [
-        (["--token-file", str(tmp_path / "missing")], r"cannot read the token file .*missing: No such file or directory"),
+        (
+            ["--token-file", str(tmp_path / "missing")],
+            r"cannot read the token file .*missing: No such file or directory",
+        ),
         (["--token-file", str(empty)], r"the token file .*empty holds no token on its first line"),
         (["--token", "a", "--token-file", str(empty)], r"argument --token-file: not allowed with argument --token"),
     ]:
@@ -168,7 +176,8 @@ def test_token_file_mistakes_are_refused_clearly(tmp_path, command):
 
 
 def test_token_precedence_for_the_chat(tmp_path, monkeypatch):
-    from ozchat.cli import build_parser, resolve_token
+    from ozchat.cli import build_parser
+    from ozchat.cli.options import resolve_token
     from ozchat.settings import ChatSettings
 
     parser = build_parser(ChatSettings(token="from-settings"))

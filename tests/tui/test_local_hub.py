@@ -9,7 +9,9 @@ import socket
 
 import pytest
 
-from ozchat.cli import build_chat_app, build_parser, local_hub_for, local_hub_notice
+from ozchat.cli import build_chat_app, build_parser
+from ozchat.cli.chat import local_hub_notice
+from ozchat.cli.options import local_hub_for
 from ozchat.hub.autostart import ensure_local_hub
 from ozchat.tui.widgets import StatusBar
 
@@ -46,7 +48,8 @@ async def test_chat_tells_the_user_it_started_a_local_hub(user_dirs):
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: app.me is not None)
             lines = app.line_conversation.chat.plain_lines
-            assert any(f"Started a local hub on 127.0.0.1:{port}" in line and str(started.log_path) in line for line in lines)
+            told = f"Started a local hub on 127.0.0.1:{port}"
+            assert any(told in line and str(started.log_path) in line for line in lines)
             assert "local hub started here" in _status(app)
             assert f"listening on ws://127.0.0.1:{port}/" in started.log_path.read_text()
     finally:
@@ -70,7 +73,9 @@ async def test_chat_starts_a_dead_local_hub_again_and_says_started_here_only_the
             await until(pilot, lambda: "local hub started here" in _status(app), timeout=20)
             restarted = local_hub.started_here
             assert restarted is not None and restarted.pid != elsewhere.pid
-            notice = f"Started a local hub again on 127.0.0.1:{port}; it stops by itself 3 s after the last client leaves"
+            notice = (
+                f"Started a local hub again on 127.0.0.1:{port}; it stops by itself 3 s after the last client leaves"
+            )
             await until(pilot, lambda: any(notice in line for line in app.line_conversation.chat.plain_lines))
     finally:
         elsewhere.process.wait()

@@ -9,25 +9,17 @@ from ozchat.tui.commands import split_text
 from ozchat.tui.widgets import Composer
 from ozchat.tui.widgets.confirm import Confirm
 
-from .conftest import chat_lines, until
-from .test_scrolling import visible
+from .conftest import joined, listed, said, until, visible
 
 
 def texts(recorder) -> list[str]:
     return [event.text for event in recorder.of_type(ChatMessage)]
 
 
-async def joined_with_mary(pilot, app, connect):
-    await until(pilot, lambda: app.me is not None)
-    mary, mary_events = await connect(nickname="Mary")
-    await until(pilot, lambda: mary.phone_number in app.roster)
-    return mary, mary_events
-
-
 async def test_a_bracketed_paste_of_several_lines_is_one_message_shown_with_its_line_breaks(chat_app, connect):
     app = chat_app(nickname="John")
-    async with app.run_test(size=(120, 40)) as pilot:
-        mary, mary_events = await joined_with_mary(pilot, app, connect)
+    async with joined(app) as pilot:
+        mary, mary_events = await listed(pilot, app, connect(nickname="Mary"))
         composer = app.query_one(Composer)
         app.post_message(events.Paste("first line\r\nsecond line\nthird line\nfourth\nfifth"))
         await until(pilot, lambda: composer.value.count("\n") == 4)
@@ -47,11 +39,11 @@ async def test_a_bracketed_paste_of_several_lines_is_one_message_shown_with_its_
 
 async def test_an_unbracketed_paste_typed_by_the_terminal_is_one_message(chat_app, connect):
     app = chat_app(nickname="John")
-    async with app.run_test(size=(120, 40)) as pilot:
-        mary, mary_events = await joined_with_mary(pilot, app, connect)
+    async with joined(app) as pilot:
+        mary, mary_events = await listed(pilot, app, connect(nickname="Mary"))
         # A terminal without bracketed paste types the text: keys in one burst, Enter for each line break.
         pasted = ["one two", "three", "four five"]
-        for n, line in enumerate(pasted):
+        for line in pasted:
             for character in line:
                 app.post_message(events.Key("space" if character == " " else character, character))
             app.post_message(events.Key("enter", "\r"))
@@ -64,8 +56,8 @@ async def test_an_unbracketed_paste_typed_by_the_terminal_is_one_message(chat_ap
 
 async def test_shift_enter_and_ctrl_j_start_a_new_line_and_enter_sends(chat_app, connect):
     app = chat_app(nickname="John")
-    async with app.run_test(size=(120, 40)) as pilot:
-        mary, mary_events = await joined_with_mary(pilot, app, connect)
+    async with joined(app) as pilot:
+        _, mary_events = await listed(pilot, app, connect(nickname="Mary"))
         await pilot.press(*"roses", "shift+enter", *"violets", "ctrl+j", *"sugar")
         assert app.query_one(Composer).value == "roses\nviolets\nsugar"
         await pilot.press("enter")
@@ -75,10 +67,10 @@ async def test_shift_enter_and_ctrl_j_start_a_new_line_and_enter_sends(chat_app,
 
 async def test_a_pasted_file_is_sent_without_its_final_line_break_and_counted_without_it(chat_app, connect):
     app = chat_app(nickname="John")
-    lines = [f"    line {n:02} of the file" if n % 10 else "" for n in range(1, 46)]  # indented, with blank lines inside
+    lines = [f"    line {n:02} of the file" if n % 10 else "" for n in range(1, 46)]  # indented, blank lines inside
     pasted = "\n".join(lines) + "\n"
-    async with app.run_test(size=(120, 40)) as pilot:
-        mary, mary_events = await joined_with_mary(pilot, app, connect)
+    async with joined(app) as pilot:
+        _, mary_events = await listed(pilot, app, connect(nickname="Mary"))
         composer = app.query_one(Composer)
         app.post_message(events.Paste(pasted + "  \n"))
         await until(pilot, lambda: composer.value == pasted + "  \n")
@@ -94,8 +86,8 @@ async def test_a_pasted_file_is_sent_without_its_final_line_break_and_counted_wi
 async def test_a_large_paste_asks_first_and_keeps_every_line(chat_app, connect):
     app = chat_app(nickname="John")
     pasted = "\n".join(f"line {n:02} of the log" for n in range(1, 46))
-    async with app.run_test(size=(120, 40)) as pilot:
-        mary, mary_events = await joined_with_mary(pilot, app, connect)
+    async with joined(app) as pilot:
+        mary, mary_events = await listed(pilot, app, connect(nickname="Mary"))
         composer = app.query_one(Composer)
         app.post_message(events.Paste(pasted))
         await until(pilot, lambda: composer.value == pasted)
@@ -120,15 +112,16 @@ async def test_a_large_paste_asks_first_and_keeps_every_line(chat_app, connect):
 async def test_a_message_over_the_hubs_limit_is_split_at_spaces_once_confirmed(chat_app, connect):
     app = chat_app(nickname="John")
     words = " ".join(f"word{n:04}" for n in range(556))  # 5,003 characters
-    async with app.run_test(size=(120, 40)) as pilot:
-        mary, mary_events = await joined_with_mary(pilot, app, connect)
+    async with joined(app) as pilot:
+        _, mary_events = await listed(pilot, app, connect(nickname="Mary"))
         limit = app.client.limits.max_text_chars
         assert len(words) > limit
         app.post_message(events.Paste(words))  # as the terminal sends it: to the app, which gives it to the focus
         await until(pilot, lambda: app.query_one(Composer).value == words)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, Confirm))
-        assert app.screen.question.startswith(f"This message has {len(words):,} characters and the hub takes {limit:,} at a time")
+        asked = f"This message has {len(words):,} characters and the hub takes {limit:,} at a time"
+        assert app.screen.question.startswith(asked)
         assert "Send it as 2 messages" in app.screen.question
         await pilot.pause()
         assert app.screen.query_one("#question").region.height >= 2  # the whole question shows, wrapped
@@ -137,7 +130,7 @@ async def test_a_message_over_the_hubs_limit_is_split_at_spaces_once_confirmed(c
         first, second = texts(mary_events)
         assert len(first) <= limit and first.startswith("word0000 ") and first.endswith(first.split()[-1])
         assert first + " " + second == words
-        assert not any("text_too_long" in line for line in chat_lines(app))
+        assert not said(app, "text_too_long")
 
 
 def test_split_text_cuts_at_line_breaks_then_spaces_and_loses_only_the_cut():

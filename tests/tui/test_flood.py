@@ -11,7 +11,7 @@ from ozchat import OzWebClient
 from ozchat.hub import Hub
 from ozchat.tui.widgets import PeopleList
 
-from .conftest import chat_lines, until
+from .conftest import joined, said, until
 
 CROWD = 500
 
@@ -28,17 +28,18 @@ async def test_five_hundred_joins_at_once_keep_the_app_responsive(hub, chat_app)
     app = chat_app(nickname="John")
     crowd = [OzWebClient(ping_interval=None, reconnect=False) for _ in range(CROWD)]
     people = None
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.me is not None)
+    async with joined(app) as pilot:
         people = app.query_one(PeopleList)
-        joins = asyncio.gather(*(client.connect(hub.url, "Webphone1", {"nickname": f"guest{i:03}"}) for i, client in enumerate(crowd)))
+        joins = asyncio.gather(
+            *(client.connect(hub.url, "Webphone1", {"nickname": f"guest{i:03}"}) for i, client in enumerate(crowd))
+        )
         await pilot.press(*"still typing")
         await joins
         await pilot.press(*" fine")
         await until(pilot, lambda: people.option_count == CROWD + 1, timeout=None)
         assert app.query_one("#composer").value == "still typing fine"
         assert people.border_title == f"People {CROWD + 1}"
-        assert any("others are ONLINE" in line for line in chat_lines(app))
+        assert said(app, "others are ONLINE")
         # Sorted by nickname, and the sidebar follows as the crowd leaves again.
         assert [option.id for option in people.options[:2]] == [crowd[0].phone_number, crowd[1].phone_number]
         await asyncio.gather(*(client.disconnect() for client in crowd))

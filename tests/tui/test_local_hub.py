@@ -15,7 +15,7 @@ from ozchat.cli.options import local_hub_for
 from ozchat.hub.autostart import ensure_local_hub
 from ozchat.tui.widgets import StatusBar
 
-from .conftest import until
+from .conftest import joined, until
 
 
 def _free_port() -> int:
@@ -45,8 +45,7 @@ async def test_chat_tells_the_user_it_started_a_local_hub(user_dirs):
     assert started is not None and started.port == port
     try:
         app.startup_notice = local_hub_notice(started, args.autostart_idle)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: app.me is not None)
+        async with joined(app):
             lines = app.line_conversation.chat.plain_lines
             told = f"Started a local hub on 127.0.0.1:{port}"
             assert any(told in line and str(started.log_path) in line for line in lines)
@@ -66,8 +65,7 @@ async def test_chat_starts_a_dead_local_hub_again_and_says_started_here_only_the
     app = build_chat_app(args, "John", local_hub)
     restarted = None
     try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: app.me is not None)
+        async with joined(app) as pilot:
             assert _status(app).endswith("connected")  # not "started here": another client started it
             os.kill(elsewhere.pid, signal.SIGKILL)
             await until(pilot, lambda: "local hub started here" in _status(app), timeout=20)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from textual.command import CommandPalette
 
-from ozchat import OzWebClient
-from ozchat.tui.app import Join, OzChatApp
 from ozchat.settings import load_settings
 from ozchat.tui.widgets import Composer, ProfileCard
 
-from .conftest import fixed_clock, until
+from .conftest import joined, make_app, until
+
+
+def listed_in_palette(app) -> int:
+    """How many entries the open palette lists (0 with no palette open)."""
+    return app.screen.query_one("CommandList").option_count if isinstance(app.screen, CommandPalette) else 0
+
+
+def first_match(app) -> str:
+    """The palette's first entry as shown."""
+    return str(app.screen.query_one("CommandList").get_option_at_index(0).prompt)
 
 
 async def pick(pilot, typed: str) -> None:
@@ -19,7 +27,7 @@ async def pick(pilot, typed: str) -> None:
     await until(pilot, lambda: isinstance(app.screen, CommandPalette))
     await pilot.press(*typed)
     await until(pilot, lambda: app.screen.query("CommandList") and app.screen.query_one("CommandList").option_count > 0)
-    await until(pilot, lambda: typed.casefold() in str(app.screen.query_one("CommandList").get_option_at_index(0).prompt).casefold())
+    await until(pilot, lambda: typed.casefold() in first_match(app).casefold())
     await pilot.press("enter")
 
 
@@ -27,13 +35,12 @@ async def test_a_theme_picked_in_the_palette_is_kept_in_the_settings_file(hub, t
     settings = tmp_path / "config" / "settings.toml"
     settings.parent.mkdir()
     settings.write_text('nick = "John"\n\n[properties]\nmood = "sunny"\n')
-    app = OzChatApp(OzWebClient(ping_interval=None), join=Join(hub.url, "Webphone1", {"nickname": "John"}), clock=fixed_clock, settings_file=settings)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.me is not None)
+    app = make_app(hub.url, settings_file=settings)
+    async with joined(app) as pilot:
         await pick(pilot, "theme")
-        await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen.query_one("CommandList").option_count > 1)
+        await until(pilot, lambda: listed_in_palette(app) > 1)
         await pilot.press(*"nord")
-        await until(pilot, lambda: "nord" in str(app.screen.query_one("CommandList").get_option_at_index(0).prompt))
+        await until(pilot, lambda: "nord" in first_match(app))
         await pilot.press("enter")
         await until(pilot, lambda: app.theme == "nord")
     kept = load_settings(settings)
@@ -42,8 +49,7 @@ async def test_a_theme_picked_in_the_palette_is_kept_in_the_settings_file(hub, t
 
 async def test_the_palette_lists_slash_commands_and_people(chat_app, connect):
     app = chat_app(nickname="John")
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.me is not None)
+    async with joined(app) as pilot:
         mary, _ = await connect(nickname="Mary")
         await until(pilot, lambda: mary.phone_number in app.roster)
         await pick(pilot, "/whois")

@@ -6,7 +6,7 @@ import re
 
 from ozchat.tui.widgets import ChatLog, PeopleList
 
-from .conftest import chat_lines, until
+from .conftest import joined, said, until
 
 MARKUP_NICK = "[bold red]admin[/]"
 HOSTILE_TEXT = "copy \x1b]52;c;aGk=\x07 then \x9b2J clear [link=http://evil.example]click[/link] [/nope]"
@@ -25,19 +25,20 @@ async def test_markup_and_control_sequences_are_shown_literally(chat_app, connec
         await admin.send_message(HOSTILE_TEXT)
         await admin.send_message("private [b]bold?[/b]", to=app.me.phone_number)
         tab = f"dm-{admin.phone_number}"
-        await until(pilot, lambda: any("click" in line for line in chat_lines(app)))
-        await until(pilot, lambda: any("bold?" in line for line in chat_lines(app, tab)))
+        await until(pilot, lambda: said(app, "click"))
+        await until(pilot, lambda: said(app, "bold?", tab))
         await pilot.pause()
 
         chat = rendered_lines(app.query_one("#line").query_one(ChatLog))
         message = next(line for line in chat if "click" in line)
-        assert f"<{MARKUP_NICK}> copy ␛]52;c;aGk=␇ then <U+009B>2J clear [link=http://evil.example]click[/link] [/nope]" in message
+        shown = "copy ␛]52;c;aGk=␇ then <U+009B>2J clear [link=http://evil.example]click[/link] [/nope]"
+        assert f"<{MARKUP_NICK}> {shown}" in message
         assert any(f"{MARKUP_NICK} is ONLINE" in line for line in chat)
         assert any(MARKUP_NICK in line for line in rendered_lines(app.query_one(PeopleList)))
         assert app.query_one("#conversations").get_tab(tab).label.plain == f"{MARKUP_NICK} (1 DM)"
 
         await pilot.press(*f"/whois {admin.phone_number}", "enter")
-        await until(pilot, lambda: any("motto: [blink]hi[/blink]" in line for line in chat_lines(app)))
+        await until(pilot, lambda: said(app, "motto: [blink]hi[/blink]"))
 
         screenshot = app.export_screenshot()
         assert not CONTROL_BYTES.search(screenshot)
@@ -46,8 +47,7 @@ async def test_markup_and_control_sequences_are_shown_literally(chat_app, connec
 
 async def test_profile_card_shows_properties_literally(chat_app, connect):
     app = chat_app(nickname="John")
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.me is not None)
+    async with joined(app) as pilot:
         admin, _ = await connect(nickname=MARKUP_NICK, motto="\x1b[31m[red]x[/red]")
         await until(pilot, lambda: admin.phone_number in [o.id for o in app.query_one(PeopleList).options])
         people = app.query_one(PeopleList)

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from ozchat.tui.widgets import ChatLog
-
-from .conftest import chat_lines, until
-
-
-def visible(chat: ChatLog) -> str:
-    """The pane's text as it is on screen now."""
-    return "\n".join(chat.render_line(y).text for y in range(chat.size.height))
+from .conftest import chat_lines, joined, said, until, visible
 
 
 async def test_the_pane_follows_forty_new_messages_and_my_own(chat_app, connect):
     app = chat_app(nickname="John")
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.me is not None)
+    async with joined(app) as pilot:
         mary, _ = await connect(nickname="Mary")
         for n in range(40):
             await mary.send_message(f"message {n:02}")
-        await until(pilot, lambda: any("message 39" in line for line in chat_lines(app)))
+        await until(pilot, lambda: said(app, "message 39"))
         chat = app.line_conversation.chat
         await until(pilot, lambda: "message 39" in visible(chat))
         await pilot.press(*"my own line", "enter")
@@ -29,8 +21,7 @@ async def test_the_pane_follows_forty_new_messages_and_my_own(chat_app, connect)
 
 async def test_scrolled_up_the_pane_stays_put_counts_new_messages_and_ctrl_end_returns(chat_app, connect):
     app = chat_app(nickname="John")
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.me is not None)
+    async with joined(app) as pilot:
         mary, _ = await connect(nickname="Mary")
         for n in range(60):
             await mary.send_message(f"message {n:02}")
@@ -75,7 +66,7 @@ async def test_a_newcomer_sees_the_newest_replayed_messages_and_clear_keeps_foll
         await mary.send_message(f"before you came {n:02}")
     app = chat_app(nickname="John")
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: any("before you came 49" in line for line in chat_lines(app)))
+        await until(pilot, lambda: said(app, "before you came 49"))
         chat = app.line_conversation.chat
         await until(pilot, lambda: "You joined #Webphone1" in visible(chat))
         assert "before you came 00" not in visible(chat)
@@ -88,10 +79,9 @@ async def test_a_newcomer_sees_the_newest_replayed_messages_and_clear_keeps_foll
 
 async def test_help_and_the_footer_say_how_to_scroll(chat_app):
     app = chat_app(nickname="John")
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.me is not None)
+    async with joined(app) as pilot:
         await pilot.press(*"/help", "enter")
-        await until(pilot, lambda: any("PgUp/PgDn scroll the chat" in line for line in chat_lines(app)))
-        assert any("Ctrl+Home/Ctrl+End" in line for line in chat_lines(app))
+        await until(pilot, lambda: said(app, "PgUp/PgDn scroll the chat"))
+        assert said(app, "Ctrl+Home/Ctrl+End")
         footer = " ".join(str(key.render()) for key in app.query("FooterKey, FooterLabel"))
         assert "PgUp" in footer and "PgDn" in footer and "Scroll" in footer

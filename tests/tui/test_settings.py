@@ -24,7 +24,10 @@ def test_settings_are_defaults_and_flags_win(tmp_path):
     assert args.settings_properties == {"mood": "sunny"} and args.prop == [("team", "blue")]
 
 
-@pytest.mark.parametrize(("text", "error"), [("port = 'x'", "port should be a int"), ("colour = 1", "unknown setting"), ("nick = ", "cannot read")])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("port = 'x'", "port should be a int"), ("colour = 1", "unknown setting"), ("nick = ", "cannot read")],
+)
 def test_bad_settings_are_explained(tmp_path, text, error):
     path = tmp_path / "settings.toml"
     path.write_text(text)
@@ -64,7 +67,8 @@ def test_save_setting_sets_a_top_level_key_and_keeps_the_rest(tmp_path):
     assert load_settings(path).theme == "nord"
     path.write_text('# mine\nnick = "John"\ntheme = "gruvbox"\n\n[properties]\ntheme = "not this one"\n')
     save_setting(path, "theme", "textual-light")
-    assert path.read_text() == '# mine\nnick = "John"\ntheme = "textual-light"\n\n[properties]\ntheme = "not this one"\n'
+    kept = '# mine\nnick = "John"\ntheme = "textual-light"\n\n[properties]\ntheme = "not this one"\n'
+    assert path.read_text() == kept
     path.write_text('[properties]\nmood = "sunny"\n')
     save_setting(path, "theme", 'say "hi" ☃')
     settings = load_settings(path)

@@ -16,7 +16,9 @@ MARY = ClientInfo("M4ry0", ClientStatus.ONLINE, {"nickname": "Mary", "away": "lu
 BOB = ClientInfo("B0bby", ClientStatus.ONLINE, {"nickname": "Bob", "avatar": "http://example.com/bob.png"})
 
 
-def said(seq: int, who: ClientInfo, text: str, *, minutes: int, history: bool = False, action: bool = False) -> ChatReceived:
+def said(
+    seq: int, who: ClientInfo, text: str, *, minutes: int, history: bool = False, action: bool = False
+) -> ChatReceived:
     return ChatReceived(
         ChatMessage(
             seq=seq,
@@ -35,7 +37,12 @@ EVENTS = [
     PresenceChanged((MARY, BOB)),
     said(1, MARY, "morning all", minutes=1, history=True),
     said(2, BOB, "morning! the build is green again", minutes=2, history=True),
-    said(3, BOB, "has anyone seen the release notes? I would like to go through them before the call this afternoon", minutes=20),
+    said(
+        3,
+        BOB,
+        "has anyone seen the release notes? I would like to go through them before the call this afternoon",
+        minutes=20,
+    ),
     said(4, JOHN, "they are in the wiki, under Releases", minutes=21),
     said(5, MARY, "thanks John, reading now", minutes=22),
     said(6, BOB, "waves", minutes=23, action=True),

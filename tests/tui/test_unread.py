@@ -1,11 +1,10 @@
-"""Unread marks rank direct messages and mentions above plain ones; the bell rings for both, at most every few seconds."""
+"""Unread marks rank direct messages and mentions above plain ones; the bell rings for both, not too often."""
 
 from __future__ import annotations
 
-from ozchat import OzWebClient
-from ozchat.tui.app import BELL_INTERVAL, Join, OzChatApp
+from ozchat.tui.app import BELL_INTERVAL, OzChatApp
 
-from .conftest import chat_lines, fixed_clock, until
+from .conftest import joined, make_app, said, until
 
 
 class FakeClock:
@@ -22,16 +21,15 @@ def label(app: OzChatApp, tab: str) -> str:
 
 async def test_tabs_show_the_level_of_what_is_unread_and_the_bell_is_rate_limited(hub, connect):
     clock = FakeClock()
-    app = OzChatApp(OzWebClient(ping_interval=None), join=Join(hub.url, "Webphone1", {"nickname": "John"}), clock=fixed_clock, monotonic=clock)
+    app = make_app(hub.url, monotonic=clock)
     rings: list[float] = []
     app.bell = lambda: rings.append(clock.now)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.me is not None)
+    async with joined(app) as pilot:
         mary, _ = await connect(nickname="Mary")
         bob, _ = await connect(nickname="Bob")
         await mary.send_message("psst", to=app.me.phone_number)
         dm_tab = f"dm-{mary.phone_number}"
-        await until(pilot, lambda: any("psst" in line for line in chat_lines(app, dm_tab)))
+        await until(pilot, lambda: said(app, "psst", dm_tab))
         assert rings == [1000.0]  # a direct message rings without naming me
 
         # Plain messages in a tab not shown: a plain count.

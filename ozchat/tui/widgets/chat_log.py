@@ -89,6 +89,7 @@ class ChatLog(ScrollView, can_focus=True):
         self._restyled = True
         self._following = True
         self.unseen = 0
+        self.entries_laid_out = 0  # entries wrapped and styled so far: a focus change must not add to it
 
     @property
     def following(self) -> bool:
@@ -286,6 +287,7 @@ class ChatLog(ScrollView, can_focus=True):
             for line in lines or [Text()]
         ]
         entry._strips = (width, strips)
+        self.entries_laid_out += 1
         return strips
 
     def _divider(self, width: int) -> Strip:

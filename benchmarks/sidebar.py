@@ -51,7 +51,8 @@ async def one_run(people: int) -> tuple[float, float, float]:
         await pilot.pause()
         one_more = time.perf_counter() - started
         started = time.perf_counter()
-        app.post_message(ChatReceived(ChatMessage(seq=1, ts=int(time.time() * 1000), sender="P0001", text="hello", nickname="user0001")))
+        hello = ChatMessage(seq=1, ts=int(time.time() * 1000), sender="P0001", text="hello", nickname="user0001")
+        app.post_message(ChatReceived(hello))
         await _until(pilot, lambda: any("hello" in line for line in app.line_conversation.chat.plain_lines))
         await pilot.pause()
         chat_line = time.perf_counter() - started
@@ -60,7 +61,7 @@ async def one_run(people: int) -> tuple[float, float, float]:
 
 async def main(people: int) -> None:
     runs = [await one_run(people) for _ in range(5)]
-    first, one_more, chat_line = (statistics.median(column) for column in zip(*runs))
+    first, one_more, chat_line = (statistics.median(column) for column in zip(*runs, strict=True))
     print(f"{people} people: sidebar listed in {first * 1000:.0f} ms; one more in {one_more * 1000:.0f} ms; "
           f"a chat line drawn in {chat_line * 1000:.0f} ms (medians of 5)")
 

@@ -29,6 +29,7 @@ from ..protocol import ClientInfo, ClientStatus, ConnectionState
 from ..roster import Roster
 from ..settings import save_setting
 from . import texts
+from .avatar_board import RETRY_FAILED, AvatarBoard, plain_reason
 from .bridge import FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY, PRESENCE_TICK, Join, run_client
 from .command_runner import CommandRunner
 from .conversations import LINE_TAB, Conversation, Conversations, RateLimit
@@ -42,8 +43,7 @@ from .messages import (
     SystemNotice,
 )
 from .palette import chat_commands
-from .widgets import AvatarBoard, Composer, PeopleList, ProfileCard, StatusBar
-from .widgets.avatar import RETRY_FAILED, plain_reason
+from .widgets import Composer, PeopleList, ProfileCard, StatusBar
 from .widgets.people_list import is_away
 
 __all__ = ["BELL_INTERVAL", "Join", "OzChatApp"]

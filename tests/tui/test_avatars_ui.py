@@ -10,26 +10,34 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from avatars.conftest import server  # noqa: F401  (the avatar tests' image server fixture)
-from avatars.helpers import Request, head, quadrants
+from avatars.helpers import AvatarServer, Request, head, quadrants
 from avatars.helpers import encode as encode_image
 from textual.widgets import Static
 
 from ozchat import ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.avatars import AvatarErrorCode, AvatarFetcher, AvatarService, identicon
+from ozchat.avatars.bundled import bundled_avatar
 from ozchat.cli import build_chat_app, build_parser
 from ozchat.hub import Hub
-from ozchat.avatars.bundled import bundled_avatar
 from ozchat.hub.avatars import UploadStore
+from ozchat.settings import ChatSettings
 from ozchat.tui.app import Join, OzChatApp
 from ozchat.tui.messages import AvatarLoaded, ConnectionChanged, PresenceChanged
-from ozchat.settings import ChatSettings
 from ozchat.tui.widgets import PeopleList, ProfileCard
 
 from .conftest import chat_lines, fixed_clock, until
 from .test_snapshots import said
 
 # ---- helpers ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[AvatarServer]:
+    """A real HTTP server on 127.0.0.1 for the images, as in the avatar tests."""
+    running = AvatarServer()
+    await running.start()
+    yield running
+    await running.stop()
 
 
 def people(app: OzChatApp) -> PeopleList:
@@ -74,7 +82,7 @@ def service_for(server_host: str, cache: Path, **options: object) -> AvatarServi
 class _ImageHandler(BaseHTTPRequestHandler):
     """Serves the bundled PNGs at /NAME.png, 404 for anything else (a thread, so any loop can use it)."""
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server spelling)
+    def do_GET(self) -> None:
         data = bundled_avatar(self.path.strip("/"))
         if data is None:
             self.send_error(404)
@@ -150,7 +158,8 @@ async def test_hostile_avatars_keep_identicons_and_say_why_while_typing_works(ch
         "Slowpoke": (server.url("/slow.png"), AvatarErrorCode.TIMEOUT, "too slow"),
         "Sneaky": ("http://169.254.169.254/latest/avatar.png", AvatarErrorCode.REFUSED_ADDRESS, "private or local"),
     }
-    app = chat_app(nickname="John", avatars=service_for(server.host, tmp_path / "cache", deadline=1.5, allow_private=False))
+    service = service_for(server.host, tmp_path / "cache", deadline=1.5, allow_private=False)
+    app = chat_app(nickname="John", avatars=service)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.me is not None)
         numbers = {}
@@ -196,7 +205,8 @@ async def test_fifty_people_sharing_an_avatar_cost_one_request(chat_app, connect
     app = chat_app(nickname="John", avatars=service_for(server.host, tmp_path / "cache"))
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.me is not None)
-        crowd = await asyncio.gather(*(connect(nickname=f"Twin{i:02}", avatar=server.url("/shared.png")) for i in range(50)))
+        shared = server.url("/shared.png")
+        crowd = await asyncio.gather(*(connect(nickname=f"Twin{i:02}", avatar=shared) for i in range(50)))
         numbers = [client.phone_number for client, _ in crowd]
         await until(pilot, lambda: all(shows_picture(app, number) for number in numbers), timeout=15)
         card = await open_card(pilot, numbers[0])
@@ -269,35 +279,68 @@ async def test_avatar_file_is_uploaded_and_others_see_its_name(upload_hub, tmp_p
 async def test_a_missing_avatar_file_stops_the_chat_before_it_starts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = build_parser(ChatSettings()).parse_args(["--nick", "John", "--avatar", "./missing.png"])
-    with pytest.raises(ValueError, match="no avatar file missing.png"):
+    with pytest.raises(ValueError, match=r"no avatar file missing\.png"):
         build_chat_app(args, "John")
 
 
-def test_join_properties_for_a_bundled_name_and_a_url(tmp_path, monkeypatch):
+async def test_a_bundled_name_or_a_url_is_shared_as_given(hub, connect, tmp_path, monkeypatch):
+    """Others on the line see `--avatar cat` as "cat" (each resolves it against its own hub address), a URL as is."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mary, _ = await connect(nickname="Mary")
     parser = build_parser(ChatSettings())
-    named = build_chat_app(parser.parse_args(["--host", "example.org:7000", "--nick", "J", "--avatar", "cat"]), "J")
-    assert named._join == Join("example.org:7000", "Webphone1", {"nickname": "J", "avatar": "cat"})
-    url = "https://pics.example.com/j.png"
-    linked = build_chat_app(parser.parse_args(["--host", "wss://chat.example.org/", "--nick", "J", "--avatar", url]), "J")
-    assert linked._join.properties["avatar"] == url
+
+    async def shared_as(value: str) -> tuple[str, str]:
+        app = build_chat_app(parser.parse_args(["--host", hub.url, "--nick", "J", "--avatar", value]), "J")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.me is not None and app.me.phone_number in mary.roster)
+            seen = mary.roster.get(app.me.phone_number)
+            await until(pilot, lambda: shows_picture(app, app.me.phone_number))  # its load is over
+        return seen.nickname, seen.get("avatar")
+
+    assert await shared_as("cat") == ("J", "cat")
+    url = f"http://127.0.0.1:{hub.port}/avatars/cat.png"
+    assert await shared_as(url) == ("J", url)
+
+
+def test_names_that_are_no_url_resolve_against_the_hub_as_the_chat_reaches_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    args = build_parser(ChatSettings()).parse_args(["--host", "wss://chat.example.org/", "--nick", "J"])
+    linked = build_chat_app(args, "J")
+    assert linked.avatars.service is not None
     assert linked.avatars.service.resolve("fox.png") == "https://chat.example.org/avatars/fox.png"
 
 
 # ---- the profile card and loads ----------------------------------------------------------
 
 
-async def test_an_avatar_loaded_before_a_pushed_card_is_composed_shows_on_the_card(chat_app, connect, server, tmp_path):
+class _LoadsHeldApp(OzChatApp):
+    """The app, except that finished avatar loads wait in `held` while `holding` is set."""
+
+    holding = True
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.held: list[AvatarLoaded] = []
+
+    def on_avatar_loaded(self, message: AvatarLoaded) -> None:
+        if self.holding:
+            self.held.append(message)
+        else:
+            super().on_avatar_loaded(message)
+
+
+async def test_an_avatar_loaded_before_a_pushed_card_is_composed_shows_on_the_card(hub, connect, server, tmp_path):
     server.image("/mary.png", encode_image(quadrants(), "PNG"))
-    app = chat_app(nickname="John", avatars=service_for(server.host, tmp_path / "cache"))
-    held: list[AvatarLoaded] = []
-    post = app.avatars._post
-    app.avatars._post = held.append  # the test delivers Mary's load itself, at the worst moment
+    app = _LoadsHeldApp(
+        OzWebClient(ping_interval=None), join=Join(hub.url, "Webphone1", {"nickname": "John"}),
+        avatars=service_for(server.host, tmp_path / "cache"), clock=fixed_clock,
+    )
+    held = app.held  # the test delivers Mary's load itself, at the worst moment
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.me is not None)
         mary, _ = await connect(nickname="Mary", avatar=server.url("/mary.png"))
         await until(pilot, lambda: any(message.result.ok for message in held))
-        app.avatars._post = post
+        app.holding = False
         card = ProfileCard(app.roster.get(mary.phone_number), app.avatars, is_me=False)
         app.push_screen(card)
         assert not card.is_mounted
@@ -318,8 +361,7 @@ async def test_a_presence_change_builds_no_identicon_again_and_leaving_drops_it(
         built.append(seed)
         return identicon(seed, size)
 
-    monkeypatch.setattr("ozchat.tui.widgets.avatar.identicon", counting)
-    monkeypatch.setattr("ozchat.tui.widgets.people_list.identicon", counting, raising=False)
+    monkeypatch.setattr("ozchat.tui.avatar_board.identicon", counting)
     app = chat_app(nickname="John")
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.me is not None)
@@ -334,7 +376,7 @@ async def test_a_presence_change_builds_no_identicon_again_and_leaving_drops_it(
         await mary.disconnect()
         await until(pilot, lambda: mary.phone_number not in {o.id for o in people(app).options})
         assert built == []
-        assert set(people(app)._identicons) == {app.me.phone_number, bob.phone_number}
+        assert app.avatars.identicons_kept == {app.me.phone_number, bob.phone_number}
         assert shows_identicon(app, bob.phone_number)
 
 
@@ -378,7 +420,7 @@ async def test_taking_an_avatar_that_already_failed_for_someone_else_is_reported
     app = chat_app(nickname="John", avatars=service)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.me is not None)
-        mary, _ = await connect(nickname="Mary", avatar="http://localhost:9/shared.png")
+        await connect(nickname="Mary", avatar="http://localhost:9/shared.png")
         await until(pilot, lambda: app.avatars.failure("http://localhost:9/shared.png") is not None)
         await pilot.press(*"/avatar http://localhost:9/shared.png", "enter")
         await until(pilot, lambda: any("others cannot load your avatar" in line for line in chat_lines(app)))

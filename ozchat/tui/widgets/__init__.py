@@ -1,10 +1,9 @@
 """The chat screen's widgets, each with its own CSS."""
 
-from .avatar import AvatarBoard
 from .chat_log import ChatLog
 from .composer import Composer
 from .people_list import PeopleList
 from .profile_card import ProfileCard
 from .status_bar import StatusBar
 
-__all__ = ["AvatarBoard", "ChatLog", "Composer", "PeopleList", "ProfileCard", "StatusBar"]
+__all__ = ["ChatLog", "Composer", "PeopleList", "ProfileCard", "StatusBar"]

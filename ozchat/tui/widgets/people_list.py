@@ -8,13 +8,13 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ...avatars import RenderedAvatar, identicon
+from ...avatars import RenderedAvatar
 from ...protocol import ClientInfo
 from ...roster import roster_order
 from ...text import printable
+from ..avatar_board import AvatarBoard, rgb
 from ..messages import RGB
 from ..nick_colours import nickname_style
-from .avatar import AvatarBoard, rgb
 
 WIDE_ROW_WIDTH = 28  # a sidebar this wide draws 8-pixel avatars (4 rows), a narrower one 4-pixel (2 rows)
 
@@ -49,8 +49,6 @@ class PeopleList(OptionList):
         super().__init__(id=id)
         self._avatars = avatars
         self._rows: dict[str, tuple[ClientInfo, bool, RenderedAvatar, Option]] = {}
-        # Kept while the person is listed: a presence change must not build every identicon again.
-        self._identicons: dict[str, RenderedAvatar] = {}
         self._shown: tuple[list[ClientInfo], ClientInfo | None] = ([], None)
         self._drawn_with: tuple[int, RGB] | None = None
         self.border_title = "People 0"
@@ -67,14 +65,8 @@ class PeopleList(OptionList):
         """
         return rgb(self.background_colors[0] + self.styles.background)
 
-    def _identicon(self, phone_number: str, size: int) -> RenderedAvatar:
-        drawn = self._identicons.get(phone_number)
-        if drawn is None or drawn.size != size:
-            drawn = self._identicons[phone_number] = identicon(phone_number, size)
-        return drawn
-
     def _option(self, info: ClientInfo, is_me: bool, size: int, background: RGB) -> Option:
-        avatar = self._avatars.picture(info, size, background, lambda: self._identicon(info.phone_number, size))
+        avatar = self._avatars.picture(info, size, background)
         cached = self._rows.get(info.phone_number)
         if cached is not None and cached[0] == info and cached[1] == is_me and cached[2] is avatar:
             return cached[3]
@@ -121,7 +113,7 @@ class PeopleList(OptionList):
         present = {info.phone_number for info in everyone}
         for number in [number for number in self._rows if number not in present]:
             del self._rows[number]
-            self._identicons.pop(number, None)
+            self._avatars.forget(number)
         highlighted = self.highlighted_option.id if self.highlighted_option is not None else None
         scroll_y = self.scroll_y
         self.set_options(options)

@@ -14,8 +14,8 @@ from textual.widgets import Button, Label, Static
 
 from ...protocol import ClientInfo
 from ...text import printable
+from ..avatar_board import AvatarBoard, AvatarView, plain_reason, rgb
 from ..nick_colours import nickname_style
-from .avatar import AvatarBoard, AvatarView, plain_reason, rgb
 from .people_list import is_away
 
 LARGE_AVATAR = 32  # pixels (32 columns by 16 rows) when the screen is tall enough

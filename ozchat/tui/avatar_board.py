@@ -1,10 +1,11 @@
-"""Avatars as terminal cells. Widgets draw them only through an `AvatarBoard`.
+"""The app's memory of avatars as terminal cells; widgets draw avatars only through its `AvatarBoard`.
 
 The board answers at once with the identicon of the phone number and, when the `avatar`
 property names a picture, starts one worker per (URL, size, background) that loads it through
 the `AvatarService` and posts `AvatarLoaded`; the app hands the result back with `loaded` and
 the widgets draw again. A failed load keeps the identicon and remembers why, for the card,
-and is tried again when drawn once `retry_after` seconds have passed.
+and is tried again when drawn once `retry_after` seconds have passed. It is the one place the
+UI keeps avatars: pictures per (URL, size, background), identicons per person until `forget`.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ from typing import Any
 from textual.color import Color
 from textual.message import Message
 
-from ...avatars import AvatarError, AvatarErrorCode, AvatarResult, AvatarService, RenderedAvatar, identicon
-from ...protocol import ClientInfo
-from ..messages import RGB, AvatarKey, AvatarLoaded
+from ..avatars import AvatarError, AvatarErrorCode, AvatarResult, AvatarService, RenderedAvatar, identicon
+from ..protocol import ClientInfo
+from .messages import RGB, AvatarKey, AvatarLoaded
 
 MAX_RESULTS = 2048  # loaded avatars kept; one evicted is loaded again (from the disk cache) if still shown
 RETRY_FAILED = 300.0  # seconds before a failed load is tried again, when the avatar is next drawn
 
 _PLAIN_WORDS = {
     AvatarErrorCode.BAD_URL: "it is not an http or https address",
-    AvatarErrorCode.REFUSED_ADDRESS: "it points at a private or local address, and avatars are fetched only from the hub and public addresses",
+    AvatarErrorCode.REFUSED_ADDRESS: (
+        "it points at a private or local address, and avatars are fetched only from the hub and public addresses"
+    ),
     AvatarErrorCode.HTTP_STATUS: "its server would not give it",
     AvatarErrorCode.TOO_LARGE: "the file is too large",
     AvatarErrorCode.TIMEOUT: "its server was too slow",
@@ -64,7 +67,8 @@ class AvatarBoard:
     """Someone's avatar at any size: the identicon at once, the picture when its load has come back.
 
     Without a service (tests, the snapshot screen) only identicons are drawn. `run_worker` runs
-    a coroutine in a Textual worker, `post` delivers the Message it ends with.
+    a coroutine in a Textual worker, `post` delivers the Message it ends with. It is no widget:
+    the people list, the profile card and the app share one.
     """
 
     def __init__(
@@ -82,15 +86,32 @@ class AvatarBoard:
         self._results: OrderedDict[AvatarKey, AvatarResult] = OrderedDict()
         self._failed_at: dict[AvatarKey, float] = {}
         self._loading: set[AvatarKey] = set()
+        # Kept while the person is listed: a presence change must not build every identicon again.
+        self._identicons: dict[str, dict[int, RenderedAvatar]] = {}
 
-    def view(
-        self, info: ClientInfo, size: int, background: RGB, stand_in: Callable[[], RenderedAvatar] | None = None
-    ) -> AvatarView:
-        """The avatar to draw for `info`, starting its load if none ran yet.
+    def identicon(self, phone_number: str, size: int) -> RenderedAvatar:
+        """The identicon of `phone_number`, built once per size until `forget`."""
+        sizes = self._identicons.setdefault(phone_number, {})
+        drawn = sizes.get(size)
+        if drawn is None:
+            drawn = sizes[size] = identicon(phone_number, size)
+        return drawn
 
-        `stand_in` gives the identicon, called only when the identicon is what gets drawn.
-        """
-        make_stand_in = stand_in or (lambda: identicon(info.phone_number, size))
+    def forget(self, phone_number: str) -> None:
+        """Drop the identicons of someone no longer listed."""
+        self._identicons.pop(phone_number, None)
+
+    @property
+    def identicons_kept(self) -> frozenset[str]:
+        """The phone numbers whose identicons are kept."""
+        return frozenset(self._identicons)
+
+    def view(self, info: ClientInfo, size: int, background: RGB) -> AvatarView:
+        """The avatar to draw for `info`, starting its load if none ran yet."""
+
+        def make_stand_in() -> RenderedAvatar:
+            return self.identicon(info.phone_number, size)
+
         value = info.get("avatar")
         if value is None or value == "" or self.service is None:
             return AvatarView(make_stand_in())
@@ -111,10 +132,8 @@ class AvatarBoard:
             self._start(key)
         return AvatarView(make_stand_in(), result.error, loading=key in self._loading)
 
-    def picture(
-        self, info: ClientInfo, size: int, background: RGB, stand_in: Callable[[], RenderedAvatar] | None = None
-    ) -> RenderedAvatar:
-        return self.view(info, size, background, stand_in).avatar
+    def picture(self, info: ClientInfo, size: int, background: RGB) -> RenderedAvatar:
+        return self.view(info, size, background).avatar
 
     def failure(self, url: str) -> AvatarError | None:
         """Why the latest finished load of `url` failed, at whatever size; None if it did not or none finished."""
@@ -152,5 +171,6 @@ class AvatarBoard:
         try:
             result = await self.service.load(key.url, key.size, key.background)
         except Exception as exc:  # `load` reports failures in its result; a bug must not leave "loading" for ever
-            result = AvatarResult(identicon(key.url, key.size), AvatarError(AvatarErrorCode.CORRUPT, f"could not be loaded: {exc}"))
+            error = AvatarError(AvatarErrorCode.CORRUPT, f"could not be loaded: {exc}")
+            result = AvatarResult(identicon(key.url, key.size), error)
         self._post(AvatarLoaded(key, result))

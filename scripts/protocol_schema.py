@@ -39,8 +39,20 @@ def protocol_schema() -> dict[str, object]:
     }
 
 
+def _in_stable_order(node: object) -> object:
+    """The same schema with every `anyOf` sorted: msgspec releases list a union's members in different orders."""
+    if isinstance(node, dict):
+        ordered = {key: _in_stable_order(value) for key, value in node.items()}
+        if isinstance(ordered.get("anyOf"), list):
+            ordered["anyOf"] = sorted(ordered["anyOf"], key=lambda member: json.dumps(member, sort_keys=True))
+        return ordered
+    if isinstance(node, list):
+        return [_in_stable_order(item) for item in node]
+    return node
+
+
 def render() -> str:
-    return json.dumps(protocol_schema(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(_in_stable_order(protocol_schema()), indent=2, ensure_ascii=False) + "\n"
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,111 @@
+"""The package as others build on it: its public names, one version, true minimum versions, shipped files."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import ozchat
+import ozchat.exceptions
+
+from processes import OZCHAT
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+
+PUBLIC_NAMES = [
+    "DEFAULT_PORT",
+    "PROTOCOL_VERSION",
+    "AccessDenied",
+    "ChatMessage",
+    "ClientInfo",
+    "ClientStatus",
+    "ConnectionClosed",
+    "ConnectionFailed",
+    "ConnectionState",
+    "ConnectionStateChanged",
+    "ErrorCode",
+    "ErrorFrame",
+    "EventStream",
+    "Gap",
+    "OzWebClient",
+    "OzchatConnectionError",
+    "OzchatError",
+    "ProtocolError",
+    "RenumberedClient",
+    "RequestRejected",
+    "Roster",
+    "Synced",
+    "__version__",
+]
+
+
+def test_the_public_api_is_these_names_and_each_one_imports():
+    assert ozchat.__all__ == PUBLIC_NAMES
+    namespace: dict[str, object] = {}
+    exec("from ozchat import *", namespace)
+    assert set(PUBLIC_NAMES) <= set(namespace)
+    assert set(PUBLIC_NAMES) <= set(dir(ozchat))
+
+
+def test_the_public_errors_are_the_documented_tree():
+    tree = ozchat.exceptions.__doc__ or ""
+    for name in PUBLIC_NAMES:
+        value = getattr(ozchat, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, ozchat.OzchatError) and name in tree
+
+
+def _modules_loaded_by(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sys.modules))"
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_importing_the_protocol_loads_neither_the_client_nor_websockets():
+    loaded = _modules_loaded_by("import ozchat.protocol")
+    assert "ozchat.protocol" in loaded
+    assert not loaded & {"ozchat.client", "websockets", "httpx", "textual"}
+
+
+def test_one_version_everywhere():
+    written = re.findall(r'^__version__ = "([^"]+)"$', (ROOT / "ozchat" / "__init__.py").read_text("utf-8"), re.M)
+    assert written == [ozchat.__version__]
+    assert "version" not in PYPROJECT["project"] and "version" in PYPROJECT["project"]["dynamic"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "ozchat.__version__"}
+    assert importlib.metadata.version("ozchat") == ozchat.__version__
+    shown = subprocess.run([*OZCHAT, "--version"], capture_output=True, text=True, check=True).stdout
+    assert shown == f"ozchat {ozchat.__version__}\n"
+
+
+def _declared_minimums() -> dict[str, str]:
+    requirements = [*PYPROJECT["project"]["dependencies"], *PYPROJECT["project"]["optional-dependencies"]["test"]]
+    minimums = {}
+    for requirement in requirements:
+        found = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)", requirement.strip())
+        assert found, f"{requirement!r}: every dependency is declared as NAME>=LOWEST"
+        minimums[_normal(found[1])] = found[2]
+    return minimums
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_lowest_versions_ci_installs_are_the_declared_minimums():
+    pinned = {}
+    for line in (ROOT / ".ci" / "lowest-versions.txt").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pinned[_normal(name)] = version.strip()
+    assert pinned == _declared_minimums()
+
+
+def test_every_package_data_pattern_names_shipped_files():
+    package = ROOT / "ozchat"
+    for pattern in PYPROJECT["tool"]["setuptools"]["package-data"]["ozchat"]:
+        assert list(package.glob(pattern)), f"package-data declares {pattern!r}, which matches no file"
+    assert (package / "py.typed").is_file()

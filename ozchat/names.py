@@ -1,6 +1,6 @@
 """Nicknames as people see them: look-alike keys and blank names. No I/O.
 
-Two nicknames are the same to a reader when they draw alike: `Alice`, `alice`, Cyrillic `Аlice`,
+Two nicknames are the same to a reader when they draw alike: `Alice`, `alice`, Cyrillic `\u0410lice`,
 `Alice` with a trailing Hangul filler, `AIice` with a capital I. The keys here come from the
 Unicode TR39 confusable skeleton (disarm's `skeleton_key`, which also drops invisible and
 format characters and folds case), taken twice: after NFKC and case folding (so `ALICE` meets

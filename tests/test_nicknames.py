@@ -136,7 +136,8 @@ async def test_a_client_in_its_grace_period_keeps_its_nickname(patient_hub: Hub)
     bob_claim = {"phoneNumber": bob_welcome["phoneNumber"], "token": bob_welcome["resumeToken"]}
     assert await _refusal(patient_hub, {"nickname": "Alice"}, resume=bob_claim) == ("nickname_in_use", 4003)
     bob_again, welcome = await _join(patient_hub, {"nickname": "Bob"}, resume=bob_claim)
-    assert (welcome["type"], welcome["resumed"], welcome["phoneNumber"]) == ("welcome", True, bob_welcome["phoneNumber"])
+    assert (welcome["type"], welcome["resumed"]) == ("welcome", True)
+    assert welcome["phoneNumber"] == bob_welcome["phoneNumber"]
     alice_claim = {"phoneNumber": alice_welcome["phoneNumber"], "token": alice_welcome["resumeToken"]}
     alice_again, welcome = await _join(patient_hub, {"nickname": "Alice"}, resume=alice_claim)
     assert welcome["resumed"] is True
@@ -153,7 +154,8 @@ async def test_the_client_picks_a_free_variant_and_says_which(hub: Hub) -> None:
     assert refused.value.code == "nickname_in_use"
 
     granted: list[ConnectionStateChanged] = []
-    second, third = OzWebClient(ping_interval=None, pick_free_nickname=True), OzWebClient(ping_interval=None, pick_free_nickname=True)
+    second = OzWebClient(ping_interval=None, pick_free_nickname=True)
+    third = OzWebClient(ping_interval=None, pick_free_nickname=True)
     second.on_connection_state_changed(granted.append)
     await second.connect(hub.url, "Webphone1", {"nickname": "John", "away": "lunch"})
     await third.connect(hub.url, "Webphone1", {"Nickname": "JOHN"})
@@ -211,7 +213,9 @@ async def test_a_client_back_after_its_nickname_was_taken_meanwhile_takes_a_vari
         newcomer = OzWebClient(ping_interval=None)
         await newcomer.connect(hub.url, "Webphone1", {"nickname": "John"})
         back = asyncio.Event()
-        john.on_connection_state_changed(lambda change: back.set() if change.state is ConnectionState.ACCESS_GRANTED else None)
+        john.on_connection_state_changed(
+            lambda change: back.set() if change.state is ConnectionState.ACCESS_GRANTED else None
+        )
         relay.release()
         await asyncio.wait_for(back.wait(), 10)
         try:

@@ -39,7 +39,8 @@ async def test_a_character_is_a_code_point(hub: Hub) -> None:
 
     async with ws_connect(hub.url, ping_interval=None) as ws:
         await ws.send(_hello_frame({"nickname": "Texter"}))
-        for text, request_id in (("\U0001f600" * MAX_TEXT_CHARS, "fits"), ("\U0001f600" * (MAX_TEXT_CHARS + 1), "over")):
+        emoji = "\U0001f600"
+        for text, request_id in ((emoji * MAX_TEXT_CHARS, "fits"), (emoji * (MAX_TEXT_CHARS + 1), "over")):
             await ws.send(json.dumps({"type": "send", "text": text, "id": request_id}))
         answers = {}
         while len(answers) < 2:

@@ -36,7 +36,10 @@ HUB_FRAME = _validator("HubFrame")
 
 def test_the_checked_in_schema_is_what_the_script_writes_now() -> None:
     checked = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "protocol_schema.py"), "--check"], capture_output=True, text=True, timeout=60
+        [sys.executable, str(ROOT / "scripts" / "protocol_schema.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert (checked.returncode, checked.stderr) == (0, "")
 
@@ -98,7 +101,8 @@ async def test_every_frame_a_hub_sends_in_a_realistic_exchange_fits_the_schema(t
     peers: list[_Peer] = []
 
     async def join(nickname: str, **hello: Any) -> _Peer:
-        peer = _Peer(await ws_connect(hub.url, ping_interval=None, max_queue=None))  # unread frames never stall the close
+        # max_queue=None: unread frames never stall the close.
+        peer = _Peer(await ws_connect(hub.url, ping_interval=None, max_queue=None))
         peers.append(peer)
         await peer.send(type="hello", line="Webphone1", properties={"nickname": nickname, "avatar": "cat"}, **hello)
         await peer.until(lambda frame: frame["type"] in ("synced", "error"))
@@ -145,7 +149,12 @@ async def test_every_frame_a_hub_sends_in_a_realistic_exchange_fits_the_schema(t
 @pytest.mark.parametrize(
     "frame",
     [
-        {"type": "hello", "line": "Webphone1", "properties": {"nickname": "John"}, "resume": {"phoneNumber": "Qdb3W", "token": "t"}},
+        {
+            "type": "hello",
+            "line": "Webphone1",
+            "properties": {"nickname": "John"},
+            "resume": {"phoneNumber": "Qdb3W", "token": "t"},
+        },
         {"type": "send", "text": "hi", "to": "Qdb3W", "action": True, "id": "c-1"},
         {"type": "update", "properties": {"away": None}, "id": "c-2"},
         {"type": "upload", "data": "iVBORw0KGgo=", "id": "u-1"},

@@ -65,7 +65,8 @@ async def test_tls_hub_serves_wss_healthz_and_avatars_over_https(tls_hub, ca, pe
     async with httpx.AsyncClient(verify=_trusting(ca), trust_env=False) as http:
         health = await http.get(f"https://127.0.0.1:{tls_hub.port}/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    john, mary = OzWebClient(ping_interval=None, ssl_context=_trusting(ca)), OzWebClient(ping_interval=None, ssl_context=_trusting(ca))
+    john = OzWebClient(ping_interval=None, ssl_context=_trusting(ca))
+    mary = OzWebClient(ping_interval=None, ssl_context=_trusting(ca))
     await john.connect(tls_hub.url, "Webphone1", {"nickname": "John"})
     await mary.connect(f"wss://localhost:{tls_hub.port}/", "Webphone1", {"nickname": "Mary"})
     try:
@@ -88,7 +89,8 @@ async def test_tls_hub_serves_wss_healthz_and_avatars_over_https(tls_hub, ca, pe
 
 async def test_client_says_when_the_hubs_certificate_cannot_be_verified(tls_hub):
     client = OzWebClient(ping_interval=None, reconnect=False)
-    with pytest.raises(ConnectionFailed, match=r"the hub's certificate could not be verified \(.+\); if a private CA signed it"):
+    unverified = r"the hub's certificate could not be verified \(.+\); if a private CA signed it"
+    with pytest.raises(ConnectionFailed, match=unverified):
         await client.connect(tls_hub.url, "Webphone1", {"nickname": "Doubter"})
 
 
@@ -105,9 +107,14 @@ async def test_tls_client_meeting_a_plain_hub_is_told_to_use_ws(hub, ca):
 
 
 def test_serve_with_a_certificate_and_events_with_the_ca(processes, pem_files):
-    hub = processes("serve", "--host", "127.0.0.1", "--port", "0", "--certfile", str(pem_files["cert"]), "--keyfile", str(pem_files["key"]))
+    hub = processes(
+        "serve", "--host", "127.0.0.1", "--port", "0",
+        "--certfile", str(pem_files["cert"]), "--keyfile", str(pem_files["key"]),
+    )
     port = hub.wait_for(r"listening on wss://127\.0\.0\.1:(\d+)/").group(1)
-    trusting = processes("events", "--host", f"wss://localhost:{port}/", "--nick", "Trusting", "--cafile", str(pem_files["ca"]))
+    trusting = processes(
+        "events", "--host", f"wss://localhost:{port}/", "--nick", "Trusting", "--cafile", str(pem_files["ca"])
+    )
     trusting.wait_for(r"ACCESS_GRANTED")
     doubting = processes("events", "--host", f"wss://localhost:{port}/", "--nick", "Doubting")
     doubting.wait_for(r"CONNECTION_FAILED .*certificate could not be verified")
@@ -118,14 +125,23 @@ def test_serve_with_a_certificate_and_events_with_the_ca(processes, pem_files):
 
 def test_serve_refuses_a_certificate_it_cannot_use(pem_files, tmp_path):
     done = subprocess.run(
-        [*OZCHAT, "serve", "--port", "0", "--certfile", str(pem_files["ca"]), "--keyfile", str(tmp_path / "missing.pem")],
+        [
+            *OZCHAT, "serve", "--port", "0",
+            "--certfile", str(pem_files["ca"]), "--keyfile", str(tmp_path / "missing.pem"),
+        ],
         capture_output=True, text=True, timeout=30,
     )
     assert done.returncode == 2
-    assert f"ozchat serve: cannot use the certificate {pem_files['ca']} with the key {tmp_path / 'missing.pem'}: " in done.stderr
+    missing = tmp_path / "missing.pem"
+    assert f"ozchat serve: cannot use the certificate {pem_files['ca']} with the key {missing}: " in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_serve_refuses_a_key_without_a_certificate(pem_files):
-    done = subprocess.run([*OZCHAT, "serve", "--port", "0", "--keyfile", str(pem_files["key"])], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [*OZCHAT, "serve", "--port", "0", "--keyfile", str(pem_files["key"])],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and "ozchat serve: --keyfile needs --certfile" in done.stderr

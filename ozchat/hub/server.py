@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from ..images import AvatarError
 from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame, Uploaded, encode
@@ -32,39 +33,44 @@ log = logging.getLogger("ozchat.hub")
 
 
 class Outbox:
-    """One connection's outbox, drained by its own writer task once the connection has joined.
+    """One connection's outbox, written out once per turn of the event loop after the connection has joined.
 
-    The join burst (welcome, roster, replay, synced) is owed to every client however large, so
-    it does not count toward the slow-reader limit: only what queues behind it does.
+    Frames go straight into the connection's write buffer, several in one write, while it has
+    room (as `websockets.broadcast()` writes, with no task per connection); once it is full, what
+    follows waits here, and counts toward the slow-reader limit, until the buffer drains.
     """
 
     def __init__(self, ws: ServerConnection, max_pending: int, close_timeout: float) -> None:
         self.ws = ws
         self._close_timeout = close_timeout
         self._pending = Pending()
-        self._wakeup = asyncio.Event()
         self._max_pending = max_pending
+        self._started = False
+        self._stopped = False
         self._overflowed = False
-        self._writer: asyncio.Task[None] | None = None
+        self._flush_due = False
+        self._draining: asyncio.Task[None] | None = None
 
     @property
     def started(self) -> bool:
         """Whether the connection has joined: before that, the hub answers it directly."""
-        return self._writer is not None
+        return self._started
 
     def start(self, burst: list[Item]) -> None:
         """Queue the join burst and start writing."""
         self._pending.add_burst(burst)
-        self._wakeup.set()
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._run_writer())
+        self._started = True
+        self._schedule()
 
     def stop(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
+        """The connection is over: nothing more is written."""
+        self._stopped = True
+        self._pending.clear()
+        if self._draining is not None:
+            self._draining.cancel()
 
     def push(self, item: Item) -> None:
-        if self._overflowed:
+        if self._overflowed or self._stopped:
             return
         if self._pending.counted >= self._max_pending:
             self._overflowed = True
@@ -73,7 +79,7 @@ class Outbox:
             asyncio.get_running_loop().create_task(self._drop())
             return
         self._pending.add(item)
-        self._wakeup.set()
+        self._schedule()
 
     async def _drop(self) -> None:
         """Close with 4008; a peer that reads nothing never lets the close frame out, so abort then."""
@@ -82,15 +88,39 @@ class Outbox:
         except TimeoutError:
             self.ws.transport.abort()
 
-    async def _run_writer(self) -> None:
+    def _schedule(self) -> None:
+        if self._started and not self._flush_due and self._draining is None and not self._stopped:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write what waits while the write buffer has room; once it is full, wait for it to drain."""
+        self._flush_due = False
+        protocol, transport = self.ws.protocol, self.ws.transport
+        room = transport.get_write_buffer_limits()[1]
+        while self._pending and not self._stopped:
+            if protocol.state is not State.OPEN:  # closing: nothing more can go out
+                self.stop()
+                return
+            queued = transport.get_write_buffer_size()
+            if queued >= room:
+                self._draining = asyncio.get_running_loop().create_task(self._drain())
+                return
+            while self._pending and queued < room:
+                frame = self._pending.take()
+                protocol.send_text(frame)
+                queued += len(frame)
+            transport.write(b"".join(protocol.data_to_send()))
+
+    async def _drain(self) -> None:
         try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                while self._pending:
-                    await self.ws.send(self._pending.take(), text=True)
+            # Written like any frame; send() returns once the buffer is back under its low-water mark.
+            await self.ws.send(self._pending.take(), text=True)
         except ConnectionClosed:
-            pass
+            return
+        finally:
+            self._draining = None
+        self._flush()
 
 
 class Hub:

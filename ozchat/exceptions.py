@@ -8,6 +8,8 @@
     │   └── ConnectionClosed   the connection ended while an operation waited on it
     ├── RequestRejected        the hub answered a request with an error frame (carries `code`)
     ├── StoreError             the hub's history store could not read or write (ozchat.hub.store)
+    ├── SettingsError          settings.toml cannot be read or holds a wrong value (ozchat.settings)
+    ├── CommandError           a slash command was mistyped (ozchat.tui.commands)
     └── AvatarError            an avatar could not be fetched, decoded or stored (ozchat.images)
         └── UploadRejected     the hub refused an avatar upload (ozchat.hub.avatars)
 

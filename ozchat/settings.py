@@ -22,10 +22,12 @@ from typing import Any
 
 import platformdirs
 
+from .exceptions import OzchatError
+
 DEFAULT_SCROLLBACK = 2000
 
 
-class SettingsError(ValueError):
+class SettingsError(OzchatError):
     """The settings file cannot be read or holds a value of the wrong kind."""
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..exceptions import OzchatError
 
-class CommandError(ValueError):
+
+class CommandError(OzchatError):
     """A command was mistyped; the message is one line, ready for the chat pane."""
 
 

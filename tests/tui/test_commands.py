@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ozchat.exceptions import OzchatError
 from ozchat.tui import commands
 from ozchat.tui.commands import (
     Avatar,
@@ -84,6 +85,7 @@ def test_parse(line, command):
 def test_parse_errors_are_one_line(line, error):
     with pytest.raises(CommandError) as raised:
         parse(line)
+    assert isinstance(raised.value, OzchatError)  # one tree: a caller may catch every ozchat failure
     assert error in str(raised.value)
     assert "\n" not in str(raised.value)
 

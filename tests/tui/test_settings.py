@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ozchat.cli import build_parser
+from ozchat.exceptions import OzchatError
 from ozchat.settings import ChatSettings, SettingsError, load_settings
 from ozchat.tui.widgets import ChatLog
 
@@ -31,8 +32,9 @@ def test_settings_are_defaults_and_flags_win(tmp_path):
 def test_bad_settings_are_explained(tmp_path, text, error):
     path = tmp_path / "settings.toml"
     path.write_text(text)
-    with pytest.raises(SettingsError, match=error):
+    with pytest.raises(SettingsError, match=error) as raised:
         load_settings(path)
+    assert isinstance(raised.value, OzchatError)  # one tree: a caller may catch every ozchat failure
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "many"])

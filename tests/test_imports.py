@@ -26,3 +26,7 @@ def test_importing_the_chat_app_loads_no_httpx_pillow_or_rich_pixels() -> None:
 @pytest.mark.parametrize("module", ["ozchat.images", "ozchat.files", "ozchat.hub.avatars", "ozchat.avatars.bundled"])
 def test_the_image_rules_the_hub_uses_load_no_client_library(module: str) -> None:
     assert _loaded_after(module) == set()
+
+
+def test_drawing_identicons_loads_no_pillow_or_rich_pixels() -> None:
+    assert _loaded_after("ozchat.avatars; ozchat.avatars.identicon('Qdb3W', 8)") == set()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 
 from ..images import RGB
@@ -66,6 +67,27 @@ def render_image(image: Image.Image) -> RenderedAvatar:
         raise ValueError(f"a rendered avatar is square, not {image.width}x{image.height}")
     segments = HalfcellRenderer().render(image.convert("RGB"), None)
     return RenderedAvatar(size, tuple(tuple(line) for line in Segment.split_lines(segments)))
+
+
+def render_pixels(rows: list[list[RGB]]) -> RenderedAvatar:
+    """Draw opaque square pixel rows as `render_image` draws the same image, without Pillow or rich-pixels."""
+    size = check_size(len(rows))
+    styles: dict[tuple[RGB, RGB], Style] = {}
+    lines = []
+    for upper, lower in zip(rows[::2], rows[1::2], strict=True):
+        line = []
+        for top, bottom in zip(upper, lower, strict=True):
+            style = styles.get((top, bottom))
+            if style is None:
+                # The very style rich-pixels parses for such a cell, so both drawings compare equal.
+                style = styles[top, bottom] = Style.parse(f"{_css(bottom)} on {_css(top)}")
+            line.append(Segment("▄", style))
+        lines.append(tuple(line))
+    return RenderedAvatar(size, tuple(lines))
+
+
+def _css(colour: RGB) -> str:
+    return f"rgb({colour[0]},{colour[1]},{colour[2]})"
 
 
 def render_avatar(data: bytes, size: int, background: RGB) -> RenderedAvatar:

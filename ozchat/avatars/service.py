@@ -1,7 +1,8 @@
 """AvatarService: the one object the UI asks for avatars; identicons for everyone else.
 
 httpx (through the fetcher) is imported when the first avatar is resolved or fetched, and
-Pillow with rich-pixels when the first one is drawn, so a chat that starts pays for neither.
+Pillow with rich-pixels when the first picture is decoded; identicons need neither. So a chat
+that starts, even on a line of a thousand people without pictures, pays for none of them.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..images import RGB, AvatarError, AvatarErrorCode
-from .image import Colour, check_size, identicon_image, to_rgb
-from .render import RenderedAvatar, render_avatar, render_image
+from .image import Colour, check_size, identicon_pixels, to_rgb
+from .render import RenderedAvatar, render_avatar, render_pixels
 
 if TYPE_CHECKING:
     import httpx
@@ -36,8 +37,8 @@ class AvatarResult:
 
 
 def identicon(seed: str, size: int) -> RenderedAvatar:
-    """The generated stand-in for `seed` (a phone number or nickname), drawn at once."""
-    return render_image(identicon_image(seed, check_size(size)))
+    """The generated stand-in for `seed` (a phone number or nickname), drawn at once (no Pillow needed)."""
+    return render_pixels(identicon_pixels(seed, size))
 
 
 class AvatarService:
@@ -120,7 +121,7 @@ class AvatarService:
         try:
             avatar = await self._load(self.resolve(url), size, colour)
         except AvatarError as error:
-            return AvatarResult(await asyncio.to_thread(identicon, seed if seed is not None else url, size), error)
+            return AvatarResult(identicon(seed if seed is not None else url, size), error)
         return AvatarResult(avatar)
 
     async def _load(self, url: str, size: int, colour: RGB) -> RenderedAvatar:

@@ -129,7 +129,12 @@ def test_identicons_are_drawn_at_any_size_at_once() -> None:
     for size in (8, 10, 32):
         avatar = identicon("Qdb3W", size)
         assert (avatar.width, avatar.height) == (size, size // 2)
-        assert avatar == render_image(identicon_image("Qdb3W", size))
+
+
+@pytest.mark.parametrize("seed", ["Qdb3W", "John", "x81Kd", "\udcff"])
+def test_an_identicon_drawn_without_pillow_is_the_one_pillow_and_rich_pixels_draw(seed: str) -> None:
+    for size in range(2, 129, 2):
+        assert identicon(seed, size) == render_image(identicon_image(seed, size)), size
 
 
 SIGNATURE_LENGTHS = {"png": 8, "jpeg": 3, "gif": 6, "webp": 12, "webp-lossless": 12}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ozchat.hub.limits import AddressLimiter, AddressLimits, RateLimit, WindowLimit
 from ozchat.hub.outputs import Burst, Close, Deliver, Item, Output, Pending, Timer
@@ -354,46 +358,53 @@ def _frames(pending: Pending) -> list[tuple[str, int]]:
     return frames
 
 
+_SYNCED = b'{"type":"synced","lastSeq":0}'
+
+
 def test_consecutive_presence_entries_leave_as_one_frame_and_a_frame_between_them_splits_them():
     pending = Pending()
-    for item in (_info(1), _info(2), b'{"type":"synced","lastSeq":0}', _info(3)):
-        pending.add(item)
+    pending.extend([_info(1), _info(2), _SYNCED, _info(3)])
     assert _frames(pending) == [("presence", 2), ("synced", 1), ("presence", 1)]
 
 
 def test_a_presence_frame_carries_at_most_the_batch_limit():
     pending = Pending()
-    for n in range(MAX_PRESENCE_BATCH + 1):
-        pending.add(_info(n))
-    assert _frames(pending) == [("presence", MAX_PRESENCE_BATCH), ("presence", 1)]
-
-
-def test_a_join_burst_leaves_in_the_same_frames_as_the_same_items_added_one_by_one():
-    synced = b'{"type":"synced","lastSeq":0}'
-    items: list[Item] = [b'{"type":"welcome"}', *(_info(n) for n in range(2 * MAX_PRESENCE_BATCH + 1)), synced]
-    one_by_one, burst = Pending(), Pending()
-    for item in items:
-        one_by_one.add(item)
-    burst.add_burst(items)
+    pending.extend([_info(n) for n in range(2 * MAX_PRESENCE_BATCH + 1)])
     full = ("presence", MAX_PRESENCE_BATCH)
-    assert _frames(burst) == _frames(one_by_one) == [("welcome", 1), full, full, ("presence", 1), ("synced", 1)]
+    assert _frames(pending) == [full, full, ("presence", 1)]
+
+
+@given(st.lists(st.one_of(st.just(_SYNCED), st.integers(0, 999).map(_info)), max_size=400), st.data())
+def test_items_queued_in_any_number_of_steps_leave_in_the_same_frames_as_queued_at_once(items, data):
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(items)), max_size=8)))
+    at_once, in_steps = Pending(), Pending()
+    at_once.extend(items)
+    for start, end in itertools.pairwise([0, *cuts, len(items)]):
+        in_steps.extend(items[start:end])
+    expected = []
+    for item in items:  # every run of consecutive entries, in frames of at most the batch limit
+        if isinstance(item, bytes):
+            expected.append(("synced", 1))
+        elif expected and expected[-1][0] == "presence" and expected[-1][1] < MAX_PRESENCE_BATCH:
+            expected[-1] = ("presence", expected[-1][1] + 1)
+        else:
+            expected.append(("presence", 1))
+    assert _frames(in_steps) == _frames(at_once) == expected
 
 
 def test_entries_arriving_after_a_frame_left_make_a_new_frame():
     pending = Pending()
-    pending.add(_info(1))
+    pending.extend([_info(1)])
     pending.take()
-    pending.add(_info(2))
-    pending.add(_info(3))
+    pending.extend([_info(2), _info(3)])
     assert _frames(pending) == [("presence", 2)]
 
 
 def test_the_join_burst_does_not_count_toward_the_slow_reader_limit_but_what_queues_behind_it_does():
     pending = Pending()
-    pending.add_burst([b'{"type":"welcome"}', *(_info(n) for n in range(150)), b'{"type":"synced","lastSeq":0}'])
+    pending.extend_burst([b'{"type":"welcome"}', *(_info(n) for n in range(150)), _SYNCED])
     assert pending.counted == 0
-    pending.add(_info(200))
-    pending.add(b'{"type":"message"}')
+    pending.extend([_info(200), b'{"type":"message"}'])
     assert pending.counted == 2
     pending.take()  # the welcome
     pending.take()  # 100 roster entries

@@ -86,29 +86,26 @@ class Pending:
         """Frames and presence entries waiting behind the join burst."""
         return self._size - self._burst
 
-    def add(self, item: Item) -> None:
-        self._size += 1
-        if isinstance(item, bytes):
-            self._run = None
-            self._items.append(item)
-        elif self._run is not None and len(self._run) < MAX_PRESENCE_BATCH:
-            self._run.append(item)
-        else:
-            self._run = [item]
-            self._items.append(self._run)
-
-    def add_burst(self, items: list[Item]) -> None:
-        """Queue a join burst, presence entries in runs as `add` makes them, without counting it."""
+    def extend(self, items: list[Item]) -> None:
+        """Queue items in order; presence entries top up the run at the end, then start new ones."""
         for kind, group in groupby(items, type):
             if kind is bytes:
                 self._items.extend(group)  # type: ignore[arg-type]
-            else:
-                entries: list[ClientInfo] = list(group)  # type: ignore[arg-type]
-                self._items.extend(
-                    entries[start:start + MAX_PRESENCE_BATCH] for start in range(0, len(entries), MAX_PRESENCE_BATCH)
-                )
-        self._run = None
+                self._run = None
+                continue
+            entries: list[ClientInfo] = list(group)  # type: ignore[arg-type]
+            if self._run is not None:
+                room = MAX_PRESENCE_BATCH - len(self._run)
+                self._run.extend(entries[:room])
+                entries = entries[room:]
+            for start in range(0, len(entries), MAX_PRESENCE_BATCH):
+                self._run = entries[start:start + MAX_PRESENCE_BATCH]
+                self._items.append(self._run)
         self._size += len(items)
+
+    def extend_burst(self, items: list[Item]) -> None:
+        """Queue a join burst, which `counted` leaves out."""
+        self.extend(items)
         self._burst += len(items)
 
     def take(self) -> bytes:

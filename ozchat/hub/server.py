@@ -35,14 +35,17 @@ log = logging.getLogger("ozchat.hub")
 class Outbox:
     """One connection's outbox, written out once per turn of the event loop after the connection has joined.
 
-    Frames go straight into the connection's write buffer, several in one write, while it has
-    room (as `websockets.broadcast()` writes, with no task per connection); once it is full, what
-    follows waits here, and counts toward the slow-reader limit, until the buffer drains.
+    What is pushed in one turn is queued at its end in one step (presence entries in runs, see
+    `Pending`), so a change told to a thousand members costs each little more than an append.
+    Frames then go straight into the connection's write buffer, several in one write, while it
+    has room (as `websockets.broadcast()` writes, with no task per connection); once it is full,
+    what follows waits here, and counts toward the slow-reader limit, until the buffer drains.
     """
 
     def __init__(self, ws: ServerConnection, max_pending: int, close_timeout: float) -> None:
         self.ws = ws
         self._close_timeout = close_timeout
+        self._incoming: list[Item] = []  # pushed in this turn of the loop, not queued yet
         self._pending = Pending()
         self._max_pending = max_pending
         self._started = False
@@ -57,29 +60,47 @@ class Outbox:
         return self._started
 
     def start(self, burst: list[Item]) -> None:
-        """Queue the join burst and start writing."""
-        self._pending.add_burst(burst)
+        """Queue the join burst (after anything pushed before it) and start writing."""
+        self._pending.extend(self._incoming)
+        self._incoming = []
+        self._pending.extend_burst(burst)
         self._started = True
         self._schedule()
 
     def stop(self) -> None:
         """The connection is over: nothing more is written."""
         self._stopped = True
+        self._incoming = []
         self._pending.clear()
         if self._draining is not None:
             self._draining.cancel()
 
     def push(self, item: Item) -> None:
-        if self._overflowed or self._stopped:
+        self._incoming.append(item)
+        if not self._flush_due:  # _schedule(), inline: this runs once per recipient of every change
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _schedule(self) -> None:
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Queue what this turn pushed, unless that makes the reader too slow; then write what has room."""
+        self._flush_due = False
+        incoming, self._incoming = self._incoming, []
+        if self._stopped or self._overflowed:
             return
-        if self._pending.counted >= self._max_pending:
+        if self._pending.counted + len(incoming) > self._max_pending:
             self._overflowed = True
             self._pending.clear()
             log.info("dropping a client that reads too slowly (%s)", self.ws.remote_address)
             asyncio.get_running_loop().create_task(self._drop())
             return
-        self._pending.add(item)
-        self._schedule()
+        self._pending.extend(incoming)
+        if self._started and self._draining is None:
+            self._write()
 
     async def _drop(self) -> None:
         """Close with 4008; a peer that reads nothing never lets the close frame out, so abort then."""
@@ -88,14 +109,8 @@ class Outbox:
         except TimeoutError:
             self.ws.transport.abort()
 
-    def _schedule(self) -> None:
-        if self._started and not self._flush_due and self._draining is None and not self._stopped:
-            self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
+    def _write(self) -> None:
         """Write what waits while the write buffer has room; once it is full, wait for it to drain."""
-        self._flush_due = False
         protocol, transport = self.ws.protocol, self.ws.transport
         room = transport.get_write_buffer_limits()[1]
         while self._pending and not self._stopped:
@@ -120,7 +135,7 @@ class Outbox:
             return
         finally:
             self._draining = None
-        self._flush()
+        self._write()
 
 
 class Hub:

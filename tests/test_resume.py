@@ -8,14 +8,14 @@ import socket
 import sys
 
 import pytest
+from conftest import Recorder
+from relay import Relay
 from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.hub import Hub
-from conftest import Recorder
-from relay import Relay
 from ozchat.hub.store import MemoryStore, SQLiteStore
-from ozchat.protocol import Gap, Synced, Welcome, decode_hub_frame, encode
+from ozchat.protocol import Gap, Synced, Welcome, encode
 
 FAST = {"backoff_base": 0.05, "backoff_cap": 0.3, "ping_interval": None}
 
@@ -36,7 +36,7 @@ async def test_newcomer_gets_recent_history_above_live(connect):
     a, _ = await connect(nickname="Alice")
     for i in range(3):
         await a.send_message(f"old {i}")
-    c, c_events = await connect(nickname="Carol")
+    _, c_events = await connect(nickname="Carol")
     await c_events.wait_for(lambda e: isinstance(e, Synced))
     history = c_events.of_type(ChatMessage)
     assert [m.text for m in history] == ["old 0", "old 1", "old 2"]
@@ -59,7 +59,7 @@ async def _history_limits(hub: Hub) -> None:
     for asked, expected in ((None, ["m3", "m4", "m5", "m6", "m7"]), (2, ["m6", "m7"]), (0, [])):
         late = OzWebClient(ping_interval=None, history=asked)
         got: list[str] = []
-        late.on_message_received(lambda m: got.append(m.text))
+        late.on_message_received(lambda m, got=got: got.append(m.text))
         stream = late.events()
         await late.connect(hub.url, "Busy", {})
         async for event in stream:
@@ -75,7 +75,7 @@ async def test_direct_messages_replay_only_to_their_parties(connect):
     b, _ = await connect(nickname="Bob")
     await a.send_message("public")
     await a.send_message("secret", to=b.phone_number)
-    c, c_events = await connect(nickname="Carol")
+    _, c_events = await connect(nickname="Carol")
     await c_events.wait_for(lambda e: isinstance(e, Synced))
     assert _texts(c_events) == ["public"]
 
@@ -150,7 +150,8 @@ async def test_resume_after_grace_gets_a_new_number_and_roster_is_reconciled():
 
 
 async def test_resume_from_before_retained_history_reports_a_gap():
-    async with Hub("127.0.0.1", 0, store=MemoryStore(keep_messages=5), ping_interval=None) as hub, Relay(hub.port) as relay:
+    store = MemoryStore(keep_messages=5)
+    async with Hub("127.0.0.1", 0, store=store, ping_interval=None) as hub, Relay(hub.port) as relay:
         a, a_events = await _connect_via(relay, FAST, nickname="Alice")
         b = OzWebClient(ping_interval=None)
         await b.connect(hub.url, "Webphone1", {"nickname": "Bob"})
@@ -235,28 +236,34 @@ async def _until(predicate) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_resume_takes_over_a_connection_the_hub_still_thinks_alive(hub, connect):
-    """The client noticed the drop first: its resume replaces the old socket, others see nothing."""
-    a, a_events = await connect(nickname="Alice")
-    b, _ = await connect(nickname="Bob", options={"reconnect": False})
-    number = b.phone_number
-    await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
-    b._ws.transport.pause_reading()  # the hub's side of the old socket stays open
-    async with ws_connect(hub.url, ping_interval=None) as ws:
-        await ws.send(encode(b._resume_hello()), text=True)
-        welcome = decode_hub_frame(await ws.recv())
-        assert isinstance(welcome, Welcome) and welcome.resumed and welcome.phone_number == number
-        await a.send_message("still here?")
-        await ws.send(json.dumps({"type": "send", "text": "yes", "id": "r1"}))
-        reply = await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "yes")
+async def test_resume_takes_over_a_connection_the_hub_still_thinks_alive():
+    """The client noticed the drop first: its resume replaces the old socket, others see nothing;
+    what the old socket still sends is dropped."""
+    # No keepalive and a long close wait: the hub keeps the old connection open until its client answers.
+    async with Hub("127.0.0.1", 0, ping_interval=None, close_timeout=60) as hub, Relay(hub.port) as relay:
+        watcher = OzWebClient(ping_interval=None)
+        w_events = Recorder(watcher)
+        await watcher.connect(hub.url, "Webphone1", {"nickname": "Watcher"})
+        old, welcome = await _raw_hello(relay.url, {"line": "Webphone1", "properties": {"nickname": "Bob"}})
+        number = welcome["phoneNumber"]
+        await w_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
+        relay.mute()  # the old socket hears nothing more (not even its replacement); the hub still hears it
+        new, again = await _raw_hello(hub.url, {"line": "Webphone1", "lastSeq": welcome["lastSeq"], "resume": {
+            "phoneNumber": number, "token": welcome["resumeToken"]}})
+        assert again["resumed"] and again["phoneNumber"] == number
+        await new.send(json.dumps({"type": "send", "text": "yes", "id": "r1"}))
+        reply = await w_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "yes")
         assert reply.sender == number
-        assert [e.status for e in a_events.of_type(ClientInfo) if e.phone_number == number] == [ClientStatus.ONLINE]
-        # The replaced socket speaks for nobody any more: what it still sends is dropped.
-        await b._ws.send(json.dumps({"type": "send", "text": "from the stale socket"}))
-        await ws.send(json.dumps({"type": "send", "text": "after", "id": "r2"}))
-        await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "after")
-        assert "from the stale socket" not in _texts(a_events)
-    b._ws.transport.abort()
+        # The replaced socket speaks for nobody any more: what it still sends is dropped. Its close
+        # frame follows on the same connection, so once the hub has ended it, it has read the message.
+        await old.send(json.dumps({"type": "send", "text": "from the stale socket", "id": "s1"}))
+        await old.close()
+        await new.send(json.dumps({"type": "send", "text": "after", "id": "r2"}))
+        await w_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "after")
+        assert _texts(w_events) == ["yes", "after"]
+        assert [e.status for e in w_events.of_type(ClientInfo) if e.phone_number == number] == [ClientStatus.ONLINE]
+        await new.close()
+        await watcher.disconnect()
 
 
 async def test_same_client_id_from_two_senders_is_two_messages(hub, connect):
@@ -269,7 +276,7 @@ async def test_same_client_id_from_two_senders_is_two_messages(hub, connect):
         await watcher.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "from A")
         await b.send(json.dumps({"type": "send", "text": "from B", "id": "c-1"}))
         got = await watcher.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "from B")
-    assert got.seq == [m for m in watcher.of_type(ChatMessage) if m.text == "from A"][0].seq + 1
+    assert got.seq == next(m for m in watcher.of_type(ChatMessage) if m.text == "from A").seq + 1
 
 
 async def test_replay_cut_at_its_limit_reports_the_rest_as_a_gap(connect, relay):
@@ -334,7 +341,9 @@ async def test_a_hub_restarted_without_its_history_numbers_afresh_and_nothing_is
     got: list[str] = []
     alice.on_message_received(lambda m: got.append(m.text))
     granted = []
-    alice.on_connection_state_changed(lambda c: granted.append(c) if c.state is ConnectionState.ACCESS_GRANTED else None)
+    alice.on_connection_state_changed(
+        lambda c: granted.append(c) if c.state is ConnectionState.ACCESS_GRANTED else None
+    )
     async with Hub("127.0.0.1", unused_tcp_port, grace=0) as first:
         await alice.connect(first.url, "Webphone1", {"nickname": "Alice"})
         await bob.connect(first.url, "Webphone1", {"nickname": "Bob"})
@@ -381,7 +390,8 @@ async def _sentinel(ws, watcher, text: str) -> None:
 )
 async def test_a_resume_keeps_the_properties_unless_its_hello_changes_them(hub, connect, resumed_with, expected):
     _, watcher = await connect(nickname="Watcher")
-    first, welcome = await _raw_hello(hub.url, {"line": "Webphone1", "properties": {"nickname": "John", "avatar": "cat"}})
+    properties = {"nickname": "John", "avatar": "cat"}
+    first, welcome = await _raw_hello(hub.url, {"line": "Webphone1", "properties": properties})
     number = welcome["phoneNumber"]
     hello = {"line": "Webphone1", "resume": {"phoneNumber": number, "token": welcome["resumeToken"]}}
     if resumed_with is not None:
@@ -391,7 +401,8 @@ async def test_a_resume_keeps_the_properties_unless_its_hello_changes_them(hub, 
     assert again["properties"] == expected
     await _sentinel(second, watcher, "after the resume")
     changes = [e.properties for e in watcher.of_type(ClientInfo) if e.phone_number == number]
-    assert changes == [{"nickname": "John", "avatar": "cat"}] + ([expected] if resumed_with == {"nickname": "Johnny"} else [])
+    changed = resumed_with == {"nickname": "Johnny"}
+    assert changes == [{"nickname": "John", "avatar": "cat"}] + ([expected] if changed else [])
     assert watcher.client.roster.get(number).properties == expected
     await first.close()
     await second.close()
@@ -429,7 +440,9 @@ async def test_someone_elses_id_and_text_are_a_new_message(hub, connect, secrets
     """Ids dedup per sender: Bob reusing Alice's id and text is relayed, and learns nothing of hers."""
     _, watcher = await connect(nickname="Watcher")
     a, _ = await _raw_hello(hub.url, {"line": "Webphone1", **({"clientSecret": SECRET_A} if secrets_given else {})})
-    b, welcome = await _raw_hello(hub.url, {"line": "Webphone1", **({"clientSecret": SECRET_B} if secrets_given else {})})
+    b, welcome = await _raw_hello(
+        hub.url, {"line": "Webphone1", **({"clientSecret": SECRET_B} if secrets_given else {})}
+    )
     bob_number = welcome["phoneNumber"]
     first = await _send_and_ack(a, {"text": "ok", "id": "c-1"})
     second = await _send_and_ack(b, {"text": "ok", "id": "c-1"})
@@ -454,7 +467,7 @@ async def test_a_resend_under_a_new_number_matches_any_earlier_send_with_that_id
     assert other["seq"] == original["seq"] + 1
     await a.close()
     # the same client comes back under a new number (no resume) and resends the older of the two
-    again, welcome = await _raw_hello(hub.url, {"line": "Webphone1", "clientSecret": SECRET_A})
+    again, _ = await _raw_hello(hub.url, {"line": "Webphone1", "clientSecret": SECRET_A})
     resent = await _send_and_ack(again, {"text": "first", "id": "c-1"})
     assert (resent["seq"], resent["ts"]) == (original["seq"], original["ts"])
     await _sentinel(again, watcher, "sentinel")
@@ -550,7 +563,8 @@ async def test_a_last_seq_without_an_epoch_after_a_restart_loses_nothing():
         while frames[-1]["type"] != "synced":
             frames.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
         await ws.close()
-        assert [(f["seq"], f["text"], f.get("history")) for f in frames if f["type"] == "message"] == [(1, "new1", None)]
+        replayed = [(f["seq"], f["text"], f.get("history")) for f in frames if f["type"] == "message"]
+        assert replayed == [(1, "new1", None)]
         await carol.disconnect()
 
 
@@ -659,6 +673,10 @@ async def _frames_until(ws, kind: str) -> list[dict]:
     return frames
 
 
+def _ack_of(client_id: str, message: dict) -> dict:
+    return {"type": "ack", "id": client_id, "seq": message["seq"], "ts": message["ts"]}
+
+
 async def test_the_documented_example_of_a_resume(connect, relay):
     """docs/PROTOCOL.md, *Example: joining, a dropped connection, a resume*, frame by frame."""
     alice, a_events = await connect(nickname="Alice")
@@ -681,7 +699,8 @@ async def test_the_documented_example_of_a_resume(connect, relay):
     assert ack == {"type": "ack", "id": "c-1", "seq": message["seq"], "ts": message["ts"]}
     await john.send(json.dumps({"type": "send", "text": "coffee?", "to": alice.phone_number, "id": "c-2"}))
     direct, direct_ack = await _frames_until(john, "ack")
-    assert (direct["seq"], direct["to"], direct["directSeq"], direct["id"]) == (message["seq"], alice.phone_number, 1, "c-2")
+    assert (direct["seq"], direct["to"], direct["directSeq"], direct["id"]) == (
+        message["seq"], alice.phone_number, 1, "c-2")
     assert direct_ack == {"type": "ack", "id": "c-2", "seq": message["seq"], "ts": direct["ts"], "directSeq": 1}
     await john.send(json.dumps({"type": "send", "text": "still there?", "id": "c-3"}))
     await a_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "coffee?")
@@ -707,12 +726,12 @@ async def test_the_documented_example_of_a_resume(connect, relay):
     await again.send(json.dumps({"type": "send", "text": "still there?", "id": "c-3"}))
     if reached:
         resent = missed[0]
-        assert (await _frames_until(again, "ack")) == [{"type": "ack", "id": "c-3", "seq": resent["seq"], "ts": resent["ts"]}]
+        assert (await _frames_until(again, "ack")) == [_ack_of("c-3", resent)]
     else:
         resent, ack = await _frames_until(again, "ack")
         assert (resent["seq"], ack["seq"]) == (line_seq + 1, line_seq + 1)
     await again.send(json.dumps({"type": "send", "text": "still there?", "id": "c-3"}))
-    assert (await _frames_until(again, "ack")) == [{"type": "ack", "id": "c-3", "seq": resent["seq"], "ts": resent["ts"]}]
+    assert (await _frames_until(again, "ack")) == [_ack_of("c-3", resent)]
     await again.close(None)  # type: ignore[arg-type]  # a close frame without a code
     gone = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
     assert gone.phone_number == welcome["phoneNumber"]
@@ -738,7 +757,7 @@ async def test_a_hub_stopped_and_started_again_on_its_store_keeps_the_numbers(tm
 
 async def test_a_client_whose_pings_go_unanswered_drops_without_a_goodbye_and_resumes(relay, connect):
     """The client's keepalive gives up on a silent hub: it must not send the close frame that means 'I left'."""
-    watcher, w_events = await connect(nickname="Watcher")
+    _, w_events = await connect(nickname="Watcher")
     client = OzWebClient(backoff_base=0.05, backoff_cap=0.3, ping_interval=0.2, ping_timeout=0.2)
     events = Recorder(client)
     await client.connect(relay.address, "Webphone1", {"nickname": "Patient"})

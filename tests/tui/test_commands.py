@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ozchat import ClientInfo, ClientStatus
 from ozchat.exceptions import OzchatError
+from ozchat.roster import Roster, find_people
 from ozchat.tui import commands
 from ozchat.tui.commands import (
     Avatar,
@@ -139,3 +141,18 @@ def test_complete_quotes_a_name_with_spaces_after_msg_and_whois():
     assert complete('/msg "Dave the Great" hi bo', 27, names) == commands.Completion(25, 27, ("Bob ",))
     assert commands.parse('/msg "Dave the Great" hi there') == commands.Msg("Dave the Great", "hi there")
     assert commands.parse('/whois "Dave the Great"') == commands.Whois("Dave the Great")
+
+
+def test_a_target_is_a_number_first_then_a_nickname_ignoring_case():
+    """/msg and /whois name someone as the roster does (find_people): one rule, one place."""
+    bea = ClientInfo("B3a00", ClientStatus.ONLINE, {"nickname": "Bea"})
+    impostor = ClientInfo("X0000", ClientStatus.ONLINE, {"nickname": "B3a00"})  # a nickname that is Bea's number
+    twin = ClientInfo("B3a01", ClientStatus.ONLINE, {"nickname": "bea"})
+    me = ClientInfo("M3000", ClientStatus.ONLINE, {"nickname": "Me"})
+    roster = Roster()
+    for info in (bea, impostor, twin):
+        roster.apply(info)
+    assert find_people([*roster, me], "B3a00") == [bea] == roster.find("B3a00")
+    assert find_people([*roster, me], "BEA") == [bea, twin] == roster.find("BEA")
+    assert find_people([*roster, me], "me") == [me] and roster.find("me") == []
+    assert find_people([*roster, me], "nobody") == []

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import platformdirs
 
+from ..addresses import url_host
 from ..exceptions import ConnectionFailed
 
 # What a hub started with --ready-fd writes there once it listens.
@@ -65,11 +66,10 @@ def bind_address(host: str) -> str:
 async def hub_answers(host: str, port: int, timeout: float = 1.0) -> bool:
     """True when an ozchat hub answers GET /healthz there."""
     address = bind_address(host)
-    url_host = f"[{address}]" if ":" in address else address
     # Loopback only, so no proxy from the environment may stand in between.
     async with httpx.AsyncClient(trust_env=False, timeout=timeout) as http:
         try:
-            response = await http.get(f"http://{url_host}:{port}/healthz")
+            response = await http.get(f"http://{url_host(address)}:{port}/healthz")
         except httpx.HTTPError:
             return False
     return response.status_code == 200 and response.headers.get("content-type", "").startswith("application/json")
@@ -112,7 +112,8 @@ async def ensure_local_hub(host: str, port: int, *, idle_exit: float = 60.0, wai
     ready_read, ready_write = os.pipe()
     try:
         with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
+            # A detached hub outlives this event loop, so not asyncio's child process; Popen returns at once.
+            process = subprocess.Popen(  # noqa: ASYNC220
                 [sys.executable, "-P", "-m", "ozchat", "serve", "--host", address, "--port", str(port),
                  "--idle-exit", str(idle_exit), "--ready-fd", str(ready_write)],
                 cwd=log_path.parent,

@@ -11,6 +11,8 @@ import ipaddress
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
+from ..addresses import url_host
+
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -31,8 +33,7 @@ def normalize_origin(origin: str) -> str | None:
     if found is None:
         return None
     scheme, host, port = found
-    host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{url_host(host)}:{port}"
 
 
 def _names_loopback(host: str) -> bool:

@@ -17,6 +17,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from ..addresses import url_host
 from ..images import AvatarError
 from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame, Uploaded, encode
 from .http import HttpRoutes
@@ -195,8 +196,7 @@ class Hub:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'wss' if self._ssl_context else 'ws'}://{host}:{self.port}/"
+        return f"{'wss' if self._ssl_context else 'ws'}://{url_host(self.host)}:{self.port}/"
 
     @property
     def lines(self) -> LineRegistry:

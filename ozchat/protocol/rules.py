@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from ..addresses import url_host
 from ..exceptions import ProtocolError
 from ..names import is_blank
 from ..text import is_unprintable
@@ -175,6 +176,4 @@ def server_url(address: str, default_port: int = DEFAULT_PORT) -> str:
     host = parts.hostname
     if not host:
         raise ValueError(f"no host in server address {address!r}")
-    if ":" in host:
-        host = f"[{host}]"
-    return f"ws://{host}:{port}/"
+    return f"ws://{url_host(host)}:{port}/"

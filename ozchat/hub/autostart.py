@@ -20,7 +20,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import platformdirs
 
 from ..addresses import url_host
@@ -65,6 +64,8 @@ def bind_address(host: str) -> str:
 
 async def hub_answers(host: str, port: int, timeout: float = 1.0) -> bool:
     """True when an ozchat hub answers GET /healthz there."""
+    import httpx  # only a client starting a local hub asks: `ozchat serve` imports this module too
+
     address = bind_address(host)
     # Loopback only, so no proxy from the environment may stand in between.
     async with httpx.AsyncClient(trust_env=False, timeout=timeout) as http:

@@ -1,0 +1,53 @@
+"""Dependencies point one way: the hub loads nothing of the UI or of the client's avatar fetching."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# What only the chat UI and its avatars need.
+CLIENT_ONLY = ("httpx", "rich_pixels", "textual", "PIL")
+
+
+def _loaded_after(code: str) -> set[str]:
+    """The top-level modules a fresh interpreter has loaded after running `code`."""
+    shown = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+    return {name.split(".")[0] for name in json.loads(shown.stdout.splitlines()[-1])}
+
+
+def test_importing_the_hub_loads_no_ui_http_client_or_image_library():
+    assert _loaded_after("import ozchat.hub.server").isdisjoint(CLIENT_ONLY)
+
+
+def test_a_running_hub_that_served_a_client_has_loaded_no_ui_http_client_or_image_library():
+    code = """
+import asyncio
+from ozchat import OzWebClient
+from ozchat.hub import Hub
+
+async def main():
+    async with Hub("127.0.0.1", 0) as hub:
+        client = OzWebClient(ping_interval=None)
+        await client.connect(hub.url, "Webphone1", {"nickname": "John"})
+        await client.send_message("hi")
+        await client.disconnect()
+
+asyncio.run(main())
+"""
+    assert _loaded_after(code).isdisjoint(CLIENT_ONLY)
+
+
+def test_ozchat_serve_loads_no_ui_http_client_or_image_library():
+    """The real command, run until it stops by itself: -X importtime lists every module it imported."""
+    shown = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ozchat", "serve", "--port", "0", "--store", "memory",
+         "--idle-exit", "0.5"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in shown.stderr.splitlines() if "|" in line}
+    assert "websockets" in imported and "ozchat" in imported  # the listing is read right
+    assert imported.isdisjoint(CLIENT_ONLY)

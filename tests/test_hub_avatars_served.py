@@ -136,14 +136,14 @@ class _Viewer:
         self.address = address
         self.client = OzWebClient(ping_interval=None)
         self.avatars = AvatarService(base_url=avatar_base_url(address))
-        self._changed = asyncio.Event()
-        self.client.on_client_state_changed(lambda info: self._changed.set())
+        self.changed = asyncio.Event()
+        self.client.on_client_state_changed(lambda info: self.changed.set())
 
     async def avatar_of(self, other: OzWebClient, value: str) -> str:
         """The avatar value this viewer's roster shows for `other`, once it is `value`."""
         while (info := self.client.roster.get(other.phone_number or "")) is None or info.get("avatar") != value:
-            self._changed.clear()
-            await self._changed.wait()
+            self.changed.clear()
+            await self.changed.wait()
         return info["avatar"]
 
 

@@ -30,15 +30,15 @@ class Hub:
         options.setdefault("grace", GRACE)
         self.state: HubState[str] = HubState(self.store, wall_clock=lambda: START + self.now, **options)
         self.outputs: list[Output[str]] = []
-        self._opened: set[str] = set()
+        self.opened: set[str] = set()
 
     def feed(self, conn: str, frame: dict[str, Any] | str) -> list[tuple[str, dict[str, Any]]]:
         """Send a frame on `conn` (opened on first use); the frames the hub sends because of it, by recipient."""
-        if conn not in self._opened:
+        if conn not in self.opened:
             self.state.connect(conn, "192.0.2.1", self.now)
-            self._opened.add(conn)
+            self.opened.add(conn)
         raw = frame if isinstance(frame, str) else json.dumps(frame)
-        return self._record(self.state.receive(conn, raw, self.now))
+        return self.record(self.state.receive(conn, raw, self.now))
 
     def hello(self, conn: str, nickname: str, **fields: Any) -> dict[str, Any]:
         """Join `conn` to line L; its welcome."""
@@ -46,13 +46,13 @@ class Hub:
         return next(frame for to, frame in frames if to == conn and frame["type"] == "welcome")
 
     def close(self, conn: str, *, clean: bool) -> list[tuple[str, dict[str, Any]]]:
-        self._opened.discard(conn)
-        return self._record(self.state.closed(conn, clean=clean, now=self.now))
+        self.opened.discard(conn)
+        return self.record(self.state.closed(conn, clean=clean, now=self.now))
 
     def expire(self) -> list[tuple[str, dict[str, Any]]]:
-        return self._record(self.state.expire(self.now))
+        return self.record(self.state.expire(self.now))
 
-    def _record(self, outputs: list[Output[str]]) -> list[tuple[str, dict[str, Any]]]:
+    def record(self, outputs: list[Output[str]]) -> list[tuple[str, dict[str, Any]]]:
         self.outputs = outputs
         return frames_to(outputs)
 
@@ -63,10 +63,6 @@ class Hub:
     @property
     def timers(self) -> list[float]:
         return [output.at for output in self.outputs if isinstance(output, Timer)]
-
-
-def _hub(**options: Any) -> Hub:
-    return Hub(**options)
 
 
 def _decoded(item: Item) -> dict[str, Any]:
@@ -104,7 +100,7 @@ def _error(frames: list[tuple[str, dict[str, Any]]], to: str) -> str:
 
 
 def test_a_newcomer_gets_welcome_roster_and_synced_and_the_others_see_it_online():
-    hub = _hub()
+    hub = Hub()
     ann = hub.hello("a", "Ann")
     frames = hub.feed("b", {"type": "hello", "line": "L", "properties": {"nickname": "Ben"}})
     ben = next(frame for to, frame in frames if frame["type"] == "welcome")
@@ -116,7 +112,7 @@ def test_a_newcomer_gets_welcome_roster_and_synced_and_the_others_see_it_online(
 
 
 def test_a_frame_before_the_hello_is_answered_and_the_connection_stays_open():
-    hub = _hub()
+    hub = Hub()
     frames = hub.feed("a", {"type": "send", "text": "hi", "id": "c-1"})
     assert frames == [("a", {"type": "error", "code": "hello_required", "message": "send a hello first", "id": "c-1"})]
     assert hub.closes == []
@@ -129,7 +125,7 @@ def _refused(hub: Hub, conn: str, hello: dict[str, Any]) -> tuple[str, list[tupl
 
 
 def test_refused_hellos_name_the_first_failure_in_the_documented_order():
-    hub = _hub(token="sesame")
+    hub = Hub(token="sesame")
     everything_wrong = {"version": 2, "token": "wrong", "line": "", "properties": {"nickname": ""}}
     assert _refused(hub, "1", everything_wrong) == ("unsupported_version", [("1", 4003)])
     assert _refused(hub, "2", {**everything_wrong, "version": 1}) == ("bad_token", [("2", 4003)])
@@ -141,7 +137,7 @@ def test_refused_hellos_name_the_first_failure_in_the_documented_order():
 
 
 def test_a_hello_over_the_joins_of_its_address_is_turned_away_with_4029_before_the_nickname_is_checked():
-    hub = _hub(limiter=AddressLimiter(AddressLimits(joins=WindowLimit(1, 60.0))))
+    hub = Hub(limiter=AddressLimiter(AddressLimits(joins=WindowLimit(1, 60.0))))
     hub.hello("a", "Ann")
     frames = hub.feed("b", {"type": "hello", "line": "L", "properties": {"nickname": "Ann"}})
     assert _error(frames, "b") == "rate_limited" and hub.closes == [("b", 4029)]
@@ -150,7 +146,7 @@ def test_a_hello_over_the_joins_of_its_address_is_turned_away_with_4029_before_t
 
 
 def test_a_frame_over_the_rate_is_refused_with_when_to_try_again_and_a_hello_so_refused_closes():
-    hub = _hub(rate_limit=RateLimit(1.0, 1))
+    hub = Hub(rate_limit=RateLimit(1.0, 1))
     hub.feed("a", {"type": "send", "text": "one"})
     frames = hub.feed("a", {"type": "send", "text": "two", "id": "c-2"})
     assert frames == [("a", {
@@ -171,7 +167,7 @@ def _resume(hub: Hub, conn: str, welcome: dict[str, Any], nickname: str) -> dict
 
 
 def test_a_drop_lingers_unseen_and_a_resume_within_the_grace_period_keeps_the_number():
-    hub = _hub()
+    hub = Hub()
     ann = hub.hello("a", "Ann")
     hub.hello("b", "Ben")
     assert hub.close("a", clean=False) == [] and hub.timers == [GRACE]
@@ -184,7 +180,7 @@ def test_a_drop_lingers_unseen_and_a_resume_within_the_grace_period_keeps_the_nu
 
 
 def test_when_the_grace_period_ends_the_others_see_offline_and_a_late_resume_gets_a_new_number():
-    hub = _hub()
+    hub = Hub()
     ann = hub.hello("a", "Ann")
     hub.hello("b", "Ben")
     hub.close("a", clean=False)
@@ -198,7 +194,7 @@ def test_when_the_grace_period_ends_the_others_see_offline_and_a_late_resume_get
 
 
 def test_a_clean_close_is_offline_at_once_without_a_grace_period():
-    hub = _hub()
+    hub = Hub()
     ann = hub.hello("a", "Ann")
     hub.hello("b", "Ben")
     assert _presence(hub.close("a", clean=True), "b") == [(ann["phoneNumber"], "OFFLINE")]
@@ -206,7 +202,7 @@ def test_a_clean_close_is_offline_at_once_without_a_grace_period():
 
 
 def test_a_resume_on_a_new_connection_closes_the_old_one_with_4009_and_the_old_one_speaks_for_nobody():
-    hub = _hub()
+    hub = Hub()
     ann = hub.hello("a", "Ann")
     hub.hello("b", "Ben")
     _resume(hub, "a2", ann, "Ann")
@@ -217,7 +213,7 @@ def test_a_resume_on_a_new_connection_closes_the_old_one_with_4009_and_the_old_o
 
 
 def test_a_resume_with_changed_properties_tells_the_others_once():
-    hub = _hub()
+    hub = Hub()
     ann = hub.hello("a", "Ann")
     hub.hello("b", "Ben")
     hub.close("a", clean=False)
@@ -228,9 +224,9 @@ def test_a_resume_with_changed_properties_tells_the_others_once():
 
 def test_a_restarted_hub_keeps_who_was_present_for_a_grace_period_from_its_start():
     store = MemoryStore()
-    before = _hub(store=store)
+    before = Hub(store=store)
     ann = before.hello("a", "Ann")
-    after = _hub(store=store)
+    after = Hub(store=store)
     assert after.state.restore(after.now) == [Timer(GRACE)]
     after.now = 5.0
     assert _resume(after, "a2", ann, "Ann")["resumed"] is True
@@ -245,7 +241,7 @@ def _say(hub: Hub, conn: str, text: str, **fields: Any) -> dict[str, Any]:
 
 
 def test_line_messages_take_the_next_line_number_and_reach_everyone_with_the_sender_acknowledged():
-    hub = _hub()
+    hub = Hub()
     hub.hello("a", "Ann")
     hub.hello("b", "Ben")
     frames = hub.feed("a", {"type": "send", "text": "hi", "id": "c-1"})
@@ -256,7 +252,7 @@ def test_line_messages_take_the_next_line_number_and_reach_everyone_with_the_sen
 
 
 def test_a_resume_gets_what_it_missed_after_a_gap_for_what_is_no_longer_kept():
-    hub = _hub(store=MemoryStore(keep_messages=3))
+    hub = Hub(store=MemoryStore(keep_messages=3))
     hub.hello("a", "Ann")
     ben = hub.hello("b", "Ben")
     hub.close("b", clean=False)
@@ -274,7 +270,7 @@ def test_a_resume_gets_what_it_missed_after_a_gap_for_what_is_no_longer_kept():
 
 
 def test_a_newcomer_gets_the_newest_messages_marked_history_up_to_what_it_asks():
-    hub = _hub()
+    hub = Hub()
     hub.hello("a", "Ann")
     for text in "123":
         _say(hub, "a", text)
@@ -283,7 +279,7 @@ def test_a_newcomer_gets_the_newest_messages_marked_history_up_to_what_it_asks()
 
 
 def test_a_last_seq_of_another_epoch_replays_everything_kept():
-    hub = _hub()
+    hub = Hub()
     hub.hello("a", "Ann")
     for text in "12":
         _say(hub, "a", text)
@@ -292,7 +288,7 @@ def test_a_last_seq_of_another_epoch_replays_everything_kept():
 
 
 def test_direct_messages_take_each_partys_own_numbers_and_a_resume_gets_a_direct_gap():
-    hub = _hub(store=MemoryStore(keep_messages=1))
+    hub = Hub(store=MemoryStore(keep_messages=1))
     ann = hub.hello("a", "Ann", clientSecret=SECRET)
     ben = hub.hello("b", "Ben")
     first = hub.feed("a", {"type": "send", "text": "psst", "to": ben["phoneNumber"], "id": "d-1"})
@@ -314,7 +310,7 @@ def test_direct_messages_take_each_partys_own_numbers_and_a_resume_gets_a_direct
 
 
 def test_a_resent_id_is_acknowledged_again_and_relayed_to_nobody():
-    hub = _hub()
+    hub = Hub()
     hub.hello("a", "Ann", clientSecret=SECRET)
     hub.hello("b", "Ben")
     first = _say(hub, "a", "hi")
@@ -323,7 +319,7 @@ def test_a_resent_id_is_acknowledged_again_and_relayed_to_nobody():
 
 
 def test_a_resend_under_a_new_number_is_recognised_by_the_client_secret_and_another_text_is_a_new_message():
-    hub = _hub()
+    hub = Hub()
     hub.hello("a", "Ann", clientSecret=SECRET)
     hub.hello("b", "Ben")
     first = _say(hub, "a", "hi")
@@ -335,7 +331,7 @@ def test_a_resend_under_a_new_number_is_recognised_by_the_client_secret_and_anot
 
 
 def test_another_clients_id_is_never_matched():
-    hub = _hub()
+    hub = Hub()
     hub.hello("a", "Ann", clientSecret=SECRET)
     hub.hello("b", "Ben", clientSecret="t" * 16)
     _say(hub, "a", "hi")

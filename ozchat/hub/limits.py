@@ -11,7 +11,6 @@ import math
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Union
 
 _FORGET_EVERY = 60.0  # seconds between sweeps of addresses whose budgets are whole again
 
@@ -145,7 +144,7 @@ class AddressLimiter:
         return None if window is None else window.wait(now)
 
 
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -1,38 +1,33 @@
-"""History stores: where the hub keeps every line's numbered messages.
-
-SQLite is the embedded default; `MemoryStore` keeps nothing across restarts. A message is
-appended before the hub acknowledges or relays it. Writes run on the hub's loop: a WAL-mode
-insert is tens of microseconds, cheaper than a thread hop, and keeps relay order simple.
-"""
+"""History in one SQLite file, kept across hub restarts."""
 
 from __future__ import annotations
 
 import functools
 import json
 import logging
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, TypeVar
 
-import msgspec
-
-from ..exceptions import OzchatError
-from ..protocol import ChatMessage
+from ...protocol import ChatMessage
+from .base import (
+    DEFAULT_KEEP_DAYS,
+    DEFAULT_KEEP_MESSAGES,
+    DEFAULT_MAX_STORE_BYTES,
+    SHRINK_TO,
+    Direct,
+    Member,
+    StoreError,
+    new_epoch,
+)
 
 log = logging.getLogger("ozchat.hub.store")
 
-DEFAULT_KEEP_MESSAGES = 10_000
-DEFAULT_KEEP_DAYS = 30.0
-DEFAULT_MAX_STORE_BYTES = 200 * 1024 * 1024
-_SHRINK_TO = 0.9  # a store over its bound is pruned to this share of it, so pruning is not constant
-_MESSAGE_OVERHEAD = 100  # bytes a stored message costs besides its text (memory store's estimate)
 _WAL_LIMIT = 4 * 1024 * 1024  # the write-ahead log is cut back to this after a checkpoint
 _PRUNE_EVERY = 100
 _PRUNE_INTERVAL = 1.0  # seconds between prunes of one line triggered by reads
-
 
 # `pos` orders a line's messages as they were sent; `seq` is the line number (a direct message's: the
 # line number it follows). A direct message keeps each party's identity and number.
@@ -41,10 +36,6 @@ _MESSAGES_COLUMNS = """
     sender TEXT NOT NULL, recipient TEXT, nickname TEXT, text TEXT NOT NULL,
     action INTEGER NOT NULL DEFAULT 0, client_id TEXT, author TEXT,
     recipient_identity TEXT, sender_direct_seq INTEGER, recipient_direct_seq INTEGER"""
-
-
-class StoreError(OzchatError):
-    """The history store could not read or write: a damaged file, a full disk, a lost volume."""
 
 
 _T = TypeVar("_T")
@@ -61,215 +52,6 @@ def _storage_errors(method: Callable[..., _T]) -> Callable[..., _T]:
             raise StoreError(str(exc)) from exc
 
     return wrapper
-
-
-class HistoryStore(Protocol):
-    """Every method may raise StoreError."""
-
-    def last_seq(self, line: str) -> int:
-        """The newest sequence number ever given to a line message on the line (0 for none)."""
-
-    def last_direct_seq(self, line: str, identity: str) -> int:
-        """The newest number ever given to a direct message of this client identity on the line (0 for none)."""
-
-    def has_held_messages(self, line: str) -> bool:
-        """Whether a message, line or direct, was ever stored on the line."""
-
-    def epoch(self, line: str) -> str:
-        """A random id of the line's numbering, made on first use: it changes when the numbering restarts."""
-
-    def append(self, line: str, message: ChatMessage, author: str | None = None, direct: Direct | None = None) -> None:
-        """Keep a message; `author` is the sender's hashed client identity (for telling resends apart).
-
-        A direct message comes with `direct`, its parties' identities and numbers.
-        """
-
-    def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
-        """Every retained message this author sent with this client id, oldest first, as its sender saw it."""
-
-    def visible(
-        self, line: str, phone_number: str, identity: str = "", *, after_seq: int = 0, after_direct_seq: int = 0, limit: int
-    ) -> list[ChatMessage]:
-        """The newest `limit` messages the client may see, in the order they were sent.
-
-        Line messages numbered after `after_seq`; direct messages this client (the same phone number
-        and identity) sent or received numbered after `after_direct_seq`, carrying its own number.
-        """
-
-    def keep_member(
-        self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any], identity: str = ""
-    ) -> None:
-        """Remember who is on a line (its resume token hashed, its identity), so a restarted hub can take them back."""
-
-    def forget_member(self, line: str, phone_number: str) -> None: ...
-
-    def members(self) -> list[Member]:
-        """Everyone remembered as present: the clients a restarted hub keeps numbers for."""
-
-    def close(self) -> None: ...
-
-
-class Member(NamedTuple):
-    """A client present on a line, as a restarted hub finds it."""
-
-    line: str
-    phone_number: str
-    token_hash: str
-    properties: dict[str, Any]
-    identity: str = ""  # empty when an older hub kept the member: it gets a new number
-
-
-class Direct(NamedTuple):
-    """A direct message's two parties (hashed client identities) and the number each gives it."""
-
-    sender_identity: str
-    recipient_identity: str
-    sender_seq: int
-    recipient_seq: int
-
-
-class _Kept(NamedTuple):
-    """A message in the memory store, with what only the hub knows of it."""
-
-    message: ChatMessage
-    author: str | None
-    direct: Direct | None
-
-    def copy_for(self, phone_number: str, identity: str, after_direct_seq: int) -> ChatMessage | None:
-        """The message as this client sees it, when it is a direct message of its own numbered after `after_direct_seq`."""
-        if self.direct is None:
-            return None
-        message, direct = self.message, self.direct
-        if message.sender == phone_number and direct.sender_identity == identity:
-            number = direct.sender_seq
-        elif message.to == phone_number and direct.recipient_identity == identity:
-            number = direct.recipient_seq
-        else:
-            return None
-        return msgspec.structs.replace(message, direct_seq=number) if number > after_direct_seq else None
-
-
-def _new_epoch() -> str:
-    return secrets.token_hex(8)
-
-
-class MemoryStore:
-    """History in memory only: lost when the hub stops."""
-
-    def __init__(
-        self,
-        keep_messages: int = DEFAULT_KEEP_MESSAGES,
-        keep_days: float = DEFAULT_KEEP_DAYS,
-        max_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
-    ) -> None:
-        self._lines: dict[str, list[_Kept]] = {}
-        self._epochs: dict[str, str] = {}
-        self._members: dict[tuple[str, str], Member] = {}
-        self._last: dict[str, int] = {}
-        self._last_direct: dict[tuple[str, str], int] = {}
-        self._keep = keep_messages
-        self._keep_ms = int(keep_days * 86_400_000)
-        self._max_bytes = max_bytes
-        self._bytes = 0
-
-    @staticmethod
-    def _size(kept: _Kept) -> int:
-        return len(kept.message.text.encode("utf-8", "surrogatepass")) + _MESSAGE_OVERHEAD
-
-    @property
-    def used_bytes(self) -> int:
-        """An estimate of the memory the kept messages take."""
-        return self._bytes
-
-    def last_seq(self, line: str) -> int:
-        return self._last.get(line, 0)
-
-    def last_direct_seq(self, line: str, identity: str) -> int:
-        return self._last_direct.get((line, identity), 0)
-
-    def has_held_messages(self, line: str) -> bool:
-        return line in self._lines
-
-    def epoch(self, line: str) -> str:
-        return self._epochs.setdefault(line, _new_epoch())
-
-    def append(self, line: str, message: ChatMessage, author: str | None = None, direct: Direct | None = None) -> None:
-        kept = _Kept(message, author, direct)
-        self._lines.setdefault(line, []).append(kept)
-        if direct is None:
-            self._last[line] = message.seq
-        else:
-            self._last_direct[line, direct.sender_identity] = direct.sender_seq
-            self._last_direct[line, direct.recipient_identity] = direct.recipient_seq
-        self._bytes += self._size(kept)
-        self._prune(line)
-        if self._max_bytes is not None and self._bytes > self._max_bytes:
-            self._shrink(int(self._max_bytes * _SHRINK_TO))
-
-    def _prune(self, line: str) -> None:
-        kept = self._lines.get(line, [])
-        cutoff = int(time.time() * 1000) - self._keep_ms
-        drop = max(len(kept) - self._keep, 0)
-        while drop < len(kept) and kept[drop].message.ts < cutoff:
-            drop += 1
-        self._drop_oldest(line, drop)
-
-    def _drop_oldest(self, line: str, count: int) -> None:
-        kept = self._lines.get(line, [])
-        for dropped in kept[:count]:
-            self._bytes -= self._size(dropped)
-        del kept[:count]
-
-    def _shrink(self, target: int) -> None:
-        """Drop whole histories, the line whose newest message is oldest first; then the oldest of the last line."""
-        by_age = sorted((kept[-1].message.ts, line) for line, kept in self._lines.items() if kept)
-        for _, line in by_age[:-1]:
-            if self._bytes <= target:
-                return
-            self._drop_oldest(line, len(self._lines[line]))
-        kept = self._lines[by_age[-1][1]]
-        drop = 0
-        excess = self._bytes - target
-        while excess > 0 and drop < len(kept) - 1:
-            excess -= self._size(kept[drop])
-            drop += 1
-        self._drop_oldest(by_age[-1][1], drop)
-
-    def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
-        return [
-            msgspec.structs.replace(k.message, direct_seq=k.direct.sender_seq) if k.direct is not None else k.message
-            for k in self._lines.get(line, [])
-            if k.message.id == client_id and k.author == author
-        ]
-
-    def visible(
-        self, line: str, phone_number: str, identity: str = "", *, after_seq: int = 0, after_direct_seq: int = 0, limit: int
-    ) -> list[ChatMessage]:
-        self._prune(line)
-        found: list[ChatMessage] = []
-        for kept in self._lines.get(line, []):
-            if kept.message.to is None:
-                if kept.message.seq > after_seq:
-                    found.append(kept.message)
-            elif (copy := kept.copy_for(phone_number, identity, after_direct_seq)) is not None:
-                found.append(copy)
-        return found[-limit:] if limit > 0 else []
-
-    def keep_member(
-        self, line: str, phone_number: str, token_hash: str, properties: dict[str, Any], identity: str = ""
-    ) -> None:
-        self._members[line, phone_number] = Member(line, phone_number, token_hash, properties, identity)
-
-    def forget_member(self, line: str, phone_number: str) -> None:
-        self._members.pop((line, phone_number), None)
-
-    def members(self) -> list[Member]:
-        return list(self._members.values())
-
-    def close(self) -> None:
-        self._lines.clear()
-        self._members.clear()
-        self._bytes = 0
 
 
 class SQLiteStore:
@@ -326,7 +108,7 @@ class SQLiteStore:
         self._appends = 0
         self._pruned_at: dict[str, float] = {}
         if max_bytes is not None and self.used_bytes > max_bytes:  # the bound was lowered since the last run
-            self._shrink(int(max_bytes * _SHRINK_TO))
+            self._shrink(int(max_bytes * SHRINK_TO))
 
     def _add_missing_columns(self, table: str, columns: dict[str, str]) -> None:
         """Bring a history file written by an older hub up to date, keeping its rows."""
@@ -381,9 +163,10 @@ class SQLiteStore:
         row = self._db.execute("SELECT epoch FROM lines WHERE line = ?", (line,)).fetchone()
         if row is not None and row[0]:
             return row[0]
-        epoch = _new_epoch()
+        epoch = new_epoch()
         self._db.execute(
-            "INSERT INTO lines (line, last_seq, epoch) VALUES (?, 0, ?) ON CONFLICT (line) DO UPDATE SET epoch = excluded.epoch",
+            "INSERT INTO lines (line, last_seq, epoch) VALUES (?, 0, ?)"
+            " ON CONFLICT (line) DO UPDATE SET epoch = excluded.epoch",
             (line, epoch),
         )
         return epoch
@@ -394,33 +177,37 @@ class SQLiteStore:
             self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT INTO messages (line, seq, ts, sender, recipient, nickname, text, action, client_id, author,"
-                " recipient_identity, sender_direct_seq, recipient_direct_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " recipient_identity, sender_direct_seq, recipient_direct_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (line, message.seq, message.ts, message.sender, message.to, message.nickname,
                  message.text, int(message.action), message.id, author,
                  *(direct[1:] if direct is not None else (None, None, None))),
             )
             if direct is None:
                 self._db.execute(
-                    "INSERT INTO lines (line, last_seq) VALUES (?, ?) ON CONFLICT (line) DO UPDATE SET last_seq = excluded.last_seq",
+                    "INSERT INTO lines (line, last_seq) VALUES (?, ?)"
+                    " ON CONFLICT (line) DO UPDATE SET last_seq = excluded.last_seq",
                     (line, message.seq),
                 )
             else:
                 self._db.executemany(
                     "INSERT INTO direct_seqs VALUES (?, ?, ?)"
                     " ON CONFLICT (line, identity) DO UPDATE SET last_direct_seq = excluded.last_direct_seq",
-                    [(line, direct.sender_identity, direct.sender_seq), (line, direct.recipient_identity, direct.recipient_seq)],
+                    [(line, direct.sender_identity, direct.sender_seq),
+                     (line, direct.recipient_identity, direct.recipient_seq)],
                 )
         self._appends += 1
         if self._appends % _PRUNE_EVERY == 0:
             self._prune(line, force=True)
         if self._max_bytes is not None and self.used_bytes > self._max_bytes:
-            self._shrink(int(self._max_bytes * _SHRINK_TO))
+            self._shrink(int(self._max_bytes * SHRINK_TO))
 
     @property
     def used_bytes(self) -> int:
         """Bytes of the file in use (free pages not counted)."""
-        pages = self._db.execute("PRAGMA page_count").fetchone()[0] - self._db.execute("PRAGMA freelist_count").fetchone()[0]
-        return pages * self._page_size
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return (pages - free) * self._page_size
 
     def _shrink(self, target: int) -> None:
         """Drop whole histories, the line whose newest message is oldest first; then the oldest of the last line.
@@ -494,14 +281,16 @@ class SQLiteStore:
     @_storage_errors
     def find(self, line: str, client_id: str, author: str) -> list[ChatMessage]:
         rows = self._db.execute(
-            f"SELECT {self._COLUMNS}, sender_direct_seq FROM messages WHERE line = ? AND client_id = ? AND author = ? ORDER BY pos",
+            f"SELECT {self._COLUMNS}, sender_direct_seq FROM messages"
+            " WHERE line = ? AND client_id = ? AND author = ? ORDER BY pos",
             (line, client_id, author),
         ).fetchall()
         return [self._message(row) for row in rows]
 
     @_storage_errors
     def visible(
-        self, line: str, phone_number: str, identity: str = "", *, after_seq: int = 0, after_direct_seq: int = 0, limit: int
+        self, line: str, phone_number: str, identity: str = "", *,
+        after_seq: int = 0, after_direct_seq: int = 0, limit: int,
     ) -> list[ChatMessage]:
         self._prune(line)
         sent = "sender = :phone AND author = :identity"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import pkgutil
 import re
 import subprocess
 import sys
@@ -109,3 +111,21 @@ def test_every_package_data_pattern_names_shipped_files():
     for pattern in PYPROJECT["tool"]["setuptools"]["package-data"]["ozchat"]:
         assert list(package.glob(pattern)), f"package-data declares {pattern!r}, which matches no file"
     assert (package / "py.typed").is_file()
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+def test_every_error_of_the_package_is_drawn_in_the_exception_tree_with_its_module():
+    for module in pkgutil.walk_packages(ozchat.__path__, "ozchat."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    tree = ozchat.exceptions.__doc__ or ""
+    for error in _subclasses(ozchat.OzchatError):
+        if error.__name__.startswith("_"):
+            continue
+        drawn = re.search(rf"── {error.__name__}\b.*$", tree, re.M)
+        assert drawn, f"{error.__module__}.{error.__name__} is missing from the tree in ozchat/exceptions.py"
+        if error.__module__ != "ozchat.exceptions":
+            assert drawn[0].endswith(f"({error.__module__})")

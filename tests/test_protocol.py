@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ozchat import ClientInfo, ClientStatus, ProtocolError, Roster
 from ozchat.protocol import (
+    PROTOCOL_VERSION,
     Ack,
     ChatMessage,
     ErrorCode,
@@ -267,3 +268,8 @@ def test_every_error_code_in_the_protocol_document_is_an_error_code_and_back():
     rows = [row for row in table.splitlines() if row.startswith("| `")]
     documented = {code for row in rows for code in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
     assert documented == {code.value for code in ErrorCode}
+
+
+def test_the_protocol_document_names_the_version_the_code_speaks():
+    document = (Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md").read_text("utf-8")
+    assert document.splitlines()[0] == f"# The ozchat wire protocol, version {PROTOCOL_VERSION}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from relay import Relay
-
 from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.hub import Hub
 from ozchat.hub.store import MemoryStore
@@ -12,6 +10,7 @@ from ozchat.tui.messages import ChatReceived, ConnectionChanged, PresenceChanged
 from ozchat.tui.widgets import PeopleList, ProfileCard
 
 from .conftest import SIZE, chat_lines, joined, listed, make_app, people_ids, said, until
+from relay import Relay
 
 
 async def test_roster_gains_and_loses_john(chat_app, connect):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from relay import Relay
-
 from ozchat import OzWebClient
 from ozchat.hub import Hub
 from ozchat.hub.store import MemoryStore
@@ -11,6 +9,7 @@ from ozchat.tui.app import OzChatApp
 from ozchat.tui.widgets import PeopleList, StatusBar
 
 from .conftest import SIZE, chat_lines, joined, make_app, said, until
+from relay import Relay
 
 FAST = {"ping_interval": None, "backoff_base": 0.05, "backoff_cap": 0.3}
 NOTICE = "The hub's history was reset; below is everything it still has"

@@ -8,14 +8,24 @@ import socket
 import sys
 
 import pytest
-from conftest import Recorder
-from relay import Relay
 from websockets.asyncio.client import connect as ws_connect
 
-from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
+from ozchat import (
+    ChatMessage,
+    ClientInfo,
+    ClientStatus,
+    ConnectionClosed,
+    ConnectionState,
+    ConnectionStateChanged,
+    OzWebClient,
+)
 from ozchat.hub import Hub
 from ozchat.hub.store import MemoryStore, SQLiteStore
 from ozchat.protocol import Gap, Synced, Welcome, encode
+from ozchat.reconnect import ReconnectPolicy
+
+from conftest import Recorder
+from relay import Relay
 
 FAST = {"backoff_base": 0.05, "backoff_cap": 0.3, "ping_interval": None}
 
@@ -774,3 +784,74 @@ async def test_a_client_whose_pings_go_unanswered_drops_without_a_goodbye_and_re
     await w_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.seq == sentinel.seq)
     assert [e.status for e in w_events.of_type(ClientInfo) if e.phone_number == number] == [ClientStatus.ONLINE]
     await client.disconnect()
+
+
+def _fixed_policy(base: float, cap: float, *, jitter: float = 1.0) -> ReconnectPolicy:
+    """The reconnect policy with its random draw fixed, so the waits it tells are known."""
+    return ReconnectPolicy(base, cap, random=lambda: jitter)
+
+
+async def test_a_hub_not_there_yet_is_tried_with_the_policy_each_failure_told(unused_tcp_port):
+    client = OzWebClient(ping_interval=None, reconnect_policy=_fixed_policy(0.2, 0.4))
+    events = client.events()
+    connecting = asyncio.create_task(
+        client.connect(f"127.0.0.1:{unused_tcp_port}", "Webphone1", {"nickname": "Early"}, keep_trying=True)
+    )
+    told: list[ConnectionStateChanged] = []
+    async for event in events:
+        assert isinstance(event, ConnectionStateChanged)
+        told.append(event)
+        if len(told) == 3:
+            break
+    assert [(e.state, e.retrying) for e in told] == [(ConnectionState.CONNECTION_FAILED, True)] * 3
+    assert [e.reason.rsplit("(", 1)[1] for e in told] == [
+        "attempt 1; trying again in 0.2 s)", "attempt 2; trying again in 0.4 s)", "attempt 3; trying again in 0.4 s)"]
+    assert told[0].reason.startswith(f"cannot reach ws://127.0.0.1:{unused_tcp_port}/")
+    async with Hub("127.0.0.1", unused_tcp_port, ping_interval=None):
+        await connecting
+        async for event in events:  # more failures may have come before the hub was there
+            if isinstance(event, ConnectionStateChanged) and not event.retrying:
+                assert event.state is ConnectionState.ACCESS_GRANTED and client.nickname == "Early"
+                break
+        await client.disconnect()
+
+
+async def test_disconnect_ends_a_connect_that_keeps_trying(unused_tcp_port):
+    client = OzWebClient(ping_interval=None, reconnect_policy=_fixed_policy(30.0, 30.0))
+    recorder = Recorder(client)
+    connecting = asyncio.create_task(client.connect(f"127.0.0.1:{unused_tcp_port}", "Webphone1", keep_trying=True))
+    await recorder.wait_for(lambda e: isinstance(e, ConnectionStateChanged) and e.retrying)
+    await client.disconnect()  # during the 30 s wait
+    with pytest.raises(ConnectionClosed):
+        await connecting
+    assert [(e.state, e.retrying) for e in recorder.of_type(ConnectionStateChanged)] == [
+        (ConnectionState.CONNECTION_FAILED, True), (ConnectionState.CONNECTION_CLOSED, False)]
+
+
+async def test_a_hub_asking_to_wait_is_tried_again_no_sooner_than_it_asked():
+    """The hub turns the first hello away as too frequent (retryAfter 0.3 s); the backoff alone would be 0.01 s."""
+    from websockets.asyncio.server import serve
+
+    hellos = 0
+
+    async def handler(ws):
+        nonlocal hellos
+        await ws.recv()
+        hellos += 1
+        if hellos == 1:
+            await ws.send(json.dumps({"type": "error", "code": "rate_limited", "message": "too many joins",
+                                      "retryAfter": 0.3}))
+            await ws.close(4029, "too many joins")
+            return
+        await ws.send(encode(Welcome("AAAAA", "Webphone1", {}, 0, "token")), text=True)
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = OzWebClient(ping_interval=None, reconnect_policy=_fixed_policy(0.02, 0.02, jitter=0.0))
+        recorder = Recorder(client)
+        await client.connect(f"127.0.0.1:{port}", "Webphone1", keep_trying=True)
+        failed, granted = recorder.of_type(ConnectionStateChanged)
+        assert failed.reason == "the hub asks to wait: too many joins (attempt 1; trying again in 0.3 s)"
+        assert granted.state is ConnectionState.ACCESS_GRANTED and hellos == 2
+        await client.disconnect()

@@ -30,7 +30,7 @@ from ..roster import Roster
 from ..settings import save_setting
 from . import texts
 from .avatar_board import RETRY_FAILED, AvatarBoard, plain_reason
-from .bridge import FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY, PRESENCE_TICK, Join, run_client
+from .bridge import PRESENCE_TICK, Join, run_client
 from .command_runner import CommandRunner
 from .conversations import LINE_TAB, Conversation, Conversations, RateLimit
 from .messages import (
@@ -91,7 +91,6 @@ class OzChatApp(App[None]):
         max_chat_lines: int = 2000,
         theme: str | None = None,
         avatar_retry: float = RETRY_FAILED,
-        connect_retry: tuple[float, float] = (FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY),
         monotonic: Callable[[], float] = time.monotonic,
         settings_file: Path | None = None,
     ) -> None:
@@ -100,7 +99,7 @@ class OzChatApp(App[None]):
         `avatars` loads the pictures people share (without it only identicons are drawn) and is
         closed with the app; `avatar_file` is uploaded once connected and shared as the avatar.
         A failed avatar load is tried again `avatar_retry` seconds later, when next drawn. A hub
-        not reached at the start is tried again after `connect_retry` (first, longest) seconds, doubling.
+        not reached at the start is tried again as the client's reconnect policy says.
         `monotonic` is the clock the bell's rate limit reads. A theme picked while running is
         kept in `settings_file` (the user's settings.toml), if given, for the next start.
         """
@@ -113,7 +112,6 @@ class OzChatApp(App[None]):
         self.avatars = AvatarBoard(avatars, self.run_worker, self.post_message, retry_after=avatar_retry)
         self.command_runner = CommandRunner(self)
         self._avatar_file = avatar_file
-        self._connect_retry = connect_retry
         self._bell_limit = RateLimit(BELL_INTERVAL, monotonic)
         self._avatar_failures_told: set[str] = set()
         self._settings_file = settings_file
@@ -148,7 +146,7 @@ class OzChatApp(App[None]):
             self.line_conversation.chat.add_system(self.now(), self.startup_notice)
         if self._join is not None:
             status.show_state("connecting", f"connecting to {self._join.server}")
-            connecting = run_client(self.client, self._join, self.post_message, self._connect_retry)
+            connecting = run_client(self.client, self._join, self.post_message)
             self.run_worker(connecting, exclusive=True, group="client")
         else:
             status.show_state("closed", "not connected")

@@ -7,6 +7,7 @@ only through the Messages posted here (`tui/messages.py`), presence batched once
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,13 +15,11 @@ from typing import Any
 from textual.message import Message
 
 from ..client import ConnectionStateChanged, OzWebClient
-from ..exceptions import ConnectionFailed, OzchatError
-from ..protocol import ChatMessage, ClientInfo, ConnectionState, ErrorFrame, Gap, Synced
+from ..exceptions import OzchatError
+from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap, Synced
 from .messages import ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
 
 PRESENCE_TICK = 0.05  # seconds a presence event may wait to be drawn with others
-FIRST_CONNECT_RETRY = 1.0  # seconds before trying a hub that could not be reached again, doubling
-LAST_CONNECT_RETRY = 30.0
 
 
 @dataclass(frozen=True)
@@ -56,35 +55,15 @@ class PresenceBatcher:
             self._pending = []
 
 
-async def run_client(
-    client: OzWebClient,
-    join: Join,
-    post: Callable[[Message], object],
-    connect_retry: tuple[float, float] = (FIRST_CONNECT_RETRY, LAST_CONNECT_RETRY),
-) -> None:
+async def run_client(client: OzWebClient, join: Join, post: Callable[[Message], object]) -> None:
     """Connect `client` as `join` says and `post` a Message for each of its events until it closes.
 
-    A hub not reached at the start is tried again after `connect_retry` (first, longest) seconds, doubling.
+    A hub not reached at the start is tried again by the client's reconnect policy, as after a drop.
     """
-    retry = connect_retry[0]
-    attempt = 0
-    while True:
-        events = client.events()
-        attempt += 1
-        try:
-            await client.connect(join.server, join.line, join.properties, token=join.token)
-        except ConnectionFailed as failure:
-            events.close()
-            # Never connected yet: keep trying, as the client does once a connection drops.
-            reason = f"{failure} (attempt {attempt}; trying again in {retry:g} s)"
-            failed = ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason, retrying=True)
-            post(ConnectionChanged(failed))
-            await asyncio.sleep(retry)
-            retry = min(retry * 2, connect_retry[1])
-            continue
-        except OzchatError:
-            pass  # refused: the event stream reports it
-        break
+    events = client.events()
+    connecting = asyncio.ensure_future(
+        client.connect(join.server, join.line, join.properties, token=join.token, keep_trying=True)
+    )
     batcher = PresenceBatcher(post, PRESENCE_TICK)
     try:
         async for event in events:
@@ -97,6 +76,9 @@ async def run_client(
         batcher.flush()
     finally:
         events.close()
+        connecting.cancel()  # still trying when the app closes: stop
+        with contextlib.suppress(OzchatError, asyncio.CancelledError):
+            await connecting  # refused or failed: the event stream has said so
 
 
 def message_for(client: OzWebClient, event: ConnectionStateChanged | ChatMessage | ErrorFrame | Gap) -> Message:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.hub import Hub
 from ozchat.hub.store import MemoryStore
+from ozchat.reconnect import ReconnectPolicy
 from ozchat.tui.conversations import MAX_DIRECT_TABS, Conversation
 from ozchat.tui.messages import ChatReceived, ConnectionChanged, PresenceChanged
 from ozchat.tui.widgets import PeopleList, ProfileCard
@@ -176,22 +177,24 @@ async def test_clicking_someone_in_the_sidebar_opens_their_card(chat_app, connec
         assert "Mary" in texts and mary.phone_number in texts and "mood: sunny" in texts
 
 
-async def test_what_is_typed_while_reconnecting_is_announced_then_sent_once(hub, connect):
+async def test_what_is_typed_while_reconnecting_is_announced_then_sent_once(relay, connect):
     from ozchat import OzWebClient
     from ozchat.tui.app import Join, OzChatApp
 
     from .conftest import fixed_clock
 
-    slow_to_return = OzWebClient(ping_interval=None, backoff_base=3.0, backoff_cap=3.0)  # 1.5 to 3 s away
-    app = OzChatApp(slow_to_return, join=Join(hub.url, "Webphone1", {"nickname": "John"}), clock=fixed_clock)
+    client = OzWebClient(ping_interval=None, backoff_base=0.05, backoff_cap=0.3)
+    app = OzChatApp(client, join=Join(relay.url, "Webphone1", {"nickname": "John"}), clock=fixed_clock)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.me is not None)
         mary, mary_events = await connect(nickname="Mary")
         await until(pilot, lambda: mary.phone_number in people_ids(app))
-        app.client._ws.transport.abort()  # the connection drops without a goodbye
+        relay.hold()  # the reconnect waits at the door until the message is typed
+        relay.cut()  # the connection drops without a goodbye
         await until(pilot, lambda: app.client.reconnecting)
         await pilot.press(*"typed while away", "enter")
         await until(pilot, lambda: any("goes out as soon as the line is back" in line for line in chat_lines(app)))
+        relay.release()
         heard = await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "typed while away")
         assert heard.sender == app.me.phone_number
         await until(pilot, lambda: any(line.endswith("<John> typed while away") for line in chat_lines(app)))
@@ -201,7 +204,9 @@ async def test_what_is_typed_while_reconnecting_is_announced_then_sent_once(hub,
 
 
 async def test_a_hub_not_there_yet_is_tried_again_until_it_answers(unused_tcp_port):
-    app = make_app(f"127.0.0.1:{unused_tcp_port}", "Early")
+    # The client's policy with its jitter fixed: 1 s, then 2 s.
+    client = OzWebClient(ping_interval=None, reconnect_policy=ReconnectPolicy(1.0, 30.0, random=lambda: 1.0))
+    app = make_app(f"127.0.0.1:{unused_tcp_port}", "Early", client=client)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: said(app, "trying again in 1 s"))
         assert app.me is None
@@ -325,7 +330,8 @@ async def test_msg_and_whois_find_me_like_anyone_else_and_msg_refuses_me(chat_ap
 
 
 async def test_retrying_a_hub_not_there_shows_one_line_that_updates_and_goes_once_joined(unused_tcp_port):
-    app = make_app(f"127.0.0.1:{unused_tcp_port}", "Early", connect_retry=(0.05, 0.1))
+    client = OzWebClient(ping_interval=None, reconnect_policy=ReconnectPolicy(0.05, 0.1, random=lambda: 1.0))
+    app = make_app(f"127.0.0.1:{unused_tcp_port}", "Early", client=client)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: said(app, "attempt 4;"))
         trying = [line for line in chat_lines(app) if "trying again" in line]

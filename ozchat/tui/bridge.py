@@ -54,6 +54,11 @@ class PresenceBatcher:
             self._post(PresenceChanged(tuple(self._pending)))
             self._pending = []
 
+    def close(self) -> None:
+        """Drop what waits and its timer: nothing is posted once the worker has stopped."""
+        self._pending = []
+        self.flush()
+
 
 async def run_client(client: OzWebClient, join: Join, post: Callable[[Message], object]) -> None:
     """Connect `client` as `join` says and `post` a Message for each of its events until it closes.
@@ -75,6 +80,7 @@ async def run_client(client: OzWebClient, join: Join, post: Callable[[Message], 
                 post(message_for(client, event))
         batcher.flush()
     finally:
+        batcher.close()  # a worker cancelled with the app leaves no timer behind
         events.close()
         connecting.cancel()  # still trying when the app closes: stop
         with contextlib.suppress(OzchatError, asyncio.CancelledError):

@@ -101,3 +101,7 @@ async def test_presence_is_posted_once_per_tick_in_arrival_order():
     assert [message.clients for message in posted] == [tuple(people), (people[0],)]
     batcher.flush()
     assert len(posted) == 2
+    batcher.add(people[1])
+    batcher.close()  # the worker stopped: what waited is dropped with its timer
+    batcher.flush()
+    assert len(posted) == 2

@@ -1,7 +1,9 @@
 """ozchat: a terminal chat with live presence, after Ozeki's OzWebClient presence model.
 
-The public API, re-exported here: the client (`OzWebClient`) and its events, the connection
-states, the protocol's frames and codes that reach a program, the error tree and the version.
+The public API, re-exported here: the client (`OzWebClient`), its reconnect policy and its
+events, the connection states, the protocol's frames and codes that reach a program, the
+session logic without I/O (`ClientSession`, for a client on another transport), the error
+tree and the version.
 
     from ozchat import OzWebClient, ClientStatus
 
@@ -18,10 +20,13 @@ __version__ = "0.1.0"
 
 # Where each public name lives; `from ozchat import X` loads that module then.
 _HOMES = {
-    "ConnectionStateChanged": "client",
     "EventStream": "client",
     "OzWebClient": "client",
-    "RenumberedClient": "client",
+    "ConnectionStateChanged": "events",
+    "Event": "events",
+    "RenumberedClient": "events",
+    "ReconnectPolicy": "reconnect",
+    "ClientSession": "session",
     "AccessDenied": "exceptions",
     "ConnectionClosed": "exceptions",
     "ConnectionFailed": "exceptions",
@@ -48,6 +53,7 @@ __all__ = [
     "AccessDenied",
     "ChatMessage",
     "ClientInfo",
+    "ClientSession",
     "ClientStatus",
     "ConnectionClosed",
     "ConnectionFailed",
@@ -55,12 +61,14 @@ __all__ = [
     "ConnectionStateChanged",
     "ErrorCode",
     "ErrorFrame",
+    "Event",
     "EventStream",
     "Gap",
     "OzWebClient",
     "OzchatConnectionError",
     "OzchatError",
     "ProtocolError",
+    "ReconnectPolicy",
     "RenumberedClient",
     "RequestRejected",
     "Roster",
@@ -69,7 +77,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .client import ConnectionStateChanged, EventStream, OzWebClient, RenumberedClient
+    from .client import EventStream, OzWebClient
+    from .events import ConnectionStateChanged, Event, RenumberedClient
     from .exceptions import (
         AccessDenied,
         ConnectionClosed,
@@ -91,7 +100,9 @@ if TYPE_CHECKING:
         Gap,
         Synced,
     )
+    from .reconnect import ReconnectPolicy
     from .roster import Roster
+    from .session import ClientSession
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,8 @@ class Client:
 
     def __init__(self, port: int, nick: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ozchat", "events", "--host", f"127.0.0.1:{port}", "--nick", nick, "--autostart-idle", "2"],
+            [sys.executable, "-m", "ozchat", "events", "--host", f"127.0.0.1:{port}", "--nick", nick,
+             "--autostart-idle", "2"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
 

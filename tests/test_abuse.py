@@ -10,9 +10,11 @@ import socket
 
 from websockets.asyncio.client import connect as ws_connect
 
-from ozchat import ChatMessage, ClientInfo, ClientStatus, OzWebClient
+from ozchat import ChatMessage, ClientStatus, OzWebClient
 from ozchat.hub import Hub
 from ozchat.hub.limits import RateLimit, TokenBucket
+
+from relay import Relay
 
 
 def test_token_bucket_allows_bursts_then_the_rate():
@@ -124,14 +126,14 @@ async def _frames_until_synced(ws) -> list[dict]:
 
 async def test_a_join_burst_larger_than_the_outbox_limit_is_delivered_whole():
     """Welcome, roster and replay are owed to a newcomer or resumer however many: no 4008 for them."""
-    async with Hub("127.0.0.1", 0, max_pending_frames=5, grace=30) as hub:
+    async with Hub("127.0.0.1", 0, max_pending_frames=5, grace=30) as hub, Relay(hub.port) as relay:
         present = [OzWebClient(ping_interval=None) for _ in range(8)]
         for number, client in enumerate(present):
             await client.connect(hub.url, "Big", {"nickname": f"P{number}"})
-        async with ws_connect(hub.url, ping_interval=None) as dropped:
+        async with ws_connect(relay.url, ping_interval=None) as dropped:
             await dropped.send(json.dumps({"type": "hello", "line": "Big", "properties": {"nickname": "Drop"}}))
             welcome = (await _frames_until_synced(dropped))[0]
-            dropped.transport.abort()  # lost, not closed: the number is kept for the grace period
+            relay.cut()  # lost, not closed: the number is kept for the grace period
         for i in range(12):
             await present[0].send_message(f"m{i}")
         hellos = {

@@ -14,13 +14,14 @@ import httpx
 import pytest
 import trustme
 
-from conftest import Recorder
 from ozchat import OzWebClient
 from ozchat.client import ConnectionStateChanged
 from ozchat.exceptions import ConnectionFailed
 from ozchat.hub import Hub
 from ozchat.hub.autostart import ensure_local_hub
 from ozchat.protocol import ConnectionState
+
+from conftest import Recorder
 from processes import OZCHAT_SCRIPT
 
 
@@ -50,7 +51,7 @@ def _wait_gone(port: int, timeout: float) -> bool:
 def test_started_hub_outlives_its_first_client_then_stops_when_idle(processes):
     port = _free_port()
     first = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "First", "--autostart-idle", "2")
-    first.wait_for(r"^-- started a local hub on 127\.0\.0\.1:%d \(pid \d+, log: .+\)$" % port)
+    first.wait_for(rf"^-- started a local hub on 127\.0\.0\.1:{port} \(pid \d+, log: .+\)$")
     first.wait_for(r"ACCESS_GRANTED")
     # The second joins before the first quits: a gap longer than the idle time would end the hub.
     second = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Second", "--autostart-idle", "2")
@@ -95,7 +96,7 @@ def test_hub_starts_from_a_folder_holding_a_clone_named_ozchat(processes, tmp_pa
         "events", "--host", f"127.0.0.1:{port}", "--nick", "Home", "--autostart-idle", "2",
         command=OZCHAT_SCRIPT, cwd=home,
     )
-    client.wait_for(r"^-- started a local hub on 127\.0\.0\.1:%d " % port, timeout=20)
+    client.wait_for(rf"^-- started a local hub on 127\.0\.0\.1:{port} ", timeout=20)
     client.wait_for(r"ACCESS_GRANTED")
     assert client.interrupt() == 0
     assert _wait_gone(port, timeout=15)
@@ -104,7 +105,7 @@ def test_hub_starts_from_a_folder_holding_a_clone_named_ozchat(processes, tmp_pa
 def test_a_killed_local_hub_is_started_again_by_one_of_its_clients(processes):
     port = _free_port()
     ann = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Ann", "--autostart-idle", "2")
-    pid = int(ann.wait_for(r"^-- started a local hub on 127\.0\.0\.1:%d \(pid (\d+), " % port).group(1))
+    pid = int(ann.wait_for(rf"^-- started a local hub on 127\.0\.0\.1:{port} \(pid (\d+), ").group(1))
     ann.wait_for(r"ACCESS_GRANTED")
     ben = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Ben", "--autostart-idle", "2")
     ben.wait_for(r"ACCESS_GRANTED")
@@ -174,7 +175,8 @@ async def test_disconnect_does_not_wait_for_a_reconnect_hook(hub):
     await asyncio.wait_for(entered.wait(), 10)
     await client.disconnect()
     final = events.events[-1]
-    assert isinstance(final, ConnectionStateChanged) and final.state is ConnectionState.CONNECTION_CLOSED and not final.retrying
+    assert isinstance(final, ConnectionStateChanged)
+    assert final.state is ConnectionState.CONNECTION_CLOSED and not final.retrying
 
 
 async def test_autostart_says_when_the_port_is_held_by_a_hub_serving_tls(tmp_path, monkeypatch):
@@ -182,5 +184,6 @@ async def test_autostart_says_when_the_port_is_held_by_a_hub_serving_tls(tmp_pat
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
     async with Hub("127.0.0.1", 0, ssl_context=context) as tls_hub:
-        with pytest.raises(ConnectionFailed, match=r"something else listens on 127\.0\.0\.1:\d+ .*\(a hub serving TLS\? then connect with wss://\)"):
+        expected = r"something else listens on 127\.0\.0\.1:\d+ .*\(a hub serving TLS\? then connect with wss://\)"
+        with pytest.raises(ConnectionFailed, match=expected):
             await ensure_local_hub("127.0.0.1", tls_hub.port, wait=2.0)

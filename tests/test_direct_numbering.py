@@ -7,11 +7,12 @@ import json
 
 from websockets.asyncio.client import connect as ws_connect
 
-from conftest import Recorder
 from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.hub import Hub
 from ozchat.hub.store import MemoryStore, SQLiteStore
 from ozchat.protocol import Gap, Synced
+
+from conftest import Recorder
 from relay import Relay
 
 FAST = {"backoff_base": 0.05, "backoff_cap": 0.3, "ping_interval": None}
@@ -51,7 +52,9 @@ async def test_a_bystander_sees_no_hole_where_others_talked_privately(hub, conne
     assert [(m.seq, m.text) for m in _messages(c_events)] == [(1, "one"), (2, "two")]
     assert (first.seq, second.seq, carol.last_seq) == (1, 2, 2)
     # Bob sees the DM between the two, numbered after line message 1, and first among his own.
-    assert [(m.seq, m.direct_seq, m.text) for m in _messages(b_events)] == [(1, None, "one"), (1, 1, "psst"), (2, None, "two")]
+    assert [(m.seq, m.direct_seq, m.text) for m in _messages(b_events)] == [
+        (1, None, "one"), (1, 1, "psst"), (2, None, "two")
+    ]
     # A newcomer's welcome and history number the line alike: 2 messages, nothing in between.
     late = OzWebClient(ping_interval=None, reconnect=False)
     l_events = Recorder(late)
@@ -130,7 +133,8 @@ async def test_a_stranger_asking_for_everything_gets_no_one_elses_direct_message
 
 
 async def test_direct_messages_no_longer_kept_are_reported_as_a_direct_gap():
-    async with Hub("127.0.0.1", 0, store=MemoryStore(keep_messages=3), ping_interval=None) as hub, Relay(hub.port) as relay:
+    store = MemoryStore(keep_messages=3)
+    async with Hub("127.0.0.1", 0, store=store, ping_interval=None) as hub, Relay(hub.port) as relay:
         alice = OzWebClient(ping_interval=None)
         await alice.connect(hub.url, "Webphone1", {"nickname": "Alice"})
         bob, b_events = await _via(relay, nickname="Bob")
@@ -189,7 +193,8 @@ async def test_after_a_hub_restart_on_its_store_direct_numbers_go_on_and_gaps_ar
             await b_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "direct before")
             relay.hold()  # Bob stays away until the second hub has more for him
         await b_events.wait_for(lambda e: isinstance(e, ConnectionStateChanged) and e.retrying)
-        second = Hub("127.0.0.1", unused_tcp_port, store=SQLiteStore(path, keep_messages=3), ping_interval=None, grace=60)
+        store = SQLiteStore(path, keep_messages=3)
+        second = Hub("127.0.0.1", unused_tcp_port, store=store, ping_interval=None, grace=60)
         async with second:
             await _granted(a_events, 2)
             # Bob's number was kept for him across the restart: Alice can write to him.
@@ -202,8 +207,8 @@ async def test_after_a_hub_restart_on_its_store_direct_numbers_go_on_and_gaps_ar
             await b_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "direct live")
             assert [(g.after_seq, g.before_seq, g.direct) for g in b_events.of_type(Gap)] == [(1, 99, True)]
             assert [(m.text, m.direct_seq) for m in _messages(b_events)] == [
-                ("line before", None), ("direct before", 1), ("direct 99", 99), ("direct 100", 100), ("direct 101", 101),
-                ("direct live", 102),
+                ("line before", None), ("direct before", 1), ("direct 99", 99), ("direct 100", 100),
+                ("direct 101", 101), ("direct live", 102),
             ]
             await alice.disconnect()
             await bob.disconnect()

@@ -50,7 +50,8 @@ def test_line_messages_take_line_numbers_and_direct_messages_each_partys_own():
     assert (direct.message.seq, direct.direct.sender_seq, direct.direct.recipient_seq) == (42, 1, 1)
     assert (reply.direct.sender_seq, reply.direct.recipient_seq) == (2, 2)
     assert (to_c.direct.sender_seq, to_c.direct.recipient_seq) == (3, 1)
-    assert sorted(number for number, _ in line.copies(public)) == sorted([a.phone_number, b.phone_number, c.phone_number])
+    everyone = sorted([a.phone_number, b.phone_number, c.phone_number])
+    assert sorted(number for number, _ in line.copies(public)) == everyone
     assert {number: copy.direct_seq for number, copy in line.copies(to_c)} == {a.phone_number: 3, c.phone_number: 1}
     with pytest.raises(ProtocolError) as caught:
         line.post(a.phone_number, "x", ts=3, to="ZZZZZ")
@@ -157,9 +158,10 @@ def test_sqlite_history_from_an_older_hub_gains_the_author_column(tmp_path):
             "CREATE TABLE lines (line TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);"
             "INSERT INTO lines VALUES ('L', 1);"
         )
-        db.execute("INSERT INTO messages VALUES ('L', 1, ?, 'AAAAA', NULL, NULL, 'kept', 0, 'x')", (int(time.time() * 1000),))
+        now = int(time.time() * 1000)
+        db.execute("INSERT INTO messages VALUES ('L', 1, ?, 'AAAAA', NULL, NULL, 'kept', 0, 'x')", (now,))
         # A direct message numbered among the line's: kept, but with no party's number it is not replayed.
-        db.execute("INSERT INTO messages VALUES ('L', 2, ?, 'AAAAA', 'BBBBB', NULL, 'old dm', 0, NULL)", (int(time.time() * 1000),))
+        db.execute("INSERT INTO messages VALUES ('L', 2, ?, 'AAAAA', 'BBBBB', NULL, 'old dm', 0, NULL)", (now,))
         db.execute("UPDATE lines SET last_seq = 2")
     db.close()
     store = SQLiteStore(path)

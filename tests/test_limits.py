@@ -14,7 +14,15 @@ from websockets.exceptions import InvalidStatus
 
 from ozchat import ClientInfo, ClientStatus, ConnectionFailed, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.hub import Hub
-from ozchat.hub.limits import AddressLimiter, AddressLimits, RateLimit, SlidingWindow, TokenBucket, WindowLimit, client_address
+from ozchat.hub.limits import (
+    AddressLimiter,
+    AddressLimits,
+    RateLimit,
+    SlidingWindow,
+    TokenBucket,
+    WindowLimit,
+    client_address,
+)
 
 # ---- the limiter, on a fake clock ---------------------------------------------------------
 
@@ -261,7 +269,7 @@ def test_serve_no_limits_lifts_them(processes):
 
 
 async def test_a_reconnect_turned_away_as_too_frequent_is_tried_again_after_the_hint(unused_tcp_port, caplog):
-    """Not an access denied: the client waits the hub's retryAfter (up to 2 s here, far beyond its backoff), then is back."""
+    """Not an access denied: the client waits the hub's retryAfter (up to 2 s, far beyond its backoff), then is back."""
     caplog.set_level(logging.DEBUG, logger="ozchat.hub")
     client = OzWebClient(ping_interval=None, backoff_base=0.05)
     states: list[ConnectionStateChanged] = []
@@ -272,7 +280,9 @@ async def test_a_reconnect_turned_away_as_too_frequent_is_tried_again_after_the_
     assert limiter.join("127.0.0.1", asyncio.get_running_loop().time()) is None  # someone else's join, just now
     async with Hub("127.0.0.1", unused_tcp_port, address_limits=limiter):
         granted = asyncio.Event()
-        client.on_connection_state_changed(lambda c: granted.set() if c.state is ConnectionState.ACCESS_GRANTED else None)
+        client.on_connection_state_changed(
+            lambda c: granted.set() if c.state is ConnectionState.ACCESS_GRANTED else None
+        )
         await asyncio.wait_for(granted.wait(), 10)
         await client.disconnect()
     assert [change.state for change in states[:3]] == [

@@ -12,18 +12,20 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from conftest import Recorder
 from ozchat import OzWebClient
 from ozchat.hub import Hub
 from ozchat.hub.store import MemoryStore, SQLiteStore, StoreError
 from ozchat.protocol import ChatMessage
+
+from conftest import Recorder
 
 
 def _store_with_messages(path: Path, count: int, line: str = "Webphone1") -> None:
     store = SQLiteStore(path)
     now = int(time.time() * 1000)
     for seq in range(1, count + 1):
-        store.append(line, ChatMessage(seq=seq, ts=now, sender="Qdb3W", text=f"message {seq} " + "x" * 200, id=f"c{seq}"))
+        text = f"message {seq} " + "x" * 200
+        store.append(line, ChatMessage(seq=seq, ts=now, sender="Qdb3W", text=text, id=f"c{seq}"))
     store.close()
 
 

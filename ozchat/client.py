@@ -18,7 +18,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -59,27 +59,33 @@ T = TypeVar("T")
 class _FromSession(Generic[T]):
     """A read-only attribute of the client that its session keeps."""
 
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
     def __set_name__(self, owner: type, name: str) -> None:
         self._name = name
 
-    def __get__(self, client: OzWebClient, owner: type | None = None) -> T:
-        return getattr(client.session, self._name)
+    @overload
+    def __get__(self, client: None, owner: type) -> _FromSession[T]: ...
+    @overload
+    def __get__(self, client: OzWebClient, owner: type | None = None) -> T: ...
+    def __get__(self, client: OzWebClient | None, owner: type | None = None) -> T | _FromSession[T]:
+        return self if client is None else getattr(client.session, self._name)
 
 
 class OzWebClient(Dispatcher):
     """A connection to one line of an ozchat hub."""
 
-    # What the hub told or the session counted; `limits`: check a message against them before sending.
-    roster = _FromSession[Roster]()
-    phone_number = _FromSession[str | None]()
-    line = _FromSession[str | None]()
-    properties = _FromSession[dict[str, Any]]()
-    nickname = _FromSession[str | None]()  # a variant when the one asked for was taken
-    me = _FromSession[ClientInfo | None]()
-    last_seq = _FromSession[int]()
-    last_direct_seq = _FromSession[int]()
-    epoch = _FromSession[str | None]()  # the hub's name for the numbering the two count in
-    limits = _FromSession[Limits]()
+    roster = _FromSession[Roster]("Who else is on the line, kept from the hub's presence frames.")
+    phone_number = _FromSession[str | None]("This client's number on the line, from the welcome.")
+    line = _FromSession[str | None]("The line joined.")
+    properties = _FromSession[dict[str, Any]]("This client's properties as the hub holds them.")
+    nickname = _FromSession[str | None]("The nickname on the line (a variant when the one asked for was taken).")
+    me = _FromSession[ClientInfo | None]("This client as others see it.")
+    last_seq = _FromSession[int]("The highest line message number seen.")
+    last_direct_seq = _FromSession[int]("The highest number seen among this client's direct messages.")
+    epoch = _FromSession[str | None]("The hub's name for the numbering last_seq and last_direct_seq count in.")
+    limits = _FromSession[Limits]("What the hub accepts, from its welcome: check a message against it before sending.")
 
     def __init__(
         self,

@@ -138,3 +138,12 @@ def test_every_error_of_the_package_is_drawn_in_the_exception_tree_with_its_modu
         assert drawn, f"{error.__module__}.{error.__name__} is missing from the tree in ozchat/exceptions.py"
         # The module named beside it (ozchat.exceptions when none is) is where it is imported from.
         assert getattr(importlib.import_module(drawn[1] or "ozchat.exceptions"), error.__name__) is error
+
+
+def test_no_module_of_the_package_is_over_400_lines():
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in sorted((ROOT / "ozchat").rglob("*.py"))
+        if (lines := len(path.read_text("utf-8").splitlines())) > 400
+    }
+    assert long == {}, "split these into modules of at most 400 lines, each with one job"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ozchat.hub.limits import AddressLimiter, AddressLimits, RateLimit, WindowLimit
 from ozchat.hub.outputs import Burst, Close, Deliver, Item, Output, Pending, Timer
 from ozchat.hub.state import HubState
-from ozchat.hub.store import MemoryStore
+from ozchat.hub.store import MemoryStore, StoreError
 from ozchat.protocol import MAX_PRESENCE_BATCH, ClientInfo, ClientStatus, Presence, encode
 
 GRACE = 10.0
@@ -156,6 +156,86 @@ def test_a_frame_over_the_rate_is_refused_with_when_to_try_again_and_a_hello_so_
     assert hub.closes == []
     hub.now = 0.5
     assert _refused(hub, "a", {"line": "L"}) == ("rate_limited", [("a", 4029)])
+
+
+class FailingStore(MemoryStore):
+    """A memory store whose named reads and writes fail, as a damaged file or a full disk makes them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: set[str] = set()
+
+    def _check(self, what: str) -> None:
+        if what in self.failing:
+            raise StoreError(f"{what}: disk I/O error")
+
+    def last_seq(self, line: str) -> int:
+        self._check("last_seq")
+        return super().last_seq(line)
+
+    def last_direct_seq(self, line: str, identity: str) -> int:
+        self._check("last_direct_seq")
+        return super().last_direct_seq(line, identity)
+
+    def visible(self, *args: Any, **kwargs: Any) -> list[Any]:
+        self._check("visible")
+        return super().visible(*args, **kwargs)
+
+    def append(self, *args: Any, **kwargs: Any) -> None:
+        self._check("append")
+        super().append(*args, **kwargs)
+
+
+def test_a_hello_to_a_line_whose_numbering_cannot_be_read_is_the_hubs_failure_1011():
+    store = FailingStore()
+    hub = Hub(store=store)
+    store.failing.add("last_seq")
+    assert _refused(hub, "a", {"line": "L", "properties": {"nickname": "Ann"}}) == ("store_failed", [("a", 1011)])
+    assert "L" not in hub.state.lines
+
+
+def test_the_nickname_is_checked_before_the_clients_direct_numbering_is_read():
+    store = FailingStore()
+    hub = Hub(store=store)
+    ann = hub.hello("a", "Ann")
+    store.failing.add("last_direct_seq")
+    assert _refused(hub, "b", {"line": "L", "properties": {"nickname": "Ann"}}) == ("nickname_in_use", [("b", 4003)])
+    frames = hub.feed("c", {"type": "hello", "line": "L", "properties": {"nickname": "Cat"}})
+    assert _error(frames, "c") == "store_failed" and hub.closes == [("c", 1011)]
+    newcomer = _presence(frames, "a")
+    assert [status for _, status in newcomer] == ["ONLINE", "OFFLINE"] and newcomer[0][0] != ann["phoneNumber"]
+
+
+def test_a_history_that_cannot_be_read_costs_the_replay_only_with_a_gap_for_what_a_resumer_missed():
+    store = FailingStore()
+    hub = Hub(store=store)
+    hub.hello("a", "Ann")
+    ben = hub.hello("b", "Ben")
+    hub.close("b", clean=False)
+    _say(hub, "a", "one")
+    store.failing.add("visible")
+    frames = hub.feed("b2", {
+        "type": "hello", "line": "L", "lastSeq": ben["lastSeq"], "epoch": ben["epoch"],
+        "resume": {"phoneNumber": ben["phoneNumber"], "token": ben["resumeToken"]},
+    })
+    assert _types(frames, "b2") == ["welcome", "presence", "error", "gap", "synced"]
+    assert _error(frames, "b2") == "history_unavailable" and hub.closes == []
+    gap = next(frame for _, frame in frames if frame["type"] == "gap")
+    assert (gap["afterSeq"], gap["beforeSeq"]) == (0, 2)
+
+
+def test_a_message_that_cannot_be_stored_is_refused_to_its_sender_and_takes_no_number():
+    store = FailingStore()
+    hub = Hub(store=store)
+    hub.hello("a", "Ann")
+    hub.hello("b", "Ben")
+    store.failing.add("append")
+    frames = hub.feed("a", {"type": "send", "text": "lost", "id": "c-1"})
+    assert [(to, frame["type"], frame.get("code"), frame.get("id")) for to, frame in frames] == [
+        ("a", "error", "store_failed", "c-1")
+    ]
+    store.failing.clear()
+    assert _say(hub, "a", "kept")["seq"] == 1
 
 
 # ---- linger and resume ------------------------------------------------------------------

@@ -20,9 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from ozchat.avatars import AvatarFetcher, AvatarService
-from ozchat.avatars.image import identicon_image
-from ozchat.avatars.render import render_avatar, render_image
+from ozchat.avatars import AvatarFetcher, AvatarService, identicon
+from ozchat.avatars.render import render_avatar
 
 SIDEBAR = 8
 PROFILE = 32
@@ -113,7 +112,7 @@ def main() -> None:
         ]
         print(f"  {label:15} ({len(data) // 1024:5d} KiB)  " + "   ".join(figures))
     for size in (SIDEBAR, PROFILE):
-        ms = median_ms(lambda s=size: render_image(identicon_image("Qdb3W", s)), 200)
+        ms = median_ms(lambda s=size: identicon("Qdb3W", s), 200)  # as the sidebar draws one, without Pillow
         print(f"  identicon {size}px: {ms:.3f} ms")
 
     blobs = [encode(portrait(seed, 256), "JPEG") for seed in range(COUNT)]

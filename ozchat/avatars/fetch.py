@@ -12,7 +12,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -55,9 +55,12 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _lookup(host: str, port: int) -> list[tuple]:
-    """The system resolver's answers for a TCP connection (blocking: runs in the resolver pool)."""
-    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+NameLookup = Callable[[str, int], list[str]]
+
+
+def system_lookup(host: str, port: int) -> list[str]:
+    """The addresses the system resolver gives `host` for a TCP connection (blocking: runs in the resolver pool)."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 def _host_port(entry: str) -> tuple[str, int | None]:
@@ -70,9 +73,10 @@ def _host_port(entry: str) -> tuple[str, int | None]:
 class _AddressGuard:
     """Resolves a host and approves its addresses: all public, or the host trusted, or private allowed."""
 
-    def __init__(self, trusted_hosts: Iterable[str], allow_private: bool) -> None:
+    def __init__(self, trusted_hosts: Iterable[str], allow_private: bool, lookup: NameLookup) -> None:
         self._trusted = frozenset(_host_port(entry) for entry in trusted_hosts)
         self._allow_private = allow_private
+        self._lookup = lookup
 
     def trusts(self, host: str, port: int) -> bool:
         host = host.lower()
@@ -80,10 +84,10 @@ class _AddressGuard:
 
     async def resolve(self, host: str, port: int) -> list[str]:
         try:
-            infos = await asyncio.get_running_loop().run_in_executor(_RESOLVER, _lookup, host, port)
+            found = await asyncio.get_running_loop().run_in_executor(_RESOLVER, self._lookup, host, port)
         except (socket.gaierror, UnicodeError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        addresses = list(dict.fromkeys(found))
         if not (self._allow_private or self.trusts(host, port)):
             for address in addresses:
                 if not is_public_address(address):
@@ -177,7 +181,8 @@ class AvatarFetcher:
     ("host" or "host:port", e.g. the hub's) or `allow_private` is set. Bodies are kept in
     `cache_dir` and revalidated with ETag/Last-Modified, at most once per `fresh_for` seconds
     per fetcher; failures are remembered for `failure_ttl` seconds. https is verified against
-    the usual CAs and, with `cafile`, the CA certificates in that PEM file too.
+    the usual CAs and, with `cafile`, the CA certificates in that PEM file too. Host names are
+    resolved by `lookup` (the system resolver unless given), in a thread pool of their own.
     """
 
     def __init__(
@@ -195,6 +200,7 @@ class AvatarFetcher:
         fresh_for: float = 300.0,
         max_cache_bytes: int = 64 * 1024 * 1024,
         cafile: str | os.PathLike[str] | None = None,
+        lookup: NameLookup = system_lookup,
     ) -> None:
         self._max_bytes = max_bytes
         self._deadline = deadline
@@ -205,7 +211,7 @@ class AvatarFetcher:
         self._cache = DiskCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), max_cache_bytes)
         limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
         self._client = httpx.AsyncClient(
-            transport=_GuardedTransport(_AddressGuard(trusted_hosts, allow_private), limits, cafile),
+            transport=_GuardedTransport(_AddressGuard(trusted_hosts, allow_private, lookup), limits, cafile),
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,9 +12,8 @@ from PIL import Image
 
 import ozchat.avatars.service as service_module
 from ozchat.avatars import AvatarError, AvatarErrorCode, AvatarFetcher, AvatarService, identicon
-from ozchat.avatars import fetch as fetch_module
 from ozchat.avatars.bundled import bundled_avatar
-from ozchat.avatars.fetch import is_public_address
+from ozchat.avatars.fetch import NameLookup, is_public_address, system_lookup
 
 from .helpers import (
     BLUE,
@@ -230,39 +228,29 @@ async def test_a_redirect_from_the_trusted_host_to_another_private_one_is_refuse
     assert server.count("/cat.png") == 0
 
 
-def fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
-    """Make the fetcher's name lookups answer the names in `answers` with those addresses."""
-    real = fetch_module._lookup
+def fake_dns(answers: dict[str, list[str]]) -> NameLookup:
+    """A name lookup that answers the names in `answers` with those addresses, and others as the system does."""
 
-    def lookup(host: str, port: int) -> list[tuple]:
-        if host in answers:
-            return [
-                (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
-                for a in answers[host]
-            ]
-        return real(host, port)
+    def lookup(host: str, port: int) -> list[str]:
+        return answers[host] if host in answers else system_lookup(host, port)
 
-    monkeypatch.setattr(fetch_module, "_lookup", lookup)
+    return lookup
 
 
-async def test_a_name_with_any_private_address_is_refused(
-    server: AvatarServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake_dns(monkeypatch, {"avatars.example": ["93.184.216.34", "127.0.0.1"]})
-    async with AvatarFetcher(cache_dir=tmp_path) as fetcher:
+async def test_a_name_with_any_private_address_is_refused(server: AvatarServer, tmp_path: Path) -> None:
+    lookup = fake_dns({"avatars.example": ["93.184.216.34", "127.0.0.1"]})
+    async with AvatarFetcher(cache_dir=tmp_path, lookup=lookup) as fetcher:
         with pytest.raises(AvatarError) as caught:
             await fetcher.fetch(f"http://avatars.example:{server.port}/cat.png")
     assert caught.value.code is AvatarErrorCode.REFUSED_ADDRESS
     assert "127.0.0.1" in caught.value.message
 
 
-async def test_the_connection_goes_to_the_checked_address(
-    server: AvatarServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_connection_goes_to_the_checked_address(server: AvatarServer, tmp_path: Path) -> None:
     # No real resolver knows this name: the only way to reach the server is the address we checked.
-    fake_dns(monkeypatch, {"avatars.example": ["127.0.0.1"]})
+    lookup = fake_dns({"avatars.example": ["127.0.0.1"]})
     server.image("/cat.png", data := sample("PNG"))
-    async with AvatarFetcher(cache_dir=tmp_path, allow_private=True) as fetcher:
+    async with AvatarFetcher(cache_dir=tmp_path, allow_private=True, lookup=lookup) as fetcher:
         assert await fetcher.fetch(f"http://avatars.example:{server.port}/cat.png") == data
     assert server.requests[0].headers["host"] == f"avatars.example:{server.port}"
 

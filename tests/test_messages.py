@@ -7,7 +7,6 @@ import json
 import time
 
 import pytest
-
 from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import ChatMessage, RequestRejected
@@ -50,7 +49,7 @@ async def test_direct_message_reaches_only_the_two_parties(connect):
 
 async def test_action_message(connect):
     a, _ = await connect(nickname="Alice")
-    b, b_events = await connect(nickname="Bob")
+    _, b_events = await connect(nickname="Bob")
     await a.send_message("waves", action=True)
     got = await b_events.wait_for(lambda e: isinstance(e, ChatMessage))
     assert got.action and got.text == "waves"
@@ -65,7 +64,7 @@ async def test_direct_message_to_unknown_number_is_rejected(connect):
 
 async def test_messages_arrive_in_order(connect):
     a, _ = await connect(nickname="Alice")
-    b, b_events = await connect(nickname="Bob")
+    _, b_events = await connect(nickname="Bob")
     await asyncio.gather(*(a.send_message(f"m{i}") for i in range(50)))
     await b_events.wait_for(lambda e: len(b_events.of_type(ChatMessage)) == 50)
     got = b_events.of_type(ChatMessage)

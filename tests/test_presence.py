@@ -76,12 +76,14 @@ async def test_property_update_reaches_others(connect):
     assert update.away == "lunch"
     assert a.roster.get(b.phone_number).nickname == "Johnny"
     await b.update_properties({"away": None})
-    back = await a_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.get("nickname") == "Johnny" and "away" not in e.properties)
+    back = await a_events.wait_for(
+        lambda e: isinstance(e, ClientInfo) and e.get("nickname") == "Johnny" and "away" not in e.properties
+    )
     assert back.properties == {"nickname": "Johnny"}
 
 
 async def test_properties_read_case_insensitively(connect):
-    a, a_events = await connect(nickname="Observer")
+    _, a_events = await connect(nickname="Observer")
     await connect(Nickname="John", Avatar="http://x/1.png")
     info = await a_events.wait_for(lambda e: isinstance(e, ClientInfo))
     assert info.nickname == "John" and info["AVATAR"] == "http://x/1.png"
@@ -89,7 +91,7 @@ async def test_properties_read_case_insensitively(connect):
 
 
 async def test_dropped_socket_goes_offline(hub, connect, relay):
-    a, a_events = await connect(nickname="Observer")
+    _, a_events = await connect(nickname="Observer")
     b = OzWebClient(ping_interval=None, reconnect=False)
     await b.connect(relay.address, "Webphone1", {"nickname": "Dropper"})
     relay.cut()  # no close frame: the TCP connection just ends
@@ -109,7 +111,9 @@ async def test_silent_client_goes_offline_within_ping_interval_timeout_and_grace
         async with Relay(hub.port) as relay:
             observer = OzWebClient(ping_interval=None)
             offline = asyncio.Event()
-            observer.on_client_state_changed(lambda info: offline.set() if info.status is ClientStatus.OFFLINE else None)
+            observer.on_client_state_changed(
+                lambda info: offline.set() if info.status is ClientStatus.OFFLINE else None
+            )
             await observer.connect(hub.url, "Webphone1", {"nickname": "Observer"})
             frozen = OzWebClient(ping_interval=None, reconnect=False)
             await frozen.connect(relay.address, "Webphone1", {"nickname": "Frozen"})

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -74,6 +76,16 @@ def message(seq: int, text: str, *, direct_seq: int | None = None, history: bool
 
 def texts(events: list[Any]) -> list[str]:
     return [event.text for event in events if isinstance(event, ChatMessage)]
+
+
+def test_the_session_loads_no_event_loop_and_no_socket_library():
+    """In a fresh process: importing the session and the policy brings neither asyncio nor websockets."""
+    probe = (
+        "import sys, ozchat.session, ozchat.reconnect; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'asyncio', 'websockets', 'httpx', 'textual'}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
 
 
 # ---- the hello and the resume claim ---------------------------------------------------

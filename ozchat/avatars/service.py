@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..addresses import url_host
 from ..images import RGB, AvatarError, AvatarErrorCode
 from .image import Colour, check_size, identicon_pixels, to_rgb
 from .render import RenderedAvatar, render_avatar, render_pixels
@@ -131,5 +132,4 @@ class AvatarService:
 
 
 def _host_and_port(url: httpx.URL) -> str:
-    host = f"[{url.host}]" if ":" in url.host else url.host  # an IPv6 literal keeps its brackets
-    return f"{host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+    return f"{url_host(url.host)}:{url.port or (443 if url.scheme == 'https' else 80)}"

@@ -197,8 +197,10 @@ async def test_what_is_typed_while_reconnecting_is_announced_then_sent_once(rela
         relay.release()
         heard = await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "typed while away")
         assert heard.sender == app.me.phone_number
-        await until(pilot, lambda: any(line.endswith("<John> typed while away") for line in chat_lines(app)))
-        await pilot.pause(0.2)
+        # Mary's next message comes after any second copy, to her and to the chat.
+        await mary.send_message("sentinel")
+        await mary_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "sentinel")
+        await until(pilot, lambda: any(line.endswith("<Mary> sentinel") for line in chat_lines(app)))
         assert sum(line.endswith("<John> typed while away") for line in chat_lines(app)) == 1
         assert [m.text for m in received(mary_events)].count("typed while away") == 1
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ozchat.hub.limits import AddressLimiter, AddressLimits, RateLimit, WindowLimit
-from ozchat.hub.outputs import Burst, Close, Deliver, Item, Output, Pending, Timer
+from ozchat.hub.outputs import Burst, Close, Deliver, Entry, EntryCache, Item, Output, Pending, Timer
 from ozchat.hub.state import HubState
 from ozchat.hub.store import MemoryStore, StoreError
 from ozchat.protocol import MAX_PRESENCE_BATCH, ClientInfo, ClientStatus, Presence, encode
@@ -437,20 +437,24 @@ def _frames(pending: Pending) -> list[tuple[str, int]]:
 _SYNCED = b'{"type":"synced","lastSeq":0}'
 
 
+def _entry(n: int) -> Entry:
+    return Entry(encode(_info(n)))
+
+
 def test_consecutive_presence_entries_leave_as_one_frame_and_a_frame_between_them_splits_them():
     pending = Pending()
-    pending.extend([_info(1), _info(2), _SYNCED, _info(3)])
+    pending.extend([_entry(1), _entry(2), _SYNCED, _entry(3)])
     assert _frames(pending) == [("presence", 2), ("synced", 1), ("presence", 1)]
 
 
 def test_a_presence_frame_carries_at_most_the_batch_limit():
     pending = Pending()
-    pending.extend([_info(n) for n in range(2 * MAX_PRESENCE_BATCH + 1)])
+    pending.extend([_entry(n) for n in range(2 * MAX_PRESENCE_BATCH + 1)])
     full = ("presence", MAX_PRESENCE_BATCH)
     assert _frames(pending) == [full, full, ("presence", 1)]
 
 
-@given(st.lists(st.one_of(st.just(_SYNCED), st.integers(0, 999).map(_info)), max_size=400), st.data())
+@given(st.lists(st.one_of(st.just(_SYNCED), st.integers(0, 999).map(_entry)), max_size=400), st.data())
 def test_items_queued_in_any_number_of_steps_leave_in_the_same_frames_as_queued_at_once(items, data):
     cuts = sorted(data.draw(st.lists(st.integers(0, len(items)), max_size=8)))
     at_once, in_steps = Pending(), Pending()
@@ -459,7 +463,7 @@ def test_items_queued_in_any_number_of_steps_leave_in_the_same_frames_as_queued_
         in_steps.extend(items[start:end])
     expected = []
     for item in items:  # every run of consecutive entries, in frames of at most the batch limit
-        if isinstance(item, bytes):
+        if type(item) is bytes:
             expected.append(("synced", 1))
         elif expected and expected[-1][0] == "presence" and expected[-1][1] < MAX_PRESENCE_BATCH:
             expected[-1] = ("presence", expected[-1][1] + 1)
@@ -470,17 +474,17 @@ def test_items_queued_in_any_number_of_steps_leave_in_the_same_frames_as_queued_
 
 def test_entries_arriving_after_a_frame_left_make_a_new_frame():
     pending = Pending()
-    pending.extend([_info(1)])
+    pending.extend([_entry(1)])
     pending.take()
-    pending.extend([_info(2), _info(3)])
+    pending.extend([_entry(2), _entry(3)])
     assert _frames(pending) == [("presence", 2)]
 
 
 def test_the_join_burst_does_not_count_toward_the_slow_reader_limit_but_what_queues_behind_it_does():
     pending = Pending()
-    pending.extend_burst([b'{"type":"welcome"}', *(_info(n) for n in range(150)), _SYNCED])
+    pending.extend_burst([b'{"type":"welcome"}', *(_entry(n) for n in range(150)), _SYNCED])
     assert pending.counted == 0
-    pending.extend([_info(200), b'{"type":"message"}'])
+    pending.extend([_entry(200), b'{"type":"message"}'])
     assert pending.counted == 2
     pending.take()  # the welcome
     pending.take()  # 100 roster entries
@@ -488,3 +492,22 @@ def test_the_join_burst_does_not_count_toward_the_slow_reader_limit_but_what_que
     while pending:
         pending.take()
     assert pending.counted == 0
+
+
+def test_a_presence_frame_of_entries_encoded_once_is_the_frame_encoded_whole():
+    infos = [ClientInfo(f"P{n:04d}", ClientStatus.ONLINE, {"nickname": f"Zoë {n}", "away": None}) for n in range(3)]
+    cache = EntryCache()
+    pending = Pending()
+    pending.extend(cache.encoded_all(list(infos)))
+    assert pending.take() == encode(Presence(infos))
+
+
+def test_the_entry_cache_encodes_a_client_state_once_and_a_changed_one_again():
+    cache = EntryCache(limit=2)
+    first = _info(1)
+    assert cache.encoded(first) is cache.encoded(first)
+    changed = ClientInfo(first.phone_number, ClientStatus.OFFLINE, {})
+    assert json.loads(cache.encoded(changed))["status"] == "OFFLINE"
+    assert cache.encoded(b"frame") == b"frame"
+    cache.encoded(_info(2))  # over the limit: emptied, and still right
+    assert cache.encoded(first) == encode(first)

@@ -60,12 +60,49 @@ class StoreUpload(NamedTuple, Generic[Conn]):
 Output = Deliver[Conn] | Burst[Conn] | Close[Conn] | Timer | StoreUpload[Conn]
 
 
-class Pending:
-    """What waits in an outbox: encoded frames, and presence entries that leave together.
+class Entry(bytes):
+    """One presence entry (a ClientInfo) encoded: joined with its neighbours into one `presence` frame."""
 
-    Consecutive presence entries are gathered into runs of at most MAX_PRESENCE_BATCH as they
-    arrive, so each run leaves as one `presence` frame (a join storm costs each recipient a few
-    frames rather than one per change) and taking a frame is one step. The join burst (welcome,
+    __slots__ = ()
+
+
+_PRESENCE_HEAD, _PRESENCE_TAIL = encode(Presence([])).split(b"[]")  # the frame around the entries
+
+
+class EntryCache:
+    """Each presence entry encoded once, however many recipients and rosters it goes to.
+
+    Keyed by the ClientInfo object (immutable; a change makes a new one), which the cache holds,
+    so its id cannot be reused while it is cached. Emptied once it holds `limit` entries.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._entries: dict[int, tuple[ClientInfo, Entry]] = {}
+
+    def encoded(self, item: Item) -> bytes:
+        """A frame as it is, a presence entry encoded."""
+        if not isinstance(item, ClientInfo):
+            return item
+        cached = self._entries.get(id(item))
+        if cached is not None and cached[0] is item:
+            return cached[1]
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        entry = Entry(encode(item))
+        self._entries[id(item)] = (item, entry)
+        return entry
+
+    def encoded_all(self, items: list[Item]) -> list[bytes]:
+        return [self.encoded(item) for item in items]
+
+
+class Pending:
+    """What waits in an outbox: encoded frames, and presence entries (`Entry`) that leave together.
+
+    Consecutive entries are gathered into runs of at most MAX_PRESENCE_BATCH as they arrive, so
+    each run leaves as one `presence` frame (a join storm costs each recipient a few frames
+    rather than one per change) and taking a frame is one step. The join burst (welcome,
     roster, replay, synced) is owed to every client however large: `counted` leaves it out, so
     the slow-reader limit bounds only what queues behind it.
     """
@@ -74,8 +111,8 @@ class Pending:
 
     def __init__(self) -> None:
         # None while empty: an idle connection keeps no deque block (about 600 bytes) for nothing.
-        self._items: deque[bytes | list[ClientInfo]] | None = None
-        self._run: list[ClientInfo] | None = None  # the run at the end, while it may grow
+        self._items: deque[bytes | list[Entry]] | None = None
+        self._run: list[Entry] | None = None  # the run at the end, while it may grow
         self._size = 0  # frames and presence entries waiting
         self._burst = 0  # of them, those of the join burst
 
@@ -87,18 +124,18 @@ class Pending:
         """Frames and presence entries waiting behind the join burst."""
         return self._size - self._burst
 
-    def extend(self, items: list[Item]) -> None:
-        """Queue items in order; presence entries top up the run at the end, then start new ones."""
+    def extend(self, items: list[bytes]) -> None:
+        """Queue items in order; entries top up the run at the end, then start new ones."""
         if not items:
             return
         if self._items is None:
             self._items = deque()
         for kind, group in groupby(items, type):
-            if kind is bytes:
-                self._items.extend(group)  # type: ignore[arg-type]
+            if kind is not Entry:
+                self._items.extend(group)
                 self._run = None
                 continue
-            entries: list[ClientInfo] = list(group)  # type: ignore[arg-type]
+            entries: list[Entry] = list(group)  # type: ignore[arg-type]
             if self._run is not None:
                 room = MAX_PRESENCE_BATCH - len(self._run)
                 self._run.extend(entries[:room])
@@ -108,7 +145,7 @@ class Pending:
                 self._items.append(self._run)
         self._size += len(items)
 
-    def extend_burst(self, items: list[Item]) -> None:
+    def extend_burst(self, items: list[bytes]) -> None:
         """Queue a join burst, which `counted` leaves out."""
         self.extend(items)
         self._burst += len(items)
@@ -124,7 +161,7 @@ class Pending:
         else:
             if item is self._run:
                 self._run = None
-            taken, frame = len(item), encode(Presence(item))
+            taken, frame = len(item), _PRESENCE_HEAD + b"[" + b",".join(item) + b"]" + _PRESENCE_TAIL
         self._size -= taken
         self._burst = max(0, self._burst - taken)
         return frame

@@ -23,7 +23,7 @@ from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame,
 from .http import HttpRoutes
 from .limits import AddressLimiter, AddressLimits, RateLimit
 from .line import LineRegistry
-from .outputs import Burst, Close, Deliver, Item, Output, Pending, StoreUpload, Timer
+from .outputs import Burst, Close, Deliver, EntryCache, Output, Pending, StoreUpload, Timer
 from .state import HubState
 from .store import HistoryStore, MemoryStore
 
@@ -36,17 +36,16 @@ log = logging.getLogger("ozchat.hub")
 class Outbox:
     """One connection's outbox, written out once per turn of the event loop after the connection has joined.
 
-    What is pushed in one turn is queued at its end in one step (presence entries in runs, see
-    `Pending`), so a change told to a thousand members costs each little more than an append.
-    Frames then go straight into the connection's write buffer, several in one write, while it
-    has room (as `websockets.broadcast()` writes, with no task per connection); once it is full,
-    what follows waits here, and counts toward the slow-reader limit, until the buffer drains.
+    A turn's pushes are queued at its end in one step (presence entries, each encoded once, in
+    runs: see `Pending`), so a change told to a thousand members costs each an append. Frames go
+    straight into the write buffer, several in one write, while it has room (as `broadcast()`
+    writes; no task per connection); past that they wait here, counting toward the slow-reader limit.
     """
 
     def __init__(self, ws: ServerConnection, max_pending: int, close_timeout: float) -> None:
         self.ws = ws
         self._close_timeout = close_timeout
-        self._incoming: list[Item] = []  # pushed in this turn of the loop, not queued yet
+        self._incoming: list[bytes] = []  # pushed in this turn of the loop, not queued yet
         self._pending = Pending()
         self._max_pending = max_pending
         self._started = False
@@ -60,7 +59,7 @@ class Outbox:
         """Whether the connection has joined: before that, the hub answers it directly."""
         return self._started
 
-    def start(self, burst: list[Item]) -> None:
+    def start(self, burst: list[bytes]) -> None:
         """Queue the join burst (after anything pushed before it) and start writing."""
         self._pending.extend(self._incoming)
         self._incoming = []
@@ -76,7 +75,7 @@ class Outbox:
         if self._draining is not None:
             self._draining.cancel()
 
-    def push(self, item: Item) -> None:
+    def push(self, item: bytes) -> None:
         self._incoming.append(item)
         if not self._flush_due:  # _schedule(), inline: this runs once per recipient of every change
             self._flush_due = True
@@ -189,6 +188,7 @@ class Hub:
         # Linger deadlines armed on the loop, by deadline (members sharing one share its timer).
         self._timers: dict[float, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._entries = EntryCache()
         self._server: Server | None = None
         self._idle_since = time.monotonic()
         self._idle_task: asyncio.Task[None] | None = None
@@ -270,12 +270,12 @@ class Hub:
         """Carry out what the state decided, for connections that have joined."""
         for output in outputs:
             if type(output) is Deliver:
-                item, skip = output.item, output.skip
+                item, skip = self._entries.encoded(output.item), output.skip
                 for outbox in output.to:
                     if outbox is not skip:
                         outbox.push(item)
             elif type(output) is Burst:
-                output.to.start(output.items)
+                output.to.start(self._entries.encoded_all(output.items))
             elif type(output) is Close:
                 closing = asyncio.get_running_loop().create_task(output.to.ws.close(output.code, output.reason))
                 self._closing.add(closing)

@@ -6,6 +6,7 @@
     nick = "John"
     theme = "nord"
     scrollback = 5000
+    log = false
 
     [properties]
     mood = "sunny"
@@ -41,6 +42,7 @@ class ChatSettings:
     token: str | None = None
     theme: str | None = None
     scrollback: int | None = None
+    log: bool | None = None  # conversations logged to files (on unless false)
     properties: dict[str, Any] = field(default_factory=dict)
 
     def option_defaults(self) -> dict[str, Any]:
@@ -57,6 +59,7 @@ def settings_path() -> Path:
 
 
 _TYPES: dict[str, type] = {f.name: int if f.name in ("port", "scrollback") else str for f in fields(ChatSettings)}
+_TYPES["log"] = bool
 _TYPES["properties"] = dict
 
 
@@ -72,8 +75,9 @@ def load_settings(path: Path) -> ChatSettings:
         expected = _TYPES.get(key)
         if expected is None:
             raise SettingsError(f"{path}: unknown setting {key!r}; known: {', '.join(_TYPES)}")
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise SettingsError(f"{path}: {key} should be a {'table' if expected is dict else expected.__name__}")
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+            kind = {dict: "table", bool: "true or false"}.get(expected, expected.__name__)
+            raise SettingsError(f"{path}: {key} should be a {kind}")
         if key == "scrollback" and isinstance(value, int) and value < 1:
             raise SettingsError(f"{path}: scrollback should be at least 1, not {value}")
     return ChatSettings(**data)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..chat_logs import LineLogs, logs_root
 from ..client import OzWebClient
 from ..exceptions import OzchatError
 from ..hub.autostart import LocalHub, StartedHub
@@ -80,6 +81,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         theme=args.theme,
         max_chat_lines=args.scrollback,
         settings_file=settings_path(),
+        chat_logs=LineLogs(logs_root(), server, args.line) if args.log else None,
     )
     if local_hub is not None:
         app.hub_started_here = lambda: local_hub.started_here is not None

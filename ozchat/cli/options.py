@@ -190,7 +190,8 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
         description="Terminal chat with live presence. `ozchat serve` runs a hub, "
         "`ozchat events` prints a line's events; with neither, the chat UI starts.",
         epilog=f"Defaults for the chat's options can be kept in {path} (TOML): host, port, line, nick, "
-        "avatar, token, theme, scrollback, and a [properties] table of shared properties. Flags win.",
+        "avatar, token, theme, scrollback, log (true or false), and a [properties] table of shared properties. "
+        "Flags win.",
     )
     parser.add_argument("--version", action="version", version=f"ozchat {__version__}")
     _add_connection_options(parser, settings=True)
@@ -198,6 +199,11 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
     parser.add_argument(
         "--scrollback", type=_at_least_one, default=DEFAULT_SCROLLBACK, metavar="LINES",
         help=f"messages each chat tab keeps in memory (default: {DEFAULT_SCROLLBACK})",
+    )
+    parser.add_argument(
+        "--log", action=argparse.BooleanOptionalAction, default=True,
+        help="log every conversation to a file a day under logs/ in the user data directory "
+        "(default: on; /log in the chat shows the file)",
     )
     if settings is None:
         try:

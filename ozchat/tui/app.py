@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import constants, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -23,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, OptionList
 
 from ..avatars import AvatarError, AvatarService
+from ..chat_logs import LineLogs
 from ..client import OzWebClient, RenumberedClient
 from ..exceptions import OzchatError
 from ..protocol import ClientInfo, ClientStatus, ConnectionState
@@ -31,6 +33,7 @@ from ..settings import save_setting
 from . import texts
 from .avatar_board import RETRY_FAILED, AvatarBoard, plain_reason
 from .bridge import PRESENCE_TICK, Join, run_client
+from .chat_logger import ChatLogger
 from .command_runner import CommandRunner
 from .conversations import LINE_TAB, Conversation, Conversations, RateLimit
 from .messages import (
@@ -93,6 +96,7 @@ class OzChatApp(App[None]):
         avatar_retry: float = RETRY_FAILED,
         monotonic: Callable[[], float] = time.monotonic,
         settings_file: Path | None = None,
+        chat_logs: LineLogs | None = None,
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
@@ -102,6 +106,7 @@ class OzChatApp(App[None]):
         not reached at the start is tried again as the client's reconnect policy says.
         `monotonic` is the clock the bell's rate limit reads. A theme picked while running is
         kept in `settings_file` (the user's settings.toml), if given, for the next start.
+        With `chat_logs` (the line's `LineLogs`), every conversation is logged to files.
         """
         super().__init__()
         self.client = client
@@ -120,6 +125,9 @@ class OzChatApp(App[None]):
         self._max_chat_lines = max_chat_lines
         self._start_theme = theme
         self._has_joined = False
+        self.chat_logger = ChatLogger(
+            chat_logs, self._name_of, lambda failure: self.post_message(SystemNotice(failure, "error"))
+        )
         # Set before running: a line for the chat pane and the status bar, e.g. "local hub started".
         self.startup_notice: str | None = None
         # Set before running when this app may start a local hub: did it start the one now running?
@@ -180,6 +188,7 @@ class OzChatApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self._disconnect()
+        self.chat_logger.close()
         if self.avatars.service is not None:
             await self.avatars.service.aclose()
 
@@ -230,6 +239,7 @@ class OzChatApp(App[None]):
         log = self.line_conversation.chat
         if change.state is ConnectionState.ACCESS_GRANTED:
             log.discard(RETRY_KEY)
+            self.chat_logger.epoch = message.epoch
             self.me = message.me
             self.line = message.line or self.line
             if self.line is not None:
@@ -262,7 +272,7 @@ class OzChatApp(App[None]):
     def on_presence_changed(self, message: PresenceChanged) -> None:
         joined: list[ClientInfo] = []
         left: list[ClientInfo] = []
-        log = self.line_conversation.chat
+        events: list[Text] = []
         now = self.now()
         for info in message.clients:
             if self.me is not None and info.phone_number == self.me.phone_number:
@@ -280,12 +290,13 @@ class OzChatApp(App[None]):
                 self.tabs.partner_joined(info, self.roster)
             else:
                 if previous.display_name != info.display_name:
-                    log.add_system(now, texts.renamed_text(previous.display_name, info.display_name))
+                    events.append(texts.renamed_text(previous.display_name, info.display_name))
                     self.tabs.partner_renamed(info)
                 if is_away(previous) != is_away(info):
-                    log.add_system(now, texts.away_text(info))
-        for announcement in [*texts.announcements(joined, "ONLINE"), *texts.announcements(left, "OFFLINE")]:
-            log.add_system(now, announcement)
+                    events.append(texts.away_text(info))
+        for event in [*events, *texts.announcements(joined, "ONLINE"), *texts.announcements(left, "OFFLINE")]:
+            self.line_conversation.chat.add_system(now, event)
+            self.chat_logger.event(now, event.plain)  # joins, leaves, renames: logged as events
         self.people.show(self.roster, self.me)
 
     def on_avatar_loaded(self, message: AvatarLoaded) -> None:
@@ -330,12 +341,13 @@ class OzChatApp(App[None]):
 
     async def on_chat_received(self, received: ChatReceived) -> None:
         await self.tabs.receive(received.message, self.me, self.roster, self._name_of)
+        self.chat_logger.message(received.message, self.me, self.now().tzinfo)
 
     def on_history_gap(self, message: HistoryGap) -> None:
         self.line_conversation.chat.add_system(self.now(), texts.gap_text(message.gap))
 
     def on_system_notice(self, message: SystemNotice) -> None:
-        self.line_conversation.chat.add_system(self.now(), message.text)
+        self.line_conversation.chat.add_system(self.now(), message.text, kind=message.kind)
 
     def on_hub_error_received(self, message: HubErrorReceived) -> None:
         error = message.error
@@ -365,13 +377,8 @@ class OzChatApp(App[None]):
 
     def action_people(self) -> None:
         """Focus the people list; on a small screen, show it, or hide it again if it has the focus."""
-        people = self.people
-        if self.screen.has_class("-small") and people.has_focus and people.has_class("-shown"):
-            people.remove_class("-shown")
+        if not self.people.show_or_hide(small_screen=self.screen.has_class("-small")):
             self.query_one(Composer).focus()
-            return
-        people.add_class("-shown")
-        people.focus()
 
     def action_focus_composer(self) -> None:
         self.people.remove_class("-shown")  # on a small screen the list shown by F2 goes again

@@ -90,7 +90,7 @@ async def run_client(client: OzWebClient, join: Join, post: Callable[[Message], 
 def message_for(client: OzWebClient, event: ConnectionStateChanged | ChatMessage | ErrorFrame | Gap) -> Message:
     """The Message that carries one client event into the UI."""
     if isinstance(event, ConnectionStateChanged):
-        return ConnectionChanged(event, client.me, client.line)
+        return ConnectionChanged(event, client.me, client.line, client.epoch)
     if isinstance(event, ChatMessage):
         return ChatReceived(event)
     if isinstance(event, Gap):

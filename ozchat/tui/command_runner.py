@@ -19,7 +19,16 @@ from ..roster import find_people
 from . import commands
 from .avatar_choice import AvatarChoiceError, AvatarFileError, choose_avatar, read_avatar_file
 from .conversations import Conversation
-from .texts import help_text, left_text, name_text, not_found_text, who_text, whois_text
+from .texts import (
+    LOG_OFF_TEXT,
+    help_text,
+    left_text,
+    log_path_text,
+    name_text,
+    not_found_text,
+    who_text,
+    whois_text,
+)
 from .widgets import Composer, ProfileCard
 from .widgets.confirm import Confirm
 
@@ -83,6 +92,9 @@ class CommandRunner:
                     log.add_system(app.now(), whois_text(person))
             case commands.Clear():
                 log.clear()
+            case commands.Log():
+                path = app.chat_logger.path(app.now(), conversation.partner)
+                log.add_system(app.now(), LOG_OFF_TEXT if path is None else log_path_text(str(path)))
             case commands.Help(topic):
                 log.add_system(app.now(), help_text(topic))
             case commands.Quit():

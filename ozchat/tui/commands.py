@@ -74,6 +74,11 @@ class Clear:
 
 
 @dataclass(frozen=True)
+class Log:
+    pass
+
+
+@dataclass(frozen=True)
 class Help:
     topic: str | None
 
@@ -83,7 +88,7 @@ class Quit:
     pass
 
 
-Command = Say | Nick | Avatar | Away | Back | Msg | Me | Who | Whois | Set | Clear | Help | Quit
+Command = Say | Nick | Avatar | Away | Back | Msg | Me | Who | Whois | Set | Clear | Log | Help | Quit
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ COMMANDS: dict[str, CommandHelp] = {
     "whois": CommandHelp("/whois NICK|NUMBER", 'show everything someone shares; "quote a name" with spaces'),
     "set": CommandHelp("/set KEY [VALUE]", "share any property; without a value it is removed"),
     "clear": CommandHelp("/clear", "empty this tab's messages"),
+    "log": CommandHelp("/log", "show the file this tab is logged to (one a day, on by default)"),
     "help": CommandHelp("/help [COMMAND]", "list the commands, or explain one"),
     "quit": CommandHelp("/quit", "leave the line and close ozchat"),
 }
@@ -181,6 +187,8 @@ def parse(line: str) -> Command:
         return Set(key, value.strip() or None)
     if name == "clear":
         return _no_arguments(name, rest, Clear())
+    if name == "log":
+        return _no_arguments(name, rest, Log())
     if name == "help":
         topic = argument.lstrip("/").casefold() or None
         if topic is not None and topic not in COMMANDS:

@@ -19,11 +19,15 @@ from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap
 
 @dataclass
 class ConnectionChanged(Message):
-    """The connection's state changed; `me` and `line` are set once access is granted."""
+    """The connection's state changed; `me`, `line` and `epoch` are set once access is granted.
+
+    `epoch` names the numbering of the messages that follow (see the protocol's welcome).
+    """
 
     change: ConnectionStateChanged
     me: ClientInfo | None = None
     line: str | None = None
+    epoch: str | None = None
 
 
 @dataclass
@@ -59,6 +63,7 @@ class SystemNotice(Message):
     """A line for the line tab from what runs beside the client, e.g. a local hub started again."""
 
     text: str
+    kind: str = "system"  # or "error": something failed
 
 
 @dataclass(frozen=True, slots=True)

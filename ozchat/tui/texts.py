@@ -123,6 +123,17 @@ def whois_text(info: ClientInfo) -> Text:
     return Text("\n").join(lines)
 
 
+LOG_OFF_TEXT = "Logging is off (--no-log, or log = false in settings.toml)"
+
+
+def log_path_text(path: str) -> str:
+    return f"This tab is logged to {path}"
+
+
+def log_failed_text(error: OSError) -> str:
+    return f"the chat is no longer logged to disk: {error}"
+
+
 def help_text(topic: str | None) -> Text:
     chosen: Iterable[str] = [topic] if topic is not None else commands.COMMANDS
     width = max(len(commands.COMMANDS[name].usage) for name in chosen)

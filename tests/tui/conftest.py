@@ -40,8 +40,9 @@ async def until(pilot, predicate: Callable[[], object], timeout: float | None = 
 
 @pytest.fixture(autouse=True)
 def private_config_dir(tmp_path, monkeypatch) -> None:
-    """No UI test reads or writes the user's own settings.toml (a theme picked is saved there)."""
+    """No UI test reads or writes the user's own settings.toml (a theme picked is saved there) or data (logs)."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 def make_app(

@@ -87,6 +87,18 @@ class PeopleList(OptionList):
         row = self._rows.get(phone_number)
         return row[2] if row is not None else None
 
+    def show_or_hide(self, *, small_screen: bool) -> bool:
+        """F2: focus the list (shown over the chat on a small screen); if it has the focus there, hide it.
+
+        False when it was hidden: the focus is for the caller to place.
+        """
+        if small_screen and self.has_focus and self.has_class("-shown"):
+            self.remove_class("-shown")
+            return False
+        self.add_class("-shown")
+        self.focus()
+        return True
+
     def redraw(self) -> None:
         """Draw the people last shown again: an avatar arrived, the theme or the width changed."""
         self.show(*self._shown)

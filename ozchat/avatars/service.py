@@ -8,6 +8,7 @@ that starts, even on a line of a thousand people without pictures, pays for none
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -126,6 +127,9 @@ class AvatarService:
         return AvatarResult(avatar)
 
     async def _load(self, url: str, size: int, colour: RGB) -> RenderedAvatar:
+        if self._fetcher is None:
+            # The first fetch brings in httpx and httpcore: imported in a thread, not on the UI's loop.
+            await asyncio.to_thread(importlib.import_module, "ozchat.avatars.fetch")
         data = await self.fetcher.fetch(url)
         async with self._decoding:
             return await asyncio.to_thread(render_avatar, data, size, colour)

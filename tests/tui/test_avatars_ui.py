@@ -24,9 +24,10 @@ from ozchat.settings import ChatSettings
 from ozchat.tui.app import Join, OzChatApp
 from ozchat.tui.messages import AvatarLoaded, ConnectionChanged, PresenceChanged
 from ozchat.tui.widgets import PeopleList, ProfileCard
+from ozchat.tui.widgets.composer import Composer
 
 from .conftest import chat_lines, fixed_clock, until
-from .test_snapshots import said
+from .test_snapshots import said, steady_cursor
 
 # ---- helpers ----------------------------------------------------------------------------
 
@@ -119,6 +120,7 @@ def test_main_screen_with_avatars_120x40(snap_compare, image_server, tmp_path):
     app = OzChatApp(OzWebClient(), join=None, avatars=service_for(image_server, tmp_path / "cache"), clock=fixed_clock)
 
     async def feed(pilot) -> None:
+        steady_cursor(pilot.app.query_one(Composer))  # the picture does not depend on timing
         for event in (
             ConnectionChanged(ConnectionStateChanged(ConnectionState.ACCESS_GRANTED), me=john, line="Webphone1"),
             PresenceChanged((mary, bob, eve, zed)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.tui.app import OzChatApp
 from ozchat.tui.messages import ChatReceived, ConnectionChanged, PresenceChanged
+from ozchat.tui.widgets.composer import Composer
 
 from .conftest import FIXED_TIME, fixed_clock
 
@@ -49,11 +50,17 @@ EVENTS = [
 ]
 
 
+def steady_cursor(composer: Composer) -> None:
+    """No blinking: the blink timer may show the cursor at any moment, which makes the picture depend on timing."""
+    composer.cursor_blink = False
+
+
 def snapshot_app() -> OzChatApp:
     return OzChatApp(OzWebClient(), join=None, clock=fixed_clock)
 
 
 async def feed(pilot) -> None:
+    steady_cursor(pilot.app.query_one(Composer))
     for event in EVENTS:
         pilot.app.post_message(event)
     await pilot.pause()

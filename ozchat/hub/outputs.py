@@ -94,7 +94,12 @@ class EntryCache:
         return entry
 
     def encoded_all(self, items: list[Item]) -> list[bytes]:
-        return [self.encoded(item) for item in items]
+        """`encoded` for each item: a roster, N entries for each of N newcomers, found without a call each."""
+        entries, found = self._entries, []
+        for item in items:
+            cached = entries.get(id(item))
+            found.append(cached[1] if cached is not None and cached[0] is item else self.encoded(item))
+        return found
 
 
 class Pending:

@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, OptionList
 
-from ..avatars import AvatarError, AvatarService
+from ..avatars import AvatarService
 from ..chat_logs import LineLogs
 from ..client import OzWebClient, RenumberedClient
 from ..exceptions import OzchatError
@@ -31,7 +31,7 @@ from ..protocol import ClientInfo, ClientStatus, ConnectionState
 from ..roster import Roster
 from ..settings import save_setting
 from . import texts
-from .avatar_board import RETRY_FAILED, AvatarBoard, plain_reason
+from .avatar_board import RETRY_FAILED, AvatarBoard
 from .bridge import PRESENCE_TICK, Join, run_client
 from .chat_logger import ChatLogger
 from .command_runner import CommandRunner
@@ -45,8 +45,9 @@ from .messages import (
     PresenceChanged,
     SystemNotice,
 )
+from .own_avatar import OwnAvatarWatch
 from .palette import chat_commands
-from .widgets import Composer, PeopleList, ProfileCard, StatusBar
+from .widgets import Composer, PeopleList, ProfileCard, SearchBox, StatusBar
 from .widgets.people_list import is_away
 
 __all__ = ["BELL_INTERVAL", "Join", "OzChatApp"]
@@ -73,6 +74,7 @@ class OzChatApp(App[None]):
         Binding("f2", "people", "People"),
         Binding("f3", "next_tab", "Next", tooltip="Show the next tab"),
         Binding("f4", "close_tab", "Close", tooltip="Close this direct-message tab"),
+        Binding("ctrl+f", "search", "Search", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("escape", "focus_composer", "Back to input", show=False),
     ]
@@ -118,7 +120,7 @@ class OzChatApp(App[None]):
         self.command_runner = CommandRunner(self)
         self._avatar_file = avatar_file
         self._bell_limit = RateLimit(BELL_INTERVAL, monotonic)
-        self._avatar_failures_told: set[str] = set()
+        self._own_avatar = OwnAvatarWatch(self.avatars)
         self._settings_file = settings_file
         self._people_redraw: Timer | None = None
         self._clock = clock
@@ -141,6 +143,7 @@ class OzChatApp(App[None]):
             with Conversations(self._max_chat_lines, self._bell_limit, self.now, id="conversations"):
                 yield Conversation(f"#{self.line or 'line'}", None, self._max_chat_lines, id=LINE_TAB)
             yield PeopleList(self.avatars, id="people")
+        yield SearchBox(id="search")
         yield Composer(self.nicknames, id="composer")
         yield Footer()
 
@@ -311,29 +314,10 @@ class OzChatApp(App[None]):
             # The list owns the timer, so it stops with the list when the app closes.
             self._people_redraw = self.people.set_timer(PRESENCE_TICK, self._redraw_people)
 
-    def _my_avatar_url(self) -> str | None:
-        value = self.me.get("avatar") if self.me is not None else None
-        if not isinstance(value, str) or self.avatars.service is None:
-            return None
-        try:
-            return self.avatars.service.resolve(value.strip())
-        except AvatarError:
-            return None
-
     def _tell_if_my_avatar_failed(self, message: AvatarLoaded | None = None) -> None:
-        """My own avatar is fetched under the rules everyone's client follows: if it fails here, say so once."""
-        mine = self._my_avatar_url()
-        if mine is None or mine in self._avatar_failures_told:
-            return
-        if message is None:
-            error = self.avatars.failure(mine)  # loaded before it was mine: someone shares it, or it was mine before
-        else:
-            error = message.result.error if message.key.url == mine else None
-        if error is None:
-            return
-        self._avatar_failures_told.add(mine)
-        told = f"others cannot load your avatar: {plain_reason(error)} ({error})"
-        self.line_conversation.chat.add_system(self.now(), told, kind="error")
+        told = self._own_avatar.failure_text(self.me, message)
+        if told is not None:
+            self.line_conversation.chat.add_system(self.now(), told, kind="error")
 
     def _redraw_people(self) -> None:
         self._people_redraw = None
@@ -382,7 +366,19 @@ class OzChatApp(App[None]):
 
     def action_focus_composer(self) -> None:
         self.people.remove_class("-shown")  # on a small screen the list shown by F2 goes again
+        self.query_one(SearchBox).close()
         self.query_one(Composer).focus()
+
+    def action_search(self) -> None:
+        search = self.query_one(SearchBox)
+        search.open(self.active_conversation.chat)
+        search.focus()
+
+    def action_search_step(self, step: int) -> None:
+        self.query_one(SearchBox).action_step(step)
+
+    def on_tabbed_content_tab_activated(self) -> None:
+        self.query_one(SearchBox).retarget(self.active_conversation.chat)
 
     def action_next_tab(self) -> None:
         self.tabs.show_next()

@@ -29,7 +29,7 @@ from .texts import (
     who_text,
     whois_text,
 )
-from .widgets import Composer, ProfileCard
+from .widgets import Composer, ProfileCard, SearchBox
 from .widgets.confirm import Confirm
 
 if TYPE_CHECKING:
@@ -92,6 +92,11 @@ class CommandRunner:
                     log.add_system(app.now(), whois_text(person))
             case commands.Clear():
                 log.clear()
+            case commands.Search(None):
+                app.query_one(SearchBox).close()
+            case commands.Search(text):
+                app.query_one(SearchBox).open(log, text)
+                log.focus()  # n and N step through the matches
             case commands.Log():
                 path = app.chat_logger.path(app.now(), conversation.partner)
                 log.add_system(app.now(), LOG_OFF_TEXT if path is None else log_path_text(str(path)))

@@ -74,6 +74,11 @@ class Clear:
 
 
 @dataclass(frozen=True)
+class Search:
+    text: str | None  # None ends the search
+
+
+@dataclass(frozen=True)
 class Log:
     pass
 
@@ -88,7 +93,7 @@ class Quit:
     pass
 
 
-Command = Say | Nick | Avatar | Away | Back | Msg | Me | Who | Whois | Set | Clear | Log | Help | Quit
+Command = Say | Nick | Avatar | Away | Back | Msg | Me | Who | Whois | Set | Clear | Search | Log | Help | Quit
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,11 @@ COMMANDS: dict[str, CommandHelp] = {
     "whois": CommandHelp("/whois NICK|NUMBER", 'show everything someone shares; "quote a name" with spaces'),
     "set": CommandHelp("/set KEY [VALUE]", "share any property; without a value it is removed"),
     "clear": CommandHelp("/clear", "empty this tab's messages"),
+    "search": CommandHelp(
+        "/search [TEXT]",
+        "highlight TEXT in this tab (any case), newest first; n or Enter older, N or Shift+Enter newer; "
+        "Esc or /search alone ends it (Ctrl+F too)",
+    ),
     "log": CommandHelp("/log", "show the file this tab is logged to (one a day, on by default)"),
     "help": CommandHelp("/help [COMMAND]", "list the commands, or explain one"),
     "quit": CommandHelp("/quit", "leave the line and close ozchat"),
@@ -187,6 +197,8 @@ def parse(line: str) -> Command:
         return Set(key, value.strip() or None)
     if name == "clear":
         return _no_arguments(name, rest, Clear())
+    if name == "search":
+        return Search(argument or None)
     if name == "log":
         return _no_arguments(name, rest, Log())
     if name == "help":

@@ -22,7 +22,7 @@ HISTORY_RESET_NOTICE = "The hub's history was reset; below is everything it stil
 KEYS_HELP = (
     "Enter sends, Shift+Enter or Ctrl+J starts a new line; "
     "PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
-    "F1 help, F2 people (shows the list on a small screen), F3 next tab, F4 close tab, "
+    "F1 help, F2 people (shows the list on a small screen), F3 next tab, F4 close tab, Ctrl+F search, "
     "Esc back to the input, Ctrl+Q quit"
 )
 

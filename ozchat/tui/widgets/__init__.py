@@ -4,6 +4,7 @@ from .chat_log import ChatLog
 from .composer import Composer
 from .people_list import PeopleList
 from .profile_card import ProfileCard
+from .search_box import SearchBox
 from .status_bar import StatusBar
 
-__all__ = ["ChatLog", "Composer", "PeopleList", "ProfileCard", "StatusBar"]
+__all__ = ["ChatLog", "Composer", "PeopleList", "ProfileCard", "SearchBox", "StatusBar"]

@@ -7,6 +7,7 @@ unless the reader scrolled up; then it counts the messages that arrive below the
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from datetime import datetime
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -42,6 +44,11 @@ class Entry:
 class ChatLog(ScrollView, can_focus=True):
     """Chat lines for one conversation; live lines below a divider that ends the history."""
 
+    BINDINGS = [
+        Binding("n", "app.search_step(-1)", "Older match", show=False),
+        Binding("N", "app.search_step(1)", "Newer match", show=False),
+    ]
+
     @dataclass
     class Unseen(Message):
         """How many messages arrived below the screen since the reader scrolled up (0: at the bottom again)."""
@@ -58,6 +65,8 @@ class ChatLog(ScrollView, can_focus=True):
         "chat-log--history",
         "chat-log--divider",
         "chat-log--tag",
+        "chat-log--match",
+        "chat-log--current-match",
     }
 
     DEFAULT_CSS = """
@@ -73,6 +82,8 @@ class ChatLog(ScrollView, can_focus=True):
         & > .chat-log--history { color: $text-muted; }
         & > .chat-log--divider { color: $secondary; }
         & > .chat-log--tag { color: $accent; text-style: bold; }
+        & > .chat-log--match { background: $warning 45%; }
+        & > .chat-log--current-match { background: $accent; color: $text; text-style: bold; }
     }
     """
 
@@ -90,6 +101,8 @@ class ChatLog(ScrollView, can_focus=True):
         self._following = True
         self.unseen = 0
         self.entries_laid_out = 0  # entries wrapped and styled so far: a focus change must not add to it
+        self._search: re.Pattern[str] | None = None
+        self.current_match: Entry | None = None
 
     @property
     def following(self) -> bool:
@@ -164,6 +177,58 @@ class ChatLog(ScrollView, can_focus=True):
         self._following = True
         self._set_unseen(0)
         self._refresh_size()
+
+    # ---- search -----------------------------------------------------------------------
+
+    def search(self, term: str) -> None:
+        """Highlight every match of `term`, ignoring case, in what was said ('' for none)."""
+        self._search = re.compile(re.escape(term), re.IGNORECASE) if term else None
+        self.current_match = None
+        self._forget_lines()
+
+    def matching_entries(self) -> list[Entry]:
+        """The entries that hold a match, oldest first."""
+        pattern = self._search
+        if pattern is None:
+            return []
+        return [entry for entry in self.entries if pattern.search(entry.body.plain)]
+
+    def show_match(self, entry: Entry) -> None:
+        """Mark `entry` as the match being read and scroll it into the middle of the pane."""
+        for marked in (self.current_match, entry):
+            if marked is not None:
+                marked._strips = None
+        self.current_match = entry
+        self._lines = None
+        lines = self._all_lines()
+        width = self.scrollable_content_region.width
+        y = 0
+        for index, shown in enumerate(self.entries):
+            if index == len(self._history) and self._history:
+                y += 1  # the divider below the history
+            if shown is entry:
+                break
+            y += len(self._render_entry(shown, width))
+        self.virtual_size = Size(width, len(lines))
+        self._following = False
+        self.scroll_to(y=max(0, y - self.scrollable_content_region.height // 2), animate=False, force=True)
+        self.refresh()
+
+    def _forget_lines(self) -> None:
+        for entry in self.entries:
+            entry._strips = None
+        self._lines = None
+        self.refresh()
+
+    def _body(self, entry: Entry) -> Text:
+        """What was said, with the search's matches marked; the match being read stands out."""
+        if self._search is None:
+            return entry.body
+        body = entry.body.copy()
+        style = self._style("chat-log--current-match" if entry is self.current_match else "chat-log--match")
+        for found in self._search.finditer(body.plain):
+            body.stylize(style, found.start(), found.end())
+        return body
 
     # ---- drawing ----------------------------------------------------------------------
 
@@ -274,12 +339,13 @@ class ChatLog(ScrollView, can_focus=True):
         style = self._entry_style(entry)
         prefix = self._prefix(entry)
         indent = prefix.cell_len if prefix.cell_len <= width // 2 else 0
+        body = self._body(entry)
         if indent:
             # A hanging indent keeps wrapped lines clear of the time and the name.
-            wrapped = entry.body.wrap(console, width - indent)
+            wrapped = body.wrap(console, width - indent)
             lines = [Text.assemble(prefix if n == 0 else " " * indent, line) for n, line in enumerate(wrapped)]
         else:
-            lines = list(Text.assemble(prefix, entry.body).wrap(console, width))
+            lines = list(Text.assemble(prefix, body).wrap(console, width))
         for line in lines:
             line.stylize_before(style)
         strips = [

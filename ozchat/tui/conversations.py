@@ -124,6 +124,15 @@ class Conversations(TabbedContent):
         self._max_entries = max_entries
         self._bell_limit = bell_limit
         self._clock = clock
+        self._shown: Conversation | None = None
+
+    def on_mount(self) -> None:
+        # The terminal's focus (AppFocus/AppBlur) decides, with the tab shown, whether a tab is being read.
+        self.watch(self.app, "app_focus", self._reading_changed, init=False)
+        self._shown = self.active_conversation
+
+    def _reading_changed(self, focused: bool) -> None:
+        self.active_conversation.chat.set_reading(focused)
 
     @property
     def line(self) -> Conversation:
@@ -159,6 +168,7 @@ class Conversations(TabbedContent):
         if conversation is None:
             caption = self._unique_caption(name, phone_number, None)
             conversation = Conversation(caption, phone_number, self._max_entries, id=self._new_tab_id(phone_number))
+            conversation.chat.set_reading(False)  # not shown yet: its first message needs no marker, the next do
             await self.add_pane(conversation)
             self.app.refresh_bindings()
         if activate:
@@ -271,6 +281,11 @@ class Conversations(TabbedContent):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.app.refresh_bindings()
         conversation = event.pane
+        if isinstance(conversation, Conversation) and conversation is not self._shown:
+            if self._shown is not None and self._shown.is_attached:
+                self._shown.chat.set_reading(False)
+            conversation.chat.set_reading(self.app.app_focus)
+            self._shown = conversation
         if isinstance(conversation, Conversation) and conversation.unread:
             conversation.mark_read()
             self.relabel(conversation)

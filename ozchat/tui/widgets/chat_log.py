@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from rich.segment import Segment
 from rich.style import Style
@@ -23,22 +23,9 @@ from textual.strip import Strip
 
 from ...text import printable
 from ..nick_colours import nickname_style
+from .chat_entry import HISTORY_LABEL, UNREAD_LABEL, Entry, day_label, highlighted, rule
 
-
-@dataclass(eq=False)
-class Entry:
-    """One thing said or one event; `kind` picks its component style."""
-
-    time: datetime
-    body: Text
-    name: str | None = None  # shown before the body in the nickname's colour
-    kind: str = "message"  # message, action, system or error
-    own: bool = False  # said by this user: set apart
-    mention: bool = False  # names this user: highlighted
-    history: bool = False
-    tag: str | None = None  # shown before the name, e.g. "direct" for a DM outside its tab
-    key: str | None = None  # a newer entry with the same key replaces this one (a status that updates)
-    _strips: tuple[int, list[Strip]] | None = field(default=None, repr=False)
+__all__ = ["ChatLog", "Entry"]
 
 
 class ChatLog(ScrollView, can_focus=True):
@@ -67,6 +54,8 @@ class ChatLog(ScrollView, can_focus=True):
         "chat-log--tag",
         "chat-log--match",
         "chat-log--current-match",
+        "chat-log--day",
+        "chat-log--unread",
     }
 
     DEFAULT_CSS = """
@@ -84,6 +73,8 @@ class ChatLog(ScrollView, can_focus=True):
         & > .chat-log--tag { color: $accent; text-style: bold; }
         & > .chat-log--match { background: $warning 45%; }
         & > .chat-log--current-match { background: $accent; color: $text; text-style: bold; }
+        & > .chat-log--day { color: $text-muted; }
+        & > .chat-log--unread { color: $error; }
     }
     """
 
@@ -103,6 +94,10 @@ class ChatLog(ScrollView, can_focus=True):
         self.entries_laid_out = 0  # entries wrapped and styled so far: a focus change must not add to it
         self._search: re.Pattern[str] | None = None
         self.current_match: Entry | None = None
+        self._entry_lines: dict[int, int] = {}  # each entry's first line, by id, as last laid out
+        self._reading = True  # the reader sees this log: its tab is shown and the terminal focused
+        self._awaiting_marker = False  # looked away: the next message gets the marker above it
+        self._unread_marker: Entry | None = None
 
     @property
     def following(self) -> bool:
@@ -123,6 +118,9 @@ class ChatLog(ScrollView, can_focus=True):
     def add(self, entry: Entry) -> None:
         if entry.key is not None:
             self._drop_keyed(entry.key)
+        if self._awaiting_marker and entry.name is not None and not entry.history:
+            self._awaiting_marker = False
+            self._unread_marker = entry if self._history or self._live else None  # none above the first line
         (self._history if entry.history else self._live).append(entry)
         while len(self._history) + len(self._live) > self.max_entries:
             (self._history or self._live).popleft()
@@ -170,9 +168,22 @@ class ChatLog(ScrollView, can_focus=True):
         self._lines = None
         return True
 
+    def set_reading(self, reading: bool) -> None:
+        """Whether the reader sees this log. Looking away moves the marker of where reading stopped:
+        it goes above the first message that arrives next, and stays there once back."""
+        if self._reading and not reading:
+            self._unread_marker = None
+            self._awaiting_marker = True
+            self._lines = None
+            self.refresh()
+        elif reading:
+            self._awaiting_marker = False
+        self._reading = reading
+
     def clear(self) -> None:
         self._history.clear()
         self._live.clear()
+        self._unread_marker = None
         self._lines = None
         self._following = True
         self._set_unseen(0)
@@ -201,15 +212,8 @@ class ChatLog(ScrollView, can_focus=True):
         self.current_match = entry
         self._lines = None
         lines = self._all_lines()
-        width = self.scrollable_content_region.width
-        y = 0
-        for index, shown in enumerate(self.entries):
-            if index == len(self._history) and self._history:
-                y += 1  # the divider below the history
-            if shown is entry:
-                break
-            y += len(self._render_entry(shown, width))
-        self.virtual_size = Size(width, len(lines))
+        y = self._entry_lines.get(id(entry), 0)
+        self.virtual_size = Size(self.scrollable_content_region.width, len(lines))
         self._following = False
         self.scroll_to(y=max(0, y - self.scrollable_content_region.height // 2), animate=False, force=True)
         self.refresh()
@@ -224,11 +228,9 @@ class ChatLog(ScrollView, can_focus=True):
         """What was said, with the search's matches marked; the match being read stands out."""
         if self._search is None:
             return entry.body
-        body = entry.body.copy()
-        style = self._style("chat-log--current-match" if entry is self.current_match else "chat-log--match")
-        for found in self._search.finditer(body.plain):
-            body.stylize(style, found.start(), found.end())
-        return body
+        return highlighted(entry.body, self._search, self._style(
+            "chat-log--current-match" if entry is self.current_match else "chat-log--match"
+        ))
 
     # ---- drawing ----------------------------------------------------------------------
 
@@ -356,25 +358,28 @@ class ChatLog(ScrollView, can_focus=True):
         self.entries_laid_out += 1
         return strips
 
-    def _divider(self, width: int) -> Strip:
-        label = " history "
-        side = max(0, width - len(label)) // 2
-        text = "─" * side + label + "─" * max(0, width - side - len(label))
-        return Strip([Segment(text[:width], self._style("chat-log--divider"))], width)
-
     def _all_lines(self) -> list[Strip]:
         if self._restyled:
             self._drop_lines_if_restyled()
         width = self.scrollable_content_region.width
         if self._lines is None or width != self._lines_width:
             lines: list[Strip] = []
-            if width > 0:
-                for entry in self._history:
-                    lines.extend(self._render_entry(entry, width))
-                if self._history:
-                    lines.append(self._divider(width))
-                for entry in self._live:
-                    lines.extend(self._render_entry(entry, width))
+            self._entry_lines = {}
+            previous: date | None = None
+            first_live = self._live[0] if self._live else None
+            for entry in self.entries if width > 0 else []:
+                if entry is first_live and self._history:
+                    lines.append(rule(width, HISTORY_LABEL, self._style("chat-log--divider")))
+                day = entry.time.date()
+                if previous is not None and day != previous:
+                    lines.append(rule(width, day_label(day), self._style("chat-log--day")))
+                previous = day
+                if entry is self._unread_marker:
+                    lines.append(rule(width, UNREAD_LABEL, self._style("chat-log--unread")))
+                self._entry_lines[id(entry)] = len(lines)
+                lines.extend(self._render_entry(entry, width))
+            if width > 0 and self._history and not self._live:
+                lines.append(rule(width, HISTORY_LABEL, self._style("chat-log--divider")))
             self._lines, self._lines_width = lines, width
         return self._lines
 

@@ -107,7 +107,7 @@ class LoggedUpTo:
         return cls(epoch, counts)
 
 
-def _make_private_folder(folder: Path, root: Path) -> None:
+def make_private_folder(folder: Path, root: Path) -> None:
     """Create `folder` and those between it and `root`, each 0700 (and the user data folder if missing)."""
     root.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     missing = [path for path in [folder, *folder.parents] if not path.exists() and root in [path, *path.parents]]
@@ -140,7 +140,7 @@ class LineLogs:
         if file is None:
             for old in [p for p in self._open if p.parent == path.parent]:  # yesterday's file is done
                 self._open.pop(old).close()
-            _make_private_folder(path.parent, self.root)
+            make_private_folder(path.parent, self.root)
             descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             os.fchmod(descriptor, FILE_MODE)
             file = self._open[path] = os.fdopen(descriptor, "a", encoding="utf-8", newline="\n")

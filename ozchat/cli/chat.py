@@ -12,6 +12,7 @@ from ..chat_logs import LineLogs, logs_root
 from ..client import OzWebClient
 from ..exceptions import OzchatError
 from ..hub.autostart import LocalHub, StartedHub
+from ..input_history import InputHistory, input_history_path, input_history_root
 from ..settings import settings_path
 from .options import client_tls, local_hub_for, server_address
 
@@ -82,6 +83,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         max_chat_lines=args.scrollback,
         settings_file=settings_path(),
         chat_logs=LineLogs(logs_root(), server, args.line) if args.log else None,
+        input_history=InputHistory(input_history_path(server, args.line), root=input_history_root()),
     )
     if local_hub is not None:
         app.hub_started_here = lambda: local_hub.started_here is not None

@@ -27,6 +27,7 @@ from ..avatars import AvatarService
 from ..chat_logs import LineLogs
 from ..client import OzWebClient, RenumberedClient
 from ..exceptions import OzchatError
+from ..input_history import InputHistory
 from ..protocol import ClientInfo, ClientStatus, ConnectionState
 from ..roster import Roster
 from ..settings import save_setting
@@ -99,6 +100,7 @@ class OzChatApp(App[None]):
         monotonic: Callable[[], float] = time.monotonic,
         settings_file: Path | None = None,
         chat_logs: LineLogs | None = None,
+        input_history: InputHistory | None = None,
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
@@ -108,7 +110,8 @@ class OzChatApp(App[None]):
         not reached at the start is tried again as the client's reconnect policy says.
         `monotonic` is the clock the bell's rate limit reads. A theme picked while running is
         kept in `settings_file` (the user's settings.toml), if given, for the next start.
-        With `chat_logs` (the line's `LineLogs`), every conversation is logged to files.
+        With `chat_logs` (the line's `LineLogs`), every conversation is logged to files; with
+        `input_history`, what is typed is kept for Up/Down and Ctrl+R in the next run too.
         """
         super().__init__()
         self.client = client
@@ -127,6 +130,7 @@ class OzChatApp(App[None]):
         self._max_chat_lines = max_chat_lines
         self._start_theme = theme
         self._has_joined = False
+        self._input_history = input_history
         self.chat_logger = ChatLogger(
             chat_logs, self._name_of, lambda failure: self.post_message(SystemNotice(failure, "error"))
         )
@@ -144,7 +148,7 @@ class OzChatApp(App[None]):
                 yield Conversation(f"#{self.line or 'line'}", None, self._max_chat_lines, id=LINE_TAB)
             yield PeopleList(self.avatars, id="people")
         yield SearchBox(id="search")
-        yield Composer(self.nicknames, id="composer")
+        yield Composer(self.nicknames, history=self._input_history, id="composer")
         yield Footer()
 
     def on_mount(self) -> None:

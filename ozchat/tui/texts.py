@@ -139,6 +139,7 @@ def help_text(topic: str | None) -> Text:
     width = max(len(commands.COMMANDS[name].usage) for name in chosen)
     lines = [Text(f"{commands.COMMANDS[name].usage:<{width}}  {commands.COMMANDS[name].summary}") for name in chosen]
     if topic is None:
-        lines.insert(0, Text("Commands (Tab completes, Up/Down recall, // sends a leading slash):"))
+        recall = "Up/Down recall, Ctrl+R searches earlier inputs"
+        lines.insert(0, Text(f"Commands (Tab completes, {recall}, // sends a leading slash):"))
         lines.append(Text("Keys: " + KEYS_HELP))
     return Text("\n").join(lines)

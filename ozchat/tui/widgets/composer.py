@@ -1,5 +1,8 @@
 """The input box: one message, on several lines if need be; recalls earlier inputs and completes with Tab.
 
+Up on the first row (Down on the last) walks the earlier inputs, kept across runs when given an
+`InputHistory`; Ctrl+R finds the newest earlier input holding what is typed, and again the next.
+
 Enter sends; Shift+Enter or Ctrl+J starts a new line. A bracketed paste is inserted whole. A
 terminal that pastes without brackets types the text: an Enter followed at once by more text
 is part of such a paste, so it becomes a line break instead of sending half of it.
@@ -17,6 +20,7 @@ from textual.message import Message
 from textual.widgets import TextArea
 from textual.widgets.text_area import Document
 
+from ...input_history import InputHistory
 from ..commands import Completion, complete
 
 SCROLL_KEYS = Binding.Group("Scroll")
@@ -42,6 +46,7 @@ class Composer(TextArea):
         Binding("up", "recall(-1)", "Earlier input", show=False),
         Binding("down", "recall(1)", "Later input", show=False),
         Binding("tab", "complete", "Complete", show=False),
+        Binding("ctrl+r", "search_history", "Search earlier inputs", show=False),
         # The chat scrolls while the focus stays here, so typing goes on.
         Binding("pageup", "app.scroll_chat('page_up')", "Scroll up", key_display="PgUp", group=SCROLL_KEYS),
         Binding("pagedown", "app.scroll_chat('page_down')", "Scroll down", key_display="PgDn", group=SCROLL_KEYS),
@@ -66,6 +71,7 @@ class Composer(TextArea):
         *,
         max_recall: int = 200,
         paste_settle: float = PASTE_SETTLE,
+        history: InputHistory | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(
@@ -80,8 +86,10 @@ class Composer(TextArea):
         self._paste_settle = paste_settle
         self._enters = 0
         self._pending_enter: int | None = None  # the Enter waiting to send, by its count
-        self._recall: list[str] = []
-        self._recall_index = 0
+        self._history = history
+        self._recall: list[str] = history.load()[-max_recall:] if history is not None else []
+        self._history_query: str | None = None  # what Ctrl+R looks for, while its finds are shown
+        self._recall_index = len(self._recall)  # past the newest: the draft
         self._draft = ""
         self._completion: Completion | None = None
         self._completion_index = 0
@@ -160,6 +168,10 @@ class Composer(TextArea):
         if text and (not self._recall or self._recall[-1] != text):
             self._recall.append(text)
             del self._recall[: -self._max_recall]
+            if self._history is not None:
+                self._history.add(text)
+        self._history_query = None
+        self.border_title = None
         self._recall_index = len(self._recall)
         self._draft = ""
 
@@ -179,6 +191,34 @@ class Composer(TextArea):
             self._draft = self.value
         self._recall_index = index
         self.value = self._recall[index] if index < len(self._recall) else self._draft
+
+    def _showing_find(self) -> bool:
+        """Whether the text is what Ctrl+R found last."""
+        index = self._recall_index
+        return self._history_query is not None and index < len(self._recall) and self.value == self._recall[index]
+
+    def action_search_history(self) -> None:
+        """Ctrl+R: the newest earlier input holding what is typed (any case); pressed again, the next older."""
+        if not self._showing_find():
+            self._history_query = self.value
+            if self._recall_index == len(self._recall):
+                self._draft = self.value  # Down past the newest input brings it back
+            start = len(self._recall)
+        else:
+            start = self._recall_index
+        query = self._history_query or ""
+        for index in range(start - 1, -1, -1):
+            if query.casefold() in self._recall[index].casefold():
+                self._recall_index = index
+                self.value = self._recall[index]
+                self.border_title = f"earlier input with {query!r} (Ctrl+R: older)"
+                return
+        self.border_title = f"no earlier input with {query!r}"
+
+    def on_text_area_changed(self) -> None:
+        if self.border_title and not self._showing_find():
+            self._history_query = None
+            self.border_title = None
 
     async def action_end(self) -> None:
         """End goes to the end of the line; pressed there, to the newest line of the chat."""

@@ -48,6 +48,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
     from ..avatars import AvatarService
     from ..tui.app import Join, OzChatApp  # Textual loads only for the chat
     from ..tui.avatar_choice import avatar_base_url, choose_avatar
+    from ..tui.ignoring import IgnoreList, ignored_path, ignored_root
     from ..tui.messages import SystemNotice
 
     server = server_address(args)
@@ -84,6 +85,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         settings_file=settings_path(),
         chat_logs=LineLogs(logs_root(), server, args.line) if args.log else None,
         input_history=InputHistory(input_history_path(server, args.line), root=input_history_root()),
+        ignoring=IgnoreList(ignored_path(server, args.line), root=ignored_root()),
     )
     if local_hub is not None:
         app.hub_started_here = lambda: local_hub.started_here is not None

@@ -37,6 +37,7 @@ from .bridge import PRESENCE_TICK, Join, run_client
 from .chat_logger import ChatLogger
 from .command_runner import CommandRunner
 from .conversations import LINE_TAB, Conversation, Conversations, RateLimit
+from .ignoring import IgnoreList
 from .messages import (
     AvatarLoaded,
     ChatReceived,
@@ -101,6 +102,7 @@ class OzChatApp(App[None]):
         settings_file: Path | None = None,
         chat_logs: LineLogs | None = None,
         input_history: InputHistory | None = None,
+        ignoring: IgnoreList | None = None,
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
@@ -110,8 +112,7 @@ class OzChatApp(App[None]):
         not reached at the start is tried again as the client's reconnect policy says.
         `monotonic` is the clock the bell's rate limit reads. A theme picked while running is
         kept in `settings_file` (the user's settings.toml), if given, for the next start.
-        With `chat_logs` (the line's `LineLogs`), every conversation is logged to files; with
-        `input_history`, what is typed is kept for Up/Down and Ctrl+R in the next run too.
+        `chat_logs`, `input_history`, `ignoring`: the line's logs, inputs and ignore list on disk (None: not kept).
         """
         super().__init__()
         self.client = client
@@ -131,6 +132,7 @@ class OzChatApp(App[None]):
         self._start_theme = theme
         self._has_joined = False
         self._input_history = input_history
+        self.ignoring = ignoring if ignoring is not None else IgnoreList()
         self.chat_logger = ChatLogger(
             chat_logs, self._name_of, lambda failure: self.post_message(SystemNotice(failure, "error"))
         )
@@ -144,9 +146,9 @@ class OzChatApp(App[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         with Horizontal(id="main"):
-            with Conversations(self._max_chat_lines, self._bell_limit, self.now, id="conversations"):
+            with Conversations(self._max_chat_lines, self._bell_limit, self.now, self.ignoring, id="conversations"):
                 yield Conversation(f"#{self.line or 'line'}", None, self._max_chat_lines, id=LINE_TAB)
-            yield PeopleList(self.avatars, id="people")
+            yield PeopleList(self.avatars, ignored=self.ignoring.hides, id="people")
         yield SearchBox(id="search")
         yield Composer(self.nicknames, history=self._input_history, id="composer")
         yield Footer()
@@ -263,9 +265,8 @@ class OzChatApp(App[None]):
                     self._avatar_file = None
             if change.history_reset:  # so the replay that follows is not taken for new messages
                 log.add_system(self.now(), texts.HISTORY_RESET_NOTICE, kind="error")
-            status.show_state(
-                "connected", "connected to a local hub started here" if self.hub_started_here() else "connected"
-            )
+            here = " to a local hub started here" if self.hub_started_here() else ""
+            status.show_state("connected", f"connected{here}")
         else:
             if not change.retrying:
                 self.roster.clear()  # while reconnecting the client reconciles it at sync
@@ -328,8 +329,8 @@ class OzChatApp(App[None]):
         self.people.redraw()
 
     async def on_chat_received(self, received: ChatReceived) -> None:
-        await self.tabs.receive(received.message, self.me, self.roster, self._name_of)
-        self.chat_logger.message(received.message, self.me, self.now().tzinfo)
+        if await self.tabs.receive(received.message, self.me, self.roster, self._name_of):  # not hidden by /ignore
+            self.chat_logger.message(received.message, self.me, self.now().tzinfo)
 
     def on_history_gap(self, message: HistoryGap) -> None:
         self.line_conversation.chat.add_system(self.now(), texts.gap_text(message.gap))

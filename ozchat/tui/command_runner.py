@@ -22,6 +22,7 @@ from .conversations import Conversation
 from .texts import (
     LOG_OFF_TEXT,
     help_text,
+    ignored_list_text,
     left_text,
     log_path_text,
     name_text,
@@ -97,6 +98,10 @@ class CommandRunner:
             case commands.Search(text):
                 app.query_one(SearchBox).open(log, text)
                 log.focus()  # n and N step through the matches
+            case commands.Ignore(None):
+                log.add_system(app.now(), ignored_list_text(app.ignoring.names()))
+            case commands.Ignore(target) | commands.Unignore(target) if target is not None:
+                self._ignore(conversation, target, isinstance(command, commands.Ignore))
             case commands.Log():
                 path = app.chat_logger.path(app.now(), conversation.partner)
                 log.add_system(app.now(), LOG_OFF_TEXT if path is None else log_path_text(str(path)))
@@ -112,6 +117,27 @@ class CommandRunner:
             return matches[0]
         conversation.chat.add_system(self.app.now(), not_found_text(target, self.app.line, matches), kind="error")
         return None
+
+    def _ignore(self, conversation: Conversation, target: str, ignore: bool) -> None:
+        """Ignore (or no longer) the person `target` names on the line, or that nickname if no one has it."""
+        app = self.app
+        matches = find_people(app.everyone(), target)
+        if len(matches) > 1:
+            conversation.chat.add_system(app.now(), not_found_text(target, app.line, matches), kind="error")
+            return
+        name = matches[0].display_name if matches else target
+        if ignore and app.me is not None and name.casefold() == app.me.display_name.casefold():
+            conversation.chat.add_system(app.now(), "you cannot ignore yourself", kind="error")
+            return
+        try:
+            changed = app.ignoring.add(name) if ignore else app.ignoring.remove(name)
+        except OSError as error:
+            conversation.chat.add_system(app.now(), f"the ignore list is not kept for next time: {error}", kind="error")
+            changed = True
+        verb = "now ignore" if ignore else "no longer ignore"
+        said = f"You {verb} " if changed else f"You {'already' if ignore else 'did not'} ignore "
+        conversation.chat.add_system(app.now(), Text.assemble(said, name_text(name)))
+        app.people.restyle()
 
     def show_profile(self, number: str) -> None:
         """The profile card of the person with this number (me included); Message on it opens a direct tab."""

@@ -79,6 +79,16 @@ class Search:
 
 
 @dataclass(frozen=True)
+class Ignore:
+    target: str | None  # None lists who is ignored
+
+
+@dataclass(frozen=True)
+class Unignore:
+    target: str
+
+
+@dataclass(frozen=True)
 class Log:
     pass
 
@@ -93,7 +103,10 @@ class Quit:
     pass
 
 
-Command = Say | Nick | Avatar | Away | Back | Msg | Me | Who | Whois | Set | Clear | Search | Log | Help | Quit
+Command = (
+    Say | Nick | Avatar | Away | Back | Msg | Me | Who | Whois | Set | Clear | Search | Ignore | Unignore | Log | Help
+    | Quit
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,11 @@ COMMANDS: dict[str, CommandHelp] = {
         "highlight TEXT in this tab (any case), newest first; n or Enter older, N or Shift+Enter newer; "
         "Esc or /search alone ends it (Ctrl+F too)",
     ),
+    "ignore": CommandHelp(
+        "/ignore [NICK|NUMBER]", "hide someone's messages, actions and direct messages (kept for this line); "
+        "alone, list who is ignored",
+    ),
+    "unignore": CommandHelp("/unignore NICK|NUMBER", "show someone's messages again"),
     "log": CommandHelp("/log", "show the file this tab is logged to (one a day, on by default)"),
     "help": CommandHelp("/help [COMMAND]", "list the commands, or explain one"),
     "quit": CommandHelp("/quit", "leave the line and close ozchat"),
@@ -199,6 +217,11 @@ def parse(line: str) -> Command:
         return _no_arguments(name, rest, Clear())
     if name == "search":
         return Search(argument or None)
+    if name in ("ignore", "unignore"):
+        target, extra = _split_target(rest)
+        if extra or (name == "unignore" and not target):
+            raise _usage(name)
+        return Ignore(target or None) if name == "ignore" else Unignore(target)
     if name == "log":
         return _no_arguments(name, rest, Log())
     if name == "help":
@@ -220,7 +243,7 @@ class Completion:
     candidates: tuple[str, ...]
 
 
-TARGET_COMMANDS = ("msg", "whois")  # commands whose first argument names someone
+TARGET_COMMANDS = ("msg", "whois", "ignore", "unignore")  # commands whose first argument names someone
 
 
 def quote_name(name: str) -> str:

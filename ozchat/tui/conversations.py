@@ -13,7 +13,8 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from ..protocol import ChatMessage, ClientInfo
 from ..text import printable
-from .texts import followed_text, offline_text
+from .ignoring import IgnoreList
+from .texts import HIDDEN_KEY, followed_text, hidden_text, offline_text
 from .widgets import ChatLog
 
 LINE_TAB = "line"
@@ -113,9 +114,17 @@ class Conversations(TabbedContent):
     """
 
     def __init__(
-        self, max_entries: int, bell_limit: RateLimit, clock: Callable[[], datetime], *, id: str | None = None
+        self,
+        max_entries: int,
+        bell_limit: RateLimit,
+        clock: Callable[[], datetime],
+        ignoring: IgnoreList,
+        *,
+        id: str | None = None,
     ) -> None:
         """Compose it with the line's `Conversation` inside; direct tabs keep `max_entries` chat entries.
+
+        Messages from someone `ignoring` hides are counted in the line's tab, not shown.
 
         A message for me (direct, or naming me) rings the bell as often as `bell_limit` allows;
         the notices a tab gets are stamped by `clock`.
@@ -124,6 +133,7 @@ class Conversations(TabbedContent):
         self._max_entries = max_entries
         self._bell_limit = bell_limit
         self._clock = clock
+        self._ignoring = ignoring
         self._shown: Conversation | None = None
 
     def on_mount(self) -> None:
@@ -181,12 +191,17 @@ class Conversations(TabbedContent):
         me: ClientInfo | None,
         present: Container[str],
         name_of: Callable[[str, str | None], str],
-    ) -> None:
+    ) -> bool:
         """Show a chat message in its tab, opening a direct one if needed; count it unread, ring if it is for me.
 
         `present` holds the numbers on the line; `name_of(number, nickname)` is the name shown for a number.
+        False if it was hidden (its sender is ignored).
         """
         own = me is not None and message.sender == me.phone_number
+        if not own and self._ignoring.hides(name_of(message.sender, message.nickname)):
+            self._ignoring.hidden += 1
+            self.line.chat.add_system(self._clock(), hidden_text(self._ignoring.hidden), key=HIDDEN_KEY)
+            return False
         tag = None
         if message.to is None:
             conversation = self.line
@@ -219,6 +234,7 @@ class Conversations(TabbedContent):
             self.relabel(conversation)
         if (mention or (direct and not message.history)) and self._bell_limit.allow():
             self.app.bell()
+        return True
 
     def partner_left(self, info: ClientInfo, find: Callable[[str], list[ClientInfo]]) -> None:
         """Say so in the direct tab with `info`'s number; it follows them if `find` has them back already."""

@@ -123,6 +123,19 @@ def whois_text(info: ClientInfo) -> Text:
     return Text("\n").join(lines)
 
 
+HIDDEN_KEY = "hidden"  # the one line that counts what /ignore hid
+
+
+def hidden_text(count: int) -> str:
+    return f"{count} message{'s' if count != 1 else ''} hidden from people you ignore (/ignore lists them)"
+
+
+def ignored_list_text(names: Sequence[str]) -> Text:
+    if not names:
+        return Text("You ignore no one on this line")
+    return Text.assemble("You ignore: ", Text(", ").join(name_text(name) for name in names))
+
+
 LOG_OFF_TEXT = "Logging is off (--no-log, or log = false in settings.toml)"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from rich.text import Text
 from textual.widgets import OptionList
@@ -45,9 +45,13 @@ class PeopleList(OptionList):
     """
     SCOPED_CSS = False  # its width follows the screen's size class
 
-    def __init__(self, avatars: AvatarBoard, *, id: str | None = None) -> None:
+    def __init__(
+        self, avatars: AvatarBoard, *, ignored: Callable[[str], bool] = lambda name: False, id: str | None = None
+    ) -> None:
+        """`ignored(nickname)` says whose row is dimmed (/ignore)."""
         super().__init__(id=id)
         self._avatars = avatars
+        self._ignored = ignored
         self._rows: dict[str, tuple[ClientInfo, bool, RenderedAvatar, Option]] = {}
         self._shown: tuple[list[ClientInfo], ClientInfo | None] = ([], None)
         self._drawn_with: tuple[int, RGB] | None = None
@@ -71,8 +75,11 @@ class PeopleList(OptionList):
         if cached is not None and cached[0] == info and cached[1] == is_me and cached[2] is avatar:
             return cached[3]
         lines = avatar.text_lines()
-        name = Text(printable(info.display_name), nickname_style(info.display_name))
+        ignored = self._ignored(info.display_name)
+        name = Text(printable(info.display_name), "dim" if ignored else nickname_style(info.display_name))
         lines[0].append_text(Text.assemble(" ", name))
+        if ignored:
+            lines[0].append(" ignored", "dim italic")
         if is_me:
             lines[0].append(" (you)", "dim")
         lines[1].append_text(Text.assemble(" ", (info.phone_number, "dim")))
@@ -98,6 +105,11 @@ class PeopleList(OptionList):
         self.add_class("-shown")
         self.focus()
         return True
+
+    def restyle(self) -> None:
+        """Draw every row afresh: who is ignored changed."""
+        self._rows.clear()
+        self.redraw()
 
     def redraw(self) -> None:
         """Draw the people last shown again: an avatar arrived, the theme or the width changed."""

@@ -7,6 +7,7 @@
     theme = "nord"
     scrollback = 5000
     log = false
+    notify = "osc777"
 
     [properties]
     mood = "sunny"
@@ -26,6 +27,7 @@ import platformdirs
 from .exceptions import OzchatError
 
 DEFAULT_SCROLLBACK = 2000
+NOTIFY_CHOICES = ("osc777", "osc9", "bell", "off")  # how a message for me is told while the terminal is not focused
 
 
 class SettingsError(OzchatError):
@@ -43,6 +45,7 @@ class ChatSettings:
     theme: str | None = None
     scrollback: int | None = None
     log: bool | None = None  # conversations logged to files (on unless false)
+    notify: str | None = None  # one of NOTIFY_CHOICES
     properties: dict[str, Any] = field(default_factory=dict)
 
     def option_defaults(self) -> dict[str, Any]:
@@ -78,6 +81,8 @@ def load_settings(path: Path) -> ChatSettings:
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             kind = {dict: "table", bool: "true or false"}.get(expected, expected.__name__)
             raise SettingsError(f"{path}: {key} should be a {kind}")
+        if key == "notify" and value not in NOTIFY_CHOICES:
+            raise SettingsError(f"{path}: notify should be one of {', '.join(NOTIFY_CHOICES)}, not {value!r}")
         if key == "scrollback" and isinstance(value, int) and value < 1:
             raise SettingsError(f"{path}: scrollback should be at least 1, not {value}")
     return ChatSettings(**data)

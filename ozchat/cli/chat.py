@@ -86,6 +86,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         chat_logs=LineLogs(logs_root(), server, args.line) if args.log else None,
         input_history=InputHistory(input_history_path(server, args.line), root=input_history_root()),
         ignoring=IgnoreList(ignored_path(server, args.line), root=ignored_root()),
+        notify=args.notify,
     )
     if local_hub is not None:
         app.hub_started_here = lambda: local_hub.started_here is not None

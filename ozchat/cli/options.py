@@ -16,7 +16,7 @@ from .. import __version__
 from ..hub.autostart import LocalHub, is_loopback
 from ..hub.origins import normalize_origin
 from ..protocol import DEFAULT_PORT, server_url
-from ..settings import DEFAULT_SCROLLBACK, ChatSettings, SettingsError, load_settings, settings_path
+from ..settings import DEFAULT_SCROLLBACK, NOTIFY_CHOICES, ChatSettings, SettingsError, load_settings, settings_path
 
 
 def _property(text: str) -> tuple[str, str]:
@@ -190,7 +190,7 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
         description="Terminal chat with live presence. `ozchat serve` runs a hub, "
         "`ozchat events` prints a line's events; with neither, the chat UI starts.",
         epilog=f"Defaults for the chat's options can be kept in {path} (TOML): host, port, line, nick, "
-        "avatar, token, theme, scrollback, log (true or false), and a [properties] table of shared properties. "
+        "avatar, token, theme, scrollback, log (true or false), notify, and a [properties] table of shared properties. "
         "Flags win.",
     )
     parser.add_argument("--version", action="version", version=f"ozchat {__version__}")
@@ -204,6 +204,12 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
         "--log", action=argparse.BooleanOptionalAction, default=True,
         help="log every conversation to a file a day under logs/ in the user data directory "
         "(default: on; /log in the chat shows the file)",
+    )
+    parser.add_argument(
+        "--notify", choices=NOTIFY_CHOICES, default="bell",
+        help="how a direct message or a mention is told while the terminal is not focused: a desktop notification "
+        "(osc777: foot, Ghostty, WezTerm, kitty; osc9: iTerm2, Windows Terminal, kitty) besides the bell, "
+        "the bell only, or off (no bell either) (default: bell)",
     )
     if settings is None:
         try:

@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
 from textual import constants, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -25,10 +24,10 @@ from textual.widgets import Footer, OptionList
 
 from ..avatars import AvatarService
 from ..chat_logs import LineLogs
-from ..client import OzWebClient, RenumberedClient
+from ..client import OzWebClient
 from ..exceptions import OzchatError
 from ..input_history import InputHistory
-from ..protocol import ClientInfo, ClientStatus, ConnectionState
+from ..protocol import ClientInfo, ConnectionState
 from ..roster import Roster
 from ..settings import save_setting
 from . import texts
@@ -47,10 +46,11 @@ from .messages import (
     PresenceChanged,
     SystemNotice,
 )
+from .notifications import Notifier
 from .own_avatar import OwnAvatarWatch
 from .palette import chat_commands
+from .presence import apply_presence
 from .widgets import Composer, PeopleList, ProfileCard, SearchBox, StatusBar
-from .widgets.people_list import is_away
 
 __all__ = ["BELL_INTERVAL", "Join", "OzChatApp"]
 
@@ -103,6 +103,8 @@ class OzChatApp(App[None]):
         chat_logs: LineLogs | None = None,
         input_history: InputHistory | None = None,
         ignoring: IgnoreList | None = None,
+        notify: str = "bell",
+        terminal: Callable[[str], object] | None = None,
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
@@ -113,6 +115,8 @@ class OzChatApp(App[None]):
         `monotonic` is the clock the bell's rate limit reads. A theme picked while running is
         kept in `settings_file` (the user's settings.toml), if given, for the next start.
         `chat_logs`, `input_history`, `ignoring`: the line's logs, inputs and ignore list on disk (None: not kept).
+        `notify` is how a message for me is told while the terminal is not focused (`notifications.py`),
+        written to `terminal` (the app's terminal by default) at most every few seconds of `monotonic`.
         """
         super().__init__()
         self.client = client
@@ -133,6 +137,7 @@ class OzChatApp(App[None]):
         self._has_joined = False
         self._input_history = input_history
         self.ignoring = ignoring if ignoring is not None else IgnoreList()
+        self.notifier = Notifier(notify, terminal or self.write_to_terminal, monotonic)
         self.chat_logger = ChatLogger(
             chat_logs, self._name_of, lambda failure: self.post_message(SystemNotice(failure, "error"))
         )
@@ -146,7 +151,9 @@ class OzChatApp(App[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         with Horizontal(id="main"):
-            with Conversations(self._max_chat_lines, self._bell_limit, self.now, self.ignoring, id="conversations"):
+            with Conversations(
+                self._max_chat_lines, self._bell_limit, self.now, self.ignoring, self.notifier, id="conversations"
+            ):
                 yield Conversation(f"#{self.line or 'line'}", None, self._max_chat_lines, id=LINE_TAB)
             yield PeopleList(self.avatars, ignored=self.ignoring.hides, id="people")
         yield SearchBox(id="search")
@@ -226,6 +233,11 @@ class OzChatApp(App[None]):
         names = [info.display_name for info in self.roster]
         return [*names, self.me.display_name] if self.me is not None else names
 
+    def write_to_terminal(self, sequence: str) -> None:
+        """Send an escape sequence to the terminal as it is, as `App.bell` does."""
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(sequence)
+
     def now(self) -> datetime:
         return self._clock()
 
@@ -278,31 +290,8 @@ class OzChatApp(App[None]):
         self.people.show(self.roster, self.me)
 
     def on_presence_changed(self, message: PresenceChanged) -> None:
-        joined: list[ClientInfo] = []
-        left: list[ClientInfo] = []
-        events: list[Text] = []
         now = self.now()
-        for info in message.clients:
-            if self.me is not None and info.phone_number == self.me.phone_number:
-                continue
-            if isinstance(info, RenumberedClient):  # the same person, back under a new number after a hub restart
-                self.roster.apply(ClientInfo(info.previous_phone_number, ClientStatus.OFFLINE, info.properties))
-                self.roster.apply(ClientInfo(info.phone_number, info.status, info.properties))
-                continue
-            previous = self.roster.apply(info)
-            if info.status is ClientStatus.OFFLINE:
-                left.append(previous or info)
-                self.tabs.partner_left(info, self.roster.find)
-            elif previous is None:
-                joined.append(info)
-                self.tabs.partner_joined(info, self.roster)
-            else:
-                if previous.display_name != info.display_name:
-                    events.append(texts.renamed_text(previous.display_name, info.display_name))
-                    self.tabs.partner_renamed(info)
-                if is_away(previous) != is_away(info):
-                    events.append(texts.away_text(info))
-        for event in [*events, *texts.announcements(joined, "ONLINE"), *texts.announcements(left, "OFFLINE")]:
+        for event in apply_presence(message.clients, self.me, self.roster, self.tabs):
             self.line_conversation.chat.add_system(now, event)
             self.chat_logger.event(now, event.plain)  # joins, leaves, renames: logged as events
         self.people.show(self.roster, self.me)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Container
 from datetime import datetime
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.css.query import NoMatches
@@ -14,6 +15,9 @@ from textual.widgets import Static, TabbedContent, TabPane
 from ..protocol import ChatMessage, ClientInfo
 from ..text import printable
 from .ignoring import IgnoreList
+
+if TYPE_CHECKING:
+    from .notifications import Notifier
 from .texts import HIDDEN_KEY, followed_text, hidden_text, offline_text
 from .widgets import ChatLog
 
@@ -119,12 +123,14 @@ class Conversations(TabbedContent):
         bell_limit: RateLimit,
         clock: Callable[[], datetime],
         ignoring: IgnoreList,
+        notifier: Notifier,
         *,
         id: str | None = None,
     ) -> None:
         """Compose it with the line's `Conversation` inside; direct tabs keep `max_entries` chat entries.
 
-        Messages from someone `ignoring` hides are counted in the line's tab, not shown.
+        Messages from someone `ignoring` hides are counted in the line's tab, not shown. A message for me
+        is told by `notifier` while the terminal is not focused (and rings unless it says "off").
 
         A message for me (direct, or naming me) rings the bell as often as `bell_limit` allows;
         the notices a tab gets are stamped by `clock`.
@@ -134,6 +140,7 @@ class Conversations(TabbedContent):
         self._bell_limit = bell_limit
         self._clock = clock
         self._ignoring = ignoring
+        self._notifier = notifier
         self._shown: Conversation | None = None
 
     def on_mount(self) -> None:
@@ -232,8 +239,12 @@ class Conversations(TabbedContent):
         if conversation is not self.active_pane and not message.history:
             conversation.count_unread(Unread.DIRECT if direct else Unread.MENTION if mention else Unread.MESSAGE)
             self.relabel(conversation)
-        if (mention or (direct and not message.history)) and self._bell_limit.allow():
-            self.app.bell()
+        if mention or (direct and not message.history):
+            if self._notifier.rings and self._bell_limit.allow():
+                self.app.bell()
+            title = f"{sender} (direct)" if direct else f"{sender} in {self.line.caption}"
+            said = f"* {sender} {message.text}" if message.action else message.text
+            self._notifier.tell(title, said, focused=self.app.app_focus)
         return True
 
     def partner_left(self, info: ClientInfo, find: Callable[[str], list[ClientInfo]]) -> None:

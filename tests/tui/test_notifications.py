@@ -15,10 +15,15 @@ from .conftest import joined, listed, make_app, said, until
 from .test_safety import HOSTILE_TEXT
 from .test_unread import FakeClock
 
-HOSTILE_NAME_TEXTS = [HOSTILE_TEXT, "end \x1b\\ then \x07 and \x9c; 777;notify;fake;title", "\u202eevil\u2066", "a" * 500]
+HOSTILE_TEXTS = [
+    HOSTILE_TEXT,
+    "end \x1b\\ then \x07 and \x9c; 777;notify;fake;title",
+    "\u202eevil\u2066",
+    "a" * 500,
+]
 
 
-@pytest.mark.parametrize("text", HOSTILE_NAME_TEXTS)
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
 @pytest.mark.parametrize("kind", ["osc777", "osc9"])
 def test_a_notification_carries_no_control_character_of_anyone_else(kind, text):
     sequence = notification_sequence(kind, f"Mary{text}", text)

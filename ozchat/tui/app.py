@@ -6,15 +6,13 @@ The rooms it routes to: `bridge` (the worker that owns the client), `conversatio
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from textual import constants, on
+from textual import constants, getters, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -25,14 +23,13 @@ from textual.widgets import Footer, OptionList
 from ..avatars import AvatarService
 from ..chat_logs import LineLogs
 from ..client import OzWebClient
-from ..exceptions import OzchatError
 from ..input_history import InputHistory
 from ..protocol import ClientInfo, ConnectionState
 from ..roster import Roster
 from ..settings import save_setting
 from . import texts
 from .avatar_board import RETRY_FAILED, AvatarBoard
-from .bridge import PRESENCE_TICK, Join, run_client
+from .bridge import PRESENCE_TICK, Join, disconnect, run_client
 from .chat_logger import ChatLogger
 from .command_runner import CommandRunner
 from .conversations import LINE_TAB, Conversation, Conversations, RateLimit
@@ -45,6 +42,7 @@ from .messages import (
     HubErrorReceived,
     PresenceChanged,
     SystemNotice,
+    while_running,
 )
 from .notifications import Notifier
 from .own_avatar import OwnAvatarWatch
@@ -203,18 +201,13 @@ class OzChatApp(App[None]):
         return self.tabs.offers(action) if self.query(Conversations) else True
 
     async def on_unmount(self) -> None:
-        await self._disconnect()
+        await disconnect(self.client)
         self.chat_logger.close()
         if self.avatars.service is not None:
             await self.avatars.service.aclose()
 
-    @property
-    def people(self) -> PeopleList:
-        return self.query_one(PeopleList)
-
-    @property
-    def tabs(self) -> Conversations:
-        return self.query_one(Conversations)
+    people = getters.query_one(PeopleList)
+    tabs = getters.query_one(Conversations)
 
     @property
     def line_conversation(self) -> Conversation:
@@ -241,6 +234,7 @@ class OzChatApp(App[None]):
     def now(self) -> datetime:
         return self._clock()
 
+    @while_running
     def show_me(self, me: ClientInfo) -> None:
         """The hub confirmed my properties: show them, and say if others cannot load my avatar."""
         self.me = me
@@ -254,6 +248,7 @@ class OzChatApp(App[None]):
 
     # ---- Messages from the client bridge ----------------------------------------------
 
+    @while_running
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         change = message.change
         status = self.query_one(StatusBar)
@@ -289,6 +284,7 @@ class OzChatApp(App[None]):
             log.add_system(self.now(), description, kind=kind, key=key)
         self.people.show(self.roster, self.me)
 
+    @while_running
     def on_presence_changed(self, message: PresenceChanged) -> None:
         now = self.now()
         for event in apply_presence(message.clients, self.me, self.roster, self.tabs):
@@ -296,6 +292,7 @@ class OzChatApp(App[None]):
             self.chat_logger.event(now, event.plain)  # joins, leaves, renames: logged as events
         self.people.show(self.roster, self.me)
 
+    @while_running
     def on_avatar_loaded(self, message: AvatarLoaded) -> None:
         self.avatars.loaded(message)
         self._tell_if_my_avatar_failed(message)
@@ -317,16 +314,20 @@ class OzChatApp(App[None]):
         self._people_redraw = None
         self.people.redraw()
 
+    @while_running
     async def on_chat_received(self, received: ChatReceived) -> None:
         if await self.tabs.receive(received.message, self.me, self.roster, self._name_of):  # not hidden by /ignore
             self.chat_logger.message(received.message, self.me, self.now().tzinfo)
 
+    @while_running
     def on_history_gap(self, message: HistoryGap) -> None:
         self.line_conversation.chat.add_system(self.now(), texts.gap_text(message.gap))
 
+    @while_running
     def on_system_notice(self, message: SystemNotice) -> None:
         self.line_conversation.chat.add_system(self.now(), message.text, kind=message.kind)
 
+    @while_running
     def on_hub_error_received(self, message: HubErrorReceived) -> None:
         error = message.error
         self.line_conversation.chat.add_system(self.now(), f"the hub says {error.code}: {error.message}", kind="error")
@@ -381,9 +382,5 @@ class OzChatApp(App[None]):
         await self.tabs.close_active()
 
     async def action_quit(self) -> None:
-        await self._disconnect()
+        await disconnect(self.client)
         self.exit()
-
-    async def _disconnect(self) -> None:
-        with contextlib.suppress(OzchatError, TimeoutError):
-            await asyncio.wait_for(self.client.disconnect(), 2.0)

@@ -87,6 +87,12 @@ async def run_client(client: OzWebClient, join: Join, post: Callable[[Message], 
             await connecting  # refused or failed: the event stream has said so
 
 
+async def disconnect(client: OzWebClient, timeout: float = 2.0) -> None:
+    """Close the client, giving up after `timeout` seconds: quitting never waits long on a hub that does not answer."""
+    with contextlib.suppress(OzchatError, TimeoutError):
+        await asyncio.wait_for(client.disconnect(), timeout)
+
+
 def message_for(client: OzWebClient, event: ConnectionStateChanged | ChatMessage | ErrorFrame | Gap) -> Message:
     """The Message that carries one client event into the UI."""
     if isinstance(event, ConnectionStateChanged):

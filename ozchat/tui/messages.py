@@ -7,14 +7,38 @@ post them directly.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
 
+from textual.app import App
 from textual.message import Message
 
 from ..avatars import AvatarResult
 from ..client import ConnectionStateChanged
 from ..images import RGB
 from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap
+
+AppT = TypeVar("AppT", bound=App[None])
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+
+def while_running(
+    handler: Callable[Concatenate[AppT, Params], Result],
+) -> Callable[Concatenate[AppT, Params], Result | None]:
+    """Skip `handler` once the app has begun to close: the widgets it draws into are being removed.
+
+    For what workers deliver (these Messages, a request's answer): one finished just before the
+    app closed arrives while its screen is torn down, and is of no use to anyone by then.
+    """
+
+    @functools.wraps(handler)
+    def guarded(app: AppT, /, *args: Params.args, **kwargs: Params.kwargs) -> Result | None:
+        return handler(app, *args, **kwargs) if app.is_running else None
+
+    return guarded
 
 
 @dataclass

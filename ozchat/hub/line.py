@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import msgspec
@@ -246,7 +246,7 @@ class LineRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._lines
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Line]:
         return iter(self._lines.values())
 
     def get(self, name: str) -> Line:

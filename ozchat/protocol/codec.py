@@ -35,7 +35,7 @@ def encode(frame: msgspec.Struct) -> bytes:
     return _encoder.encode(frame)
 
 
-def _decode(decoder: msgspec.json.Decoder, data: str | bytes) -> Any:
+def _decode(decoder: msgspec.json.Decoder[Any], data: str | bytes) -> Any:
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     try:

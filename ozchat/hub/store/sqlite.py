@@ -271,7 +271,7 @@ class SQLiteStore:
             )
 
     @staticmethod
-    def _message(row: tuple) -> ChatMessage:
+    def _message(row: tuple[Any, ...]) -> ChatMessage:
         seq, ts, sender, recipient, nickname, text, action, client_id, direct_seq = row
         return ChatMessage(seq=seq, ts=ts, sender=sender, text=text, nickname=nickname, to=recipient,
                            action=bool(action), id=client_id, direct_seq=direct_seq)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -192,3 +193,39 @@ def test_token_precedence_for_the_chat(tmp_path, monkeypatch):
     assert resolve_token(args, "OZCHAT_TOKEN", args.settings_token) == "from-file"
     args = parser.parse_args(["--token", "from-flag"])
     assert resolve_token(args, "OZCHAT_TOKEN", args.settings_token) == "from-flag"
+
+
+@pytest.mark.parametrize(
+    ("options", "url"),
+    [
+        (["--host", "::1", "--port", "7780"], "ws://[::1]:7780/"),
+        (["--host", "::1"], "ws://[::1]:7779/"),
+        (["--host", "[::1]", "--port", "7780"], "ws://[::1]:7780/"),
+        (["--host", "127.0.0.1", "--port", "7780"], "ws://127.0.0.1:7780/"),
+    ],
+)
+def test_host_and_port_options_take_an_ipv6_literal(options, url):
+    from ozchat.cli import build_parser
+    from ozchat.cli.options import server_address
+    from ozchat.protocol import server_url
+
+    assert server_url(server_address(build_parser().parse_args(options))) == url
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1) to listen on")
+def test_events_client_joins_a_hub_on_ipv6_loopback_by_host_and_port(processes):
+    hub = processes("serve", "--host", "::1", "--port", "0")
+    port = hub.wait_for(r"listening on ws://\[::1\]:(\d+)/").group(1)
+    mary = processes("events", "--host", "::1", "--port", port, "--nick", "Mary", "--no-autostart")
+    mary.wait_for(r"ACCESS_GRANTED")
+    john = processes("events", "--host", "::1", "--port", port, "--nick", "John", "--no-autostart")
+    john.wait_for(r"^Mary is ONLINE$")

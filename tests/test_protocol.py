@@ -199,6 +199,8 @@ def test_phone_numbers_are_five_alphanumerics():
         ("localhost:8000", "ws://localhost:8000/"),
         ("127.0.0.1", "ws://127.0.0.1:7779/"),
         ("[::1]:9000", "ws://[::1]:9000/"),
+        ("::1", "ws://[::1]:7779/"),
+        ("fe80::1%eth0", "ws://[fe80::1%eth0]:7779/"),
         ("wss://chat.example.org/ozchat", "wss://chat.example.org/ozchat"),
     ],
 )

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..addresses import url_host
 from ..hub.autostart import LocalHub, is_loopback
 from ..hub.origins import normalize_origin
 from ..protocol import DEFAULT_PORT, server_url
@@ -107,7 +108,10 @@ def resolve_token(args: argparse.Namespace, variable: str, fallback: str | None 
 
 
 def _add_connection_options(parser: argparse.ArgumentParser, *, settings: bool = False) -> None:
-    parser.add_argument("--host", default="localhost", help="hub host, host:port or ws(s):// URL (default: localhost)")
+    parser.add_argument(
+        "--host", default="localhost",
+        help="hub host, host:port, IPv6 address, [v6]:port or ws(s):// URL (default: localhost)",
+    )
     parser.add_argument("--port", type=int, default=None, help=f"hub port (default: {DEFAULT_PORT})")
     parser.add_argument("--line", default="Webphone1", help="the line to join (default: Webphone1)")
     parser.add_argument("--nick", help="your nickname, shared with everyone on the line")
@@ -155,9 +159,10 @@ def client_tls(cafile: Path | None) -> ssl.SSLContext | None:
 
 
 def server_address(args: argparse.Namespace) -> str:
+    """The hub's address from --host and --port, an IPv6 literal bracketed before the port."""
     if args.port is None or "://" in args.host:
         return args.host
-    return f"{args.host}:{args.port}"
+    return f"{url_host(args.host)}:{args.port}"
 
 
 def local_hub_for(args: argparse.Namespace) -> LocalHub | None:

@@ -159,7 +159,7 @@ def new_phone_number() -> str:
 
 
 def server_url(address: str, default_port: int = DEFAULT_PORT) -> str:
-    """Turn ``host``, ``host:port``, ``[v6]:port`` or a ws(s):// URL into a WebSocket URL."""
+    """Turn ``host``, ``host:port``, ``v6``, ``[v6]:port`` or a ws(s):// URL into a WebSocket URL."""
     address = address.strip()
     if "://" in address:
         parts = urlsplit(address)
@@ -168,6 +168,9 @@ def server_url(address: str, default_port: int = DEFAULT_PORT) -> str:
         return address
     if not address:
         raise ValueError("an empty server address")
+    if address.count(":") > 1 and not address.startswith("["):
+        # A bare IPv6 literal: its colons are the address's own, none of them is before a port.
+        address = url_host(address)
     parts = urlsplit(f"//{address}")
     try:
         port = parts.port or default_port

@@ -109,8 +109,9 @@ class OzWebClient(Dispatcher):
         `reconnect_policy` says how long to wait between attempts (default: `ReconnectPolicy`
         from `backoff_base` up to `backoff_cap` seconds).
 
-        `before_reconnect` runs before each reconnect attempt (e.g. to start a local hub that
-        died); if it fails, the failure is logged and the attempt goes ahead.
+        `before_reconnect` runs before each attempt that follows a failure, of a reconnect or of a
+        first connection with `keep_trying` (e.g. to start a local hub that died); if it fails, the
+        failure is logged and the attempt goes ahead.
 
         `ssl_context` verifies a wss:// hub (default: the system's trusted CAs), e.g.
         ``ssl.create_default_context(cafile="ca.pem")`` for a hub whose certificate a private CA signed.
@@ -170,32 +171,56 @@ class OzWebClient(Dispatcher):
             raise ConnectionFailed(str(exc)) from None
         self.session.start(line, properties, token)
         self._stopping.clear()
-        self.reconnect_policy.reset()
-        while True:
-            try:
-                ws, welcome = await self._join()
-                break
-            except ConnectionFailed as exc:
-                if not keep_trying or self._stopping.is_set():
-                    await self._finish(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=str(exc)))
-                    raise
-                wait = self.reconnect_policy.failed(exc.retry_after)
-                reason = f"{exc} (attempt {self.reconnect_policy.failures}; trying again in {seconds_text(wait)} s)"
-                trying = ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason, retrying=True)
-                await self._set_state(trying)
-                if await self._stopped_within(self.reconnect_policy.time_left()):
-                    await self._finish(ConnectionStateChanged(ConnectionState.CONNECTION_CLOSED, reason="closed"))
-                    raise ConnectionClosed("disconnected before the hub was reached") from None
-            except AccessDenied as exc:
-                await self._finish(ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message))
-                raise
-        if self._stopping.is_set():  # disconnect() was called while the last attempt was under way
-            await ws.close()
+        try:
+            ws, welcome = await self._join_until_granted(first=True, retry=keep_trying)
+        except ConnectionFailed as exc:
+            await self._finish(ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=str(exc)))
+            raise
+        except ConnectionClosed:
             await self._finish(ConnectionStateChanged(ConnectionState.CONNECTION_CLOSED, reason="closed"))
-            raise ConnectionClosed("disconnected before the hub answered")
-        self.reconnect_policy.reset()
+            raise
+        except AccessDenied as exc:
+            await self._finish(ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message))
+            raise
         await self._granted(ws, welcome)
         self._supervisor = asyncio.create_task(self._run(ws), name="ozchat-client")
+
+    async def _join_until_granted(self, *, first: bool, retry: bool) -> tuple[ClientConnection, Welcome]:
+        """The one join loop, for the first connection and each reconnect, paced by the reconnect policy.
+
+        Every attempt after a failure waits, then runs `before_reconnect`. A failed first attempt
+        is told as CONNECTION_FAILED retrying; a failed reconnect is logged (its CONNECTION_CLOSED
+        said retrying). Raises ConnectionFailed unless `retry`, AccessDenied, or ConnectionClosed
+        when disconnect() comes first.
+        """
+        policy = self.reconnect_policy
+        policy.reset()
+        if not first:
+            policy.failed()  # the drop counts as the first failure: wait a little before the first attempt
+        while True:
+            if policy.failures:
+                if await self._stopped_within(policy.time_left()):
+                    raise ConnectionClosed("disconnected before the hub was reached")
+                if self._before_reconnect is not None and not await self._run_before_reconnect(policy.failures):
+                    raise ConnectionClosed("disconnected before the hub was reached")
+            try:
+                ws, welcome = await self._join()
+            except ConnectionFailed as exc:
+                if not retry or self._stopping.is_set():
+                    raise
+                wait = policy.failed(exc.retry_after)
+                reason = f"{exc} (attempt {policy.failures}; trying again in {seconds_text(wait)} s)"
+                if first:
+                    failed = ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=reason, retrying=True)
+                    await self._set_state(failed)
+                else:
+                    log.info("reconnect failed: %s", reason)
+                continue
+            if self._stopping.is_set():  # disconnect() was called while this attempt was under way
+                await ws.close()
+                raise ConnectionClosed("disconnected before the hub answered")
+            policy.reset()
+            return ws, welcome
 
     async def _stopped_within(self, seconds: float) -> bool:
         """Wait `seconds`, or less when disconnect() comes first; True when it did."""
@@ -227,43 +252,23 @@ class OzWebClient(Dispatcher):
 
     async def _run(self, ws: ClientConnection) -> None:
         """Read until the socket ends; then reconnect, unless told to stop, until it works."""
-        final: ConnectionStateChanged | None = None
-        while final is None:
+        while True:
             await self._read(ws)
             self._ws = None
-            closed = ConnectionStateChanged(ConnectionState.CONNECTION_CLOSED, ws.close_code, close_reason(ws))
+            final = ConnectionStateChanged(ConnectionState.CONNECTION_CLOSED, ws.close_code, close_reason(ws))
             if self._stopping.is_set() or not self._reconnect:
-                final = closed
                 break
-            await self._set_state(ConnectionStateChanged(closed.state, closed.code, closed.reason, retrying=True))
-            policy = self.reconnect_policy
-            policy.reset()
-            policy.failed()  # the drop counts as the first failure: wait a little before the first attempt
-            while True:
-                if await self._stopped_within(policy.time_left()):
-                    final = closed
-                    break
-                if self._before_reconnect is not None and not await self._run_before_reconnect(policy.failures):
-                    final = closed
-                    break
-                try:
-                    ws, welcome = await self._join()
-                except ConnectionFailed as exc:
-                    log.info("reconnect attempt %d failed: %s", policy.failures, exc)
-                    policy.failed(exc.retry_after)
-                    continue
-                except AccessDenied as exc:
-                    final = ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message)
-                    break
-                if self._stopping.is_set():  # disconnect() was called while this attempt was under way
-                    await ws.close()
-                    final = closed
-                    break
-                policy.reset()
-                await self._granted(ws, welcome)
-                for data in self.session.resends():
-                    await send_quietly(ws, data)
+            await self._set_state(ConnectionStateChanged(final.state, final.code, final.reason, retrying=True))
+            try:
+                ws, welcome = await self._join_until_granted(first=False, retry=True)
+            except (ConnectionFailed, ConnectionClosed):
                 break
+            except AccessDenied as exc:
+                final = ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message)
+                break
+            await self._granted(ws, welcome)
+            for data in self.session.resends():
+                await send_quietly(ws, data)
         await self._finish(final)
 
     async def _run_before_reconnect(self, attempt: int) -> bool:

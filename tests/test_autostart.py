@@ -160,6 +160,30 @@ async def test_a_failing_reconnect_hook_does_not_stop_the_reconnect(hub):
         await client.disconnect()
 
 
+async def test_the_reconnect_hook_runs_between_the_attempts_of_a_first_connection(unused_tcp_port):
+    """A local hub that died before the first join is started again by the hook, as on a reconnect."""
+    started: list[Hub] = []
+
+    async def start_the_hub() -> None:
+        if not started:
+            started.append(Hub("127.0.0.1", unused_tcp_port, ping_interval=None))
+            await started[0].start()
+
+    client = OzWebClient(ping_interval=None, backoff_base=0.05, backoff_cap=0.2, before_reconnect=start_the_hub)
+    events = Recorder(client)
+    try:
+        await asyncio.wait_for(
+            client.connect(f"127.0.0.1:{unused_tcp_port}", "Webphone1", {"nickname": "Early"}, keep_trying=True), 10
+        )
+        assert [(e.state, e.retrying) for e in events.of_type(ConnectionStateChanged)] == [
+            (ConnectionState.CONNECTION_FAILED, True), (ConnectionState.ACCESS_GRANTED, False)]
+        assert started[0].client_count == 1
+        await client.disconnect()
+    finally:
+        for hub in started:
+            await hub.stop()
+
+
 async def test_disconnect_does_not_wait_for_a_reconnect_hook(hub):
     entered = asyncio.Event()
     never = asyncio.Event()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from typing import Any
 
 from hypothesis import given
@@ -18,19 +17,36 @@ from ozchat.protocol import MAX_PRESENCE_BATCH, ClientInfo, ClientStatus, Presen
 
 GRACE = 10.0
 SECRET = "s" * 16
-START = time.time()  # the stores prune by age against the real clock: message times start now
+START = 1_800_000_000.0  # the wall clock's reading when a test begins: message times and store ages count from it
+
+
+class Clock:
+    """The fake clock of a hub and its store: seconds since START."""
+
+    now = 0.0
+
+    def wall(self) -> float:
+        return START + self.now
 
 
 class Hub:
     """A HubState with a fake clock; connections are names."""
 
-    def __init__(self, store: MemoryStore | None = None, **options: Any) -> None:
-        self.now = 0.0
-        self.store = store if store is not None else MemoryStore()
+    def __init__(self, store: MemoryStore | None = None, clock: Clock | None = None, **options: Any) -> None:
+        self.clock = clock or Clock()
+        self.store = store if store is not None else MemoryStore(clock=self.clock.wall)
         options.setdefault("grace", GRACE)
-        self.state: HubState[str] = HubState(self.store, wall_clock=lambda: START + self.now, **options)
+        self.state: HubState[str] = HubState(self.store, wall_clock=self.clock.wall, **options)
         self.outputs: list[Output[str]] = []
         self.opened: set[str] = set()
+
+    @property
+    def now(self) -> float:
+        return self.clock.now
+
+    @now.setter
+    def now(self, seconds: float) -> None:
+        self.clock.now = seconds
 
     def feed(self, conn: str, frame: dict[str, Any] | str) -> list[tuple[str, dict[str, Any]]]:
         """Send a frame on `conn` (opened on first use); the frames the hub sends because of it, by recipient."""
@@ -303,10 +319,11 @@ def test_a_resume_with_changed_properties_tells_the_others_once():
 
 
 def test_a_restarted_hub_keeps_who_was_present_for_a_grace_period_from_its_start():
-    store = MemoryStore()
-    before = Hub(store=store)
+    clock = Clock()
+    store = MemoryStore(clock=clock.wall)
+    before = Hub(store, clock)
     ann = before.hello("a", "Ann")
-    after = Hub(store=store)
+    after = Hub(store, clock)
     assert after.state.restore(after.now) == [Timer(GRACE)]
     after.now = 5.0
     assert _resume(after, "a2", ann, "Ann")["resumed"] is True
@@ -332,7 +349,8 @@ def test_line_messages_take_the_next_line_number_and_reach_everyone_with_the_sen
 
 
 def test_a_resume_gets_what_it_missed_after_a_gap_for_what_is_no_longer_kept():
-    hub = Hub(store=MemoryStore(keep_messages=3))
+    clock = Clock()
+    hub = Hub(MemoryStore(keep_messages=3, clock=clock.wall), clock)
     hub.hello("a", "Ann")
     ben = hub.hello("b", "Ben")
     hub.close("b", clean=False)
@@ -368,7 +386,8 @@ def test_a_last_seq_of_another_epoch_replays_everything_kept():
 
 
 def test_direct_messages_take_each_partys_own_numbers_and_a_resume_gets_a_direct_gap():
-    hub = Hub(store=MemoryStore(keep_messages=1))
+    clock = Clock()
+    hub = Hub(MemoryStore(keep_messages=1, clock=clock.wall), clock)
     ann = hub.hello("a", "Ann", clientSecret=SECRET)
     ben = hub.hello("b", "Ben")
     first = hub.feed("a", {"type": "send", "text": "psst", "to": ben["phoneNumber"], "id": "d-1"})

@@ -137,6 +137,17 @@ def test_store_retention_by_count_and_age(make_store):
     assert store.last_seq("L") == 7
 
 
+def test_store_prunes_by_age_on_the_clock_it_is_given(make_store):
+    start = 1_800_000_000.0
+    now = [start]
+    store = make_store(keep_days=1, clock=lambda: now[0])
+    store.append("L", _message(1, ts=int(start * 1000)))
+    store.append("L", _message(2, ts=int(start * 1000) + 1000))
+    now[0] = start + 86_400.5  # a day and half a second later: only the first is older than a day
+    store.append("L", _message(3, ts=int(now[0] * 1000)))
+    assert [m.seq for m in store.visible("L", "AAAAA", limit=100)] == [2, 3]
+
+
 def test_sqlite_history_survives_reopening(tmp_path):
     store = SQLiteStore(tmp_path / "h.sqlite3")
     store.append("L", _message(1, client_id="x"), "author-a")

@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from textual.message import Message
 
-from ..client import ConnectionStateChanged, OzWebClient
+from ..client import OzWebClient
+from ..events import ConnectionStateChanged
 from ..exceptions import OzchatError
 from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap, Synced
 from .messages import ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
@@ -32,19 +33,32 @@ class Join:
     token: str | None = None
 
 
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+# Calls back after a delay in seconds, as the event loop's call_later does (a test passes a fake one).
+Schedule = Callable[[float, Callable[[], None]], Timer]
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> Timer:
+    return asyncio.get_running_loop().call_later(delay, callback)
+
+
 class PresenceBatcher:
     """Collects client-state events and posts them as one PresenceChanged per tick."""
 
-    def __init__(self, post: Callable[[Message], object], interval: float) -> None:
+    def __init__(self, post: Callable[[Message], object], interval: float, schedule: Schedule = _call_later) -> None:
         self._post = post
         self._interval = interval
+        self._schedule = schedule
         self._pending: list[ClientInfo] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     def add(self, info: ClientInfo) -> None:
         self._pending.append(info)
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._interval, self.flush)
+            self._timer = self._schedule(self._interval, self.flush)
 
     def flush(self) -> None:
         if self._timer is not None:

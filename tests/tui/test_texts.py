@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 
 from ozchat import ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged
 from ozchat.protocol import Gap
@@ -80,28 +80,55 @@ def test_help_lists_every_command_and_the_keys_or_explains_one():
     assert " ".join(help_text("who").plain.split()) == "/who list everyone on the line with their numbers"
 
 
-async def test_presence_is_posted_once_per_tick_in_arrival_order():
+class FakeTimers:
+    """The scheduler the batcher is given: timers fire when the test says, not by the clock."""
+
+    def __init__(self) -> None:
+        self.armed: list[tuple[float, Callable[[], None], FakeTimer]] = []
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> FakeTimer:
+        timer = FakeTimer()
+        self.armed.append((delay, callback, timer))
+        return timer
+
+    def fire(self) -> None:
+        """Run every armed timer not cancelled, as the loop would when they are due."""
+        armed, self.armed = self.armed, []
+        for _, callback, timer in armed:
+            if not timer.cancelled:
+                callback()
+
+
+class FakeTimer:
+    cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_presence_is_posted_once_per_tick_in_arrival_order():
     posted: list[PresenceChanged] = []
-    arrived = asyncio.Event()
+    timers = FakeTimers()
 
     def post(message: object) -> None:
         assert isinstance(message, PresenceChanged)
         posted.append(message)
-        arrived.set()
 
-    batcher = PresenceBatcher(post, interval=0.01)
+    batcher = PresenceBatcher(post, interval=0.05, schedule=timers.call_later)
     people = [person(f"N{n:04}", f"guest{n}") for n in range(3)]
     for info in people:
         batcher.add(info)
-    assert posted == []  # nothing before the tick
-    await arrived.wait()
+    assert posted == [] and [delay for delay, _, _ in timers.armed] == [0.05]  # one timer for the tick
+    timers.fire()
     assert [message.clients for message in posted] == [tuple(people)]
     batcher.add(people[0])
     batcher.flush()  # what follows presence is never drawn before it
     assert [message.clients for message in posted] == [tuple(people), (people[0],)]
+    timers.fire()  # the tick's timer was cancelled by the flush
     batcher.flush()
     assert len(posted) == 2
     batcher.add(people[1])
     batcher.close()  # the worker stopped: what waited is dropped with its timer
+    timers.fire()
     batcher.flush()
     assert len(posted) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import msgspec
@@ -43,13 +44,14 @@ class _Kept(NamedTuple):
 
 
 class MemoryStore:
-    """History in memory only: lost when the hub stops."""
+    """History in memory only: lost when the hub stops. Age is measured by `clock` (seconds, as time.time)."""
 
     def __init__(
         self,
         keep_messages: int = DEFAULT_KEEP_MESSAGES,
         keep_days: float = DEFAULT_KEEP_DAYS,
         max_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._lines: dict[str, list[_Kept]] = {}
         self._epochs: dict[str, str] = {}
@@ -58,6 +60,7 @@ class MemoryStore:
         self._last_direct: dict[tuple[str, str], int] = {}
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
+        self._clock = clock
         self._max_bytes = max_bytes
         self._bytes = 0
 
@@ -97,7 +100,7 @@ class MemoryStore:
 
     def _prune(self, line: str) -> None:
         kept = self._lines.get(line, [])
-        cutoff = int(time.time() * 1000) - self._keep_ms
+        cutoff = int(self._clock() * 1000) - self._keep_ms
         drop = max(len(kept) - self._keep, 0)
         while drop < len(kept) and kept[drop].message.ts < cutoff:
             drop += 1

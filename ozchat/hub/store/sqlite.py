@@ -55,7 +55,7 @@ def _storage_errors(method: Callable[..., _T]) -> Callable[..., _T]:
 
 
 class SQLiteStore:
-    """History in one SQLite file, kept across hub restarts."""
+    """History in one SQLite file, kept across hub restarts. Age is measured by `clock` (seconds, as time.time)."""
 
     @_storage_errors
     def __init__(
@@ -64,6 +64,7 @@ class SQLiteStore:
         keep_messages: int = DEFAULT_KEEP_MESSAGES,
         keep_days: float = DEFAULT_KEEP_DAYS,
         max_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +106,7 @@ class SQLiteStore:
         )
         self._keep = keep_messages
         self._keep_ms = int(keep_days * 86_400_000)
+        self._clock = clock
         self._appends = 0
         self._pruned_at: dict[str, float] = {}
         if max_bytes is not None and self.used_bytes > max_bytes:  # the bound was lowered since the last run
@@ -261,7 +263,7 @@ class SQLiteStore:
         if not force and now - self._pruned_at.get(line, -_PRUNE_INTERVAL) < _PRUNE_INTERVAL:
             return
         self._pruned_at[line] = now
-        cutoff = int(time.time() * 1000) - self._keep_ms
+        cutoff = int(self._clock() * 1000) - self._keep_ms
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(

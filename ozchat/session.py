@@ -48,6 +48,7 @@ from .protocol import (
     Welcome,
     encode,
     merge_properties,
+    nickname_of,
     same_properties,
 )
 from .roster import Roster
@@ -261,10 +262,9 @@ class ClientSession:
         """The message as the hub numbered it, from the ack of a send."""
         request, ack = answered.request, answered.answer
         assert isinstance(request, Send) and isinstance(ack, Ack) and ack.seq is not None and ack.ts is not None
-        nickname = self.properties.get("nickname")
         return ChatMessage(
             seq=ack.seq, ts=ack.ts, sender=self.phone_number or "", text=request.text,
-            nickname=nickname if isinstance(nickname, str) else None, to=request.to, action=request.action,
+            nickname=self.nickname, to=request.to, action=request.action,
             id=ack.id, direct_seq=ack.direct_seq,
         )
 
@@ -370,12 +370,6 @@ class ClientSession:
     def _alone_alike(info: ClientInfo, arrived: list[ClientInfo]) -> bool:
         """No other newcomer has the same properties (it could be the twin as well)."""
         return sum(same_properties(other.properties, info.properties) for other in arrived) == 1
-
-def nickname_of(properties: dict[str, Any]) -> str | None:
-    """The `nickname` property (names match ignoring case) when it is text."""
-    nickname = next((value for key, value in properties.items() if key.casefold() == "nickname"), None)
-    return nickname if isinstance(nickname, str) else None
-
 
 def _variants(nickname: str, max_chars: int) -> Iterator[str]:
     """John2, John3, … John99, cut so that each fits the hub's nickname limit."""

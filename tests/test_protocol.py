@@ -275,3 +275,13 @@ def test_every_error_code_in_the_protocol_document_is_an_error_code_and_back():
 def test_the_protocol_document_names_the_version_the_code_speaks():
     document = (Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md").read_text("utf-8")
     assert document.splitlines()[0] == f"# The ozchat wire protocol, version {PROTOCOL_VERSION}"
+
+
+def test_property_names_are_read_ignoring_case_in_one_place():
+    from ozchat.protocol import ClientInfo, ClientStatus, nickname_of, property_value
+
+    assert property_value({"NickName": "Ann", "mood": "ok"}, "nickname") == "Ann"
+    assert property_value({"mood": "ok"}, "MOOD") == "ok" and property_value({}, "mood", "none") == "none"
+    assert nickname_of({"NICKNAME": "Ann"}) == "Ann" and nickname_of({"nickname": 7}) is None
+    info = ClientInfo("AAAAA", ClientStatus.ONLINE, {"NickName": "Ann"})
+    assert (info.nickname, info["NICKNAME"], info.get("avatar", "-")) == ("Ann", "Ann", "-")

@@ -228,6 +228,16 @@ def test_requests_get_their_own_ids_and_an_ack_answers_only_its_own():
     assert john.resends() == [first.data]
 
 
+def test_a_sent_message_carries_the_nickname_whatever_the_case_of_its_property_name():
+    john = ClientSession(client_secret=SECRET)
+    john.start("Webphone1", {"NickName": "John"})
+    john.hello()
+    john.granted(Welcome("JoHn1", "Webphone1", {"NickName": "John"}, 0, resume_token="token-1", epoch="e" * 16))
+    sent = john.send("hi")
+    [answered] = john.receive(Ack(sent.request_id, seq=1, ts=77), now=0.0)
+    assert isinstance(answered, Answered) and john.message_sent(answered).nickname == "John"
+
+
 def test_what_was_not_answered_is_resent_after_a_reconnect_with_the_same_id():
     john = joined()
     answered, waiting, given_up = john.send("answered"), john.send("waiting"), john.update({"away": "lunch"})

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import platformdirs
 
-from ..addresses import url_host
+from ..addresses import bare_host, url_host
 from ..exceptions import ConnectionFailed
 
 # What a hub started with --ready-fd writes there once it listens.
@@ -46,10 +46,10 @@ class StartedHub:
 
 
 def is_loopback(host: str) -> bool:
-    if host.strip("[]").lower() in ("localhost", "localhost.localdomain"):
+    if bare_host(host).lower() in ("localhost", "localhost.localdomain"):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(bare_host(host)).is_loopback
     except ValueError:
         return False
 
@@ -57,7 +57,7 @@ def is_loopback(host: str) -> bool:
 def bind_address(host: str) -> str:
     """The address a local hub for `host` listens on: the literal, or 127.0.0.1 for a name."""
     try:
-        return str(ipaddress.ip_address(host.strip("[]")))
+        return str(ipaddress.ip_address(bare_host(host)))
     except ValueError:
         return "127.0.0.1"
 

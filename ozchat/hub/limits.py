@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from ..addresses import bare_host
+
 _FORGET_EVERY = 60.0  # seconds between sweeps of addresses whose budgets are whole again
 
 
@@ -149,7 +151,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        parsed = ipaddress.ip_address(text.strip().removeprefix("[").removesuffix("]"))
+        parsed = ipaddress.ip_address(bare_host(text.strip()))
     except ValueError:
         return None
     if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:

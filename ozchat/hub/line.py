@@ -18,6 +18,7 @@ from ..protocol import (
     ProtocolError,
     merge_properties,
     new_phone_number,
+    nickname_of,
 )
 from .store import Direct
 
@@ -95,9 +96,8 @@ class Line:
 
     def check_nickname(self, phone_number: str | None, properties: dict[str, Any]) -> frozenset[str]:
         """The look-alike keys of the nickname in `properties`; raise nickname_in_use when another member holds one."""
-        # Property names match ignoring case, as ClientInfo reads them.
-        nickname = next((value for name, value in properties.items() if name.casefold() == "nickname"), None)
-        keys = nickname_keys(nickname) if isinstance(nickname, str) else frozenset()
+        nickname = nickname_of(properties)
+        keys = nickname_keys(nickname) if nickname is not None else frozenset()
         for key in keys:
             holder = self._nickname_holders.get(key)
             if holder is not None and holder != phone_number:

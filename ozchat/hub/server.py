@@ -383,7 +383,7 @@ class Hub:
         try:
             name = await asyncio.to_thread(self.uploads.add, upload.data)
         except AvatarError as exc:
-            upload.to.push(encode(ErrorFrame(exc.code.value, exc.message, upload.request_id)))
+            upload.to.push(encode(ErrorFrame(ErrorCode(exc.code), exc.message, upload.request_id)))
         except OSError as exc:
             log.warning("could not store an avatar upload: %s", exc)
             upload.to.push(encode(ErrorFrame(

@@ -167,13 +167,11 @@ class ClientInfo(msgspec.Struct, rename="camel", frozen=True):
     properties: dict[str, Any] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
-        if key in self.properties:
+        if key in self.properties:  # the usual spelling, without the import below
             return self.properties[key]
-        folded = key.casefold()
-        for name, value in self.properties.items():
-            if name.casefold() == folded:
-                return value
-        return default
+        from .rules import property_value  # rules imports this module: imported here, not at the top
+
+        return property_value(self.properties, key, default)
 
     def __getitem__(self, key: str) -> Any:
         missing = object()

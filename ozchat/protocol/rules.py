@@ -154,6 +154,20 @@ def same_properties(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return {k.casefold(): v for k, v in a.items()} == {k.casefold(): v for k, v in b.items()}
 
 
+def property_value(properties: dict[str, Any], name: str, default: Any = None) -> Any:
+    """The property called `name`, names matched ignoring case (the one way every side reads them)."""
+    if name in properties:
+        return properties[name]
+    folded = name.casefold()
+    return next((value for key, value in properties.items() if key.casefold() == folded), default)
+
+
+def nickname_of(properties: dict[str, Any]) -> str | None:
+    """The `nickname` property (its name in any case) when it is text."""
+    nickname = property_value(properties, "nickname")
+    return nickname if isinstance(nickname, str) else None
+
+
 def new_phone_number() -> str:
     return "".join(secrets.choice(PHONE_NUMBER_ALPHABET) for _ in range(PHONE_NUMBER_LENGTH))
 

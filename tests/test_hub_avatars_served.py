@@ -17,8 +17,8 @@ from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import OzWebClient, RequestRejected
 from ozchat.avatars import AvatarService
-from ozchat.avatars.bundled import bundled_avatar, bundled_names
 from ozchat.avatars.render import render_avatar
+from ozchat.bundled_avatars import bundled_avatar, bundled_names
 from ozchat.hub import Hub
 from ozchat.hub.avatars import UploadStore
 from ozchat.tui.avatar_choice import avatar_base_url, choose_avatar

@@ -23,7 +23,7 @@ def test_importing_the_chat_app_loads_no_httpx_pillow_or_rich_pixels() -> None:
     assert _loaded_after("ozchat.tui.app") == {"textual"}
 
 
-@pytest.mark.parametrize("module", ["ozchat.images", "ozchat.files", "ozchat.hub.avatars", "ozchat.avatars.bundled"])
+@pytest.mark.parametrize("module", ["ozchat.images", "ozchat.files", "ozchat.hub.avatars", "ozchat.bundled_avatars"])
 def test_the_image_rules_the_hub_uses_load_no_client_library(module: str) -> None:
     assert _loaded_after(module) == set()
 

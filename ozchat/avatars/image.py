@@ -70,15 +70,6 @@ def identicon_pixels(seed: str, size: int) -> list[list[RGB]]:
     return [[grid[y][x] for x in source] for y in source]
 
 
-def identicon_image(seed: str, size: int) -> Image.Image:
-    """`identicon_pixels` as an RGB image."""
-    from PIL import Image
-
-    image = Image.new("RGB", (size, size))
-    image.putdata([pixel for row in identicon_pixels(seed, size) for pixel in row])
-    return image
-
-
 def _rgb(channels: tuple[float, float, float]) -> RGB:
     red, green, blue = (round(channel * 255) for channel in channels)
     return red, green, blue

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-from ..avatars.bundled import bundled_avatar
+from ..bundled_avatars import bundled_avatar
 from ..protocol import PROTOCOL_VERSION
 from .limits import AddressLimiter, Network, client_address
 from .origins import normalize_origin, origin_allowed

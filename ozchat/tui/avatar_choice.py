@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..avatars.bundled import bundled_names
+from ..bundled_avatars import bundled_names
 from ..images import AvatarError, AvatarErrorCode, load_image
 from ..protocol import MAX_UPLOAD_BYTES, server_url
 

@@ -12,8 +12,8 @@ from PIL import Image
 
 import ozchat.avatars.service as service_module
 from ozchat.avatars import AvatarError, AvatarErrorCode, AvatarFetcher, AvatarService, identicon
-from ozchat.avatars.bundled import bundled_avatar
 from ozchat.avatars.fetch import NameLookup, is_public_address, system_lookup
+from ozchat.bundled_avatars import bundled_avatar
 
 from .helpers import (
     BLUE,

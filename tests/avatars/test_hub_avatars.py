@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from ozchat.avatars import AvatarErrorCode
-from ozchat.avatars.bundled import NAMES, bundled_avatar, bundled_names, draw, main
+from ozchat.bundled_avatars import NAMES, bundled_avatar, bundled_names, draw, main
 from ozchat.hub.avatars import UploadRejected, UploadStore, accept_upload
 from ozchat.protocol import MAX_UPLOAD_BYTES
 

@@ -9,9 +9,9 @@ from PIL import Image
 from rich.console import Console
 
 from ozchat.avatars import AvatarError, AvatarErrorCode, identicon
-from ozchat.avatars.bundled import draw
-from ozchat.avatars.image import decode_avatar, identicon_image
+from ozchat.avatars.image import decode_avatar, identicon_pixels
 from ozchat.avatars.render import render_avatar, render_image
+from ozchat.bundled_avatars import draw
 from ozchat.images import fit_square
 
 from .helpers import (
@@ -114,6 +114,13 @@ def test_the_first_frame_of_an_animation_is_used() -> None:
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     assert Image.open(io.BytesIO(data)).n_frames == 3
     assert {c for row in pixels(render_avatar(data, 8, (0, 0, 0))) for c in row} == {RED}
+
+
+def identicon_image(seed: str, size: int) -> Image.Image:
+    """`identicon_pixels` as an RGB image, to hold it against Pillow and rich-pixels."""
+    image = Image.new("RGB", (size, size))
+    image.putdata([pixel for row in identicon_pixels(seed, size) for pixel in row])
+    return image
 
 
 def test_identicons_are_deterministic_symmetric_and_seeded() -> None:

@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 from ozchat import ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, OzWebClient
 from ozchat.avatars import AvatarErrorCode, AvatarFetcher, AvatarService, identicon
-from ozchat.avatars.bundled import bundled_avatar
+from ozchat.bundled_avatars import bundled_avatar
 from ozchat.cli import build_chat_app, build_parser
 from ozchat.hub import Hub
 from ozchat.hub.avatars import UploadStore

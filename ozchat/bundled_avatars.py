@@ -1,9 +1,10 @@
 """A dozen original 16x16 pixel-art avatars, drawn from the maps below; no internet needed.
 
-    python -m ozchat.avatars.bundled OUTDIR     # writes OUTDIR/<name>.png for each
+    python -m ozchat.bundled_avatars OUTDIR     # writes OUTDIR/<name>.png for each
 
 The PNGs shipped in ``ozchat/assets/avatars/`` are this module's output; the hub serves them
-by name, reading them without Pillow. Each map gives the left half of a symmetric face,
+by name, reading them without Pillow; the hub and the client's avatars share this module and
+no other of the avatar package. Each map gives the left half of a symmetric face,
 mirrored to 16 columns; "." is transparent and every other letter a colour from the avatar's palette.
 """
 
@@ -324,7 +325,7 @@ def write_all(directory: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m ozchat.avatars.bundled OUTDIR", file=sys.stderr)
+        print("usage: python -m ozchat.bundled_avatars OUTDIR", file=sys.stderr)
         return 2
     for path in write_all(Path(args[0])):
         print(path)

@@ -16,7 +16,7 @@ from textual.app import App
 from textual.message import Message
 
 from ..avatars import AvatarResult
-from ..client import ConnectionStateChanged
+from ..events import ConnectionStateChanged
 from ..images import RGB
 from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 
-from ..client import ConnectionStateChanged
+from ..events import ConnectionStateChanged
 from ..protocol import ClientInfo, ConnectionState, Gap
 from ..text import printable
 from . import commands

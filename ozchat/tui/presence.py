@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
-from ..client import RenumberedClient
+from ..events import RenumberedClient
 from ..protocol import ClientInfo, ClientStatus
 from ..roster import Roster
 from . import texts

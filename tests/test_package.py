@@ -11,6 +11,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import ozchat
 import ozchat.exceptions
 
@@ -147,3 +149,33 @@ def test_no_module_of_the_package_is_over_400_lines():
         if (lines := len(path.read_text("utf-8").splitlines())) > 400
     }
     assert long == {}, "split these into modules of at most 400 lines, each with one job"
+
+
+def test_the_sdist_leaves_out_bytecode_and_hypothesis_data_and_names_the_project_urls(tmp_path: Path) -> None:
+    """Built from a copy of the tree holding what a test run leaves behind: __pycache__, tests/.hypothesis."""
+    import shutil
+    import tarfile
+
+    if int(importlib.metadata.version("setuptools").split(".")[0]) < 77:
+        pytest.skip("setuptools older than the declared 77 cannot build this project: pip install -e '.[test]' again")
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "*.egg-info", "build", "dist", "__pycache__", ".*_cache", ".hypothesis"))
+    for left_behind in ("tests/__pycache__/test_x.cpython-311.pyc", "ozchat/stray.pyc", "tests/.hypothesis/examples/x"):
+        (tree / left_behind).parent.mkdir(parents=True, exist_ok=True)
+        (tree / left_behind).write_bytes(b"left by a test run")
+    code = f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))"
+    built = subprocess.run(
+        [sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, check=True, timeout=120
+    )
+    with tarfile.open(tmp_path / built.stdout.strip().splitlines()[-1]) as sdist:
+        names = sdist.getnames()
+        pkg_info = next(name for name in names if name.count("/") == 1 and name.endswith("/PKG-INFO"))
+        member = sdist.extractfile(pkg_info)
+        assert member is not None
+        metadata = member.read().decode()
+    assert any(name.endswith("/tests/test_package.py") for name in names)  # the tests are in it
+    assert [name for name in names if "__pycache__" in name or name.endswith((".pyc", ".pyo", ".pyd"))] == []
+    assert [name for name in names if "/.hypothesis" in name] == []
+    assert {line.split(",")[0] for line in metadata.splitlines() if line.startswith("Project-URL: ")} == {
+        "Project-URL: Homepage", "Project-URL: Source", "Project-URL: Issues"}

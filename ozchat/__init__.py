@@ -44,6 +44,8 @@ _HOMES = {
     "ErrorFrame": "protocol",
     "Gap": "protocol",
     "Synced": "protocol",
+    "TypingNotice": "protocol",
+    "TypingBoard": "typing_signals",
     "Roster": "roster",
 }
 
@@ -73,6 +75,8 @@ __all__ = [
     "RequestRejected",
     "Roster",
     "Synced",
+    "TypingBoard",
+    "TypingNotice",
     "__version__",
 ]
 
@@ -99,10 +103,12 @@ if TYPE_CHECKING:
         ErrorFrame,
         Gap,
         Synced,
+        TypingNotice,
     )
     from .reconnect import ReconnectPolicy
     from .roster import Roster
     from .session import ClientSession
+    from .typing_signals import TypingBoard
 
 
 def __getattr__(name: str) -> Any:

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar, overload
+from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -48,44 +48,25 @@ from .protocol import (
 from .reconnect import ReconnectPolicy, seconds_text
 from .roster import Roster
 from .session import Answered, ClientSession, Outgoing, ResendDue
+from .session_attribute import FromSession
 
 __all__ = ["ConnectionStateChanged", "EventStream", "OzWebClient", "ReconnectPolicy", "RenumberedClient"]
 
 log = logging.getLogger("ozchat.client")
 
-T = TypeVar("T")
-
-
-class _FromSession(Generic[T]):
-    """A read-only attribute of the client that its session keeps."""
-
-    def __init__(self, doc: str) -> None:
-        self.__doc__ = doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-
-    @overload
-    def __get__(self, client: None, owner: type) -> _FromSession[T]: ...
-    @overload
-    def __get__(self, client: OzWebClient, owner: type | None = None) -> T: ...
-    def __get__(self, client: OzWebClient | None, owner: type | None = None) -> T | _FromSession[T]:
-        return self if client is None else getattr(client.session, self._name)
-
-
 class OzWebClient(Dispatcher):
     """A connection to one line of an ozchat hub."""
 
-    roster = _FromSession[Roster]("Who else is on the line, kept from the hub's presence frames.")
-    phone_number = _FromSession[str | None]("This client's number on the line, from the welcome.")
-    line = _FromSession[str | None]("The line joined.")
-    properties = _FromSession[dict[str, Any]]("This client's properties as the hub holds them.")
-    nickname = _FromSession[str | None]("The nickname on the line (a variant when the one asked for was taken).")
-    me = _FromSession[ClientInfo | None]("This client as others see it.")
-    last_seq = _FromSession[int]("The highest line message number seen.")
-    last_direct_seq = _FromSession[int]("The highest number seen among this client's direct messages.")
-    epoch = _FromSession[str | None]("The hub's name for the numbering last_seq and last_direct_seq count in.")
-    limits = _FromSession[Limits]("What the hub accepts, from its welcome: check a message against it before sending.")
+    roster = FromSession[Roster]("Who else is on the line, kept from the hub's presence frames.")
+    phone_number = FromSession[str | None]("This client's number on the line, from the welcome.")
+    line = FromSession[str | None]("The line joined.")
+    properties = FromSession[dict[str, Any]]("This client's properties as the hub holds them.")
+    nickname = FromSession[str | None]("The nickname on the line (a variant when the one asked for was taken).")
+    me = FromSession[ClientInfo | None]("This client as others see it.")
+    last_seq = FromSession[int]("The highest line message number seen.")
+    last_direct_seq = FromSession[int]("The highest number seen among this client's direct messages.")
+    epoch = FromSession[str | None]("The hub's name for the numbering last_seq and last_direct_seq count in.")
+    limits = FromSession[Limits]("What the hub accepts, from its welcome: check a message against it before sending.")
 
     def __init__(
         self,
@@ -324,8 +305,22 @@ class OzWebClient(Dispatcher):
 
         While the client is reconnecting the message waits and is sent once the line is back.
         """
+        await self.send_typing(to, stopped=True)  # the message ends its sender's typing there
         answered = await self._request(lambda: self.session.send(text, to, action=action))
         return self.session.message_sent(answered)
+
+    async def send_typing(self, to: str | None = None, *, stopped: bool = False) -> bool:
+        """Tell the line (or only the direct partner `to`) that keys are being pressed; call it on every key.
+
+        At most one frame goes out every few seconds (`TYPING_REFRESH`); `stopped` (the input was
+        cleared) is sent only after one. Nothing waits or is resent: True when a frame was sent.
+        """
+        ws = self._ws
+        data = None if ws is None else self.session.typing(to, asyncio.get_running_loop().time(), stopped=stopped)
+        if ws is None or data is None:
+            return False
+        await send_quietly(ws, data)
+        return True
 
     async def update_properties(self, changes: dict[str, Any]) -> ClientInfo:
         """Share changed properties (a None value removes one); everyone else hears of it."""

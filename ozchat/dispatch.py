@@ -9,16 +9,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from .events import ConnectionStateChanged, Event
-from .protocol import ChatMessage, ClientInfo, ErrorFrame, Gap, Synced
+from .protocol import ChatMessage, ClientInfo, ErrorFrame, Gap, Synced, TypingNotice
 
 log = logging.getLogger("ozchat.client")
 
 E = TypeVar("E")
 Callback = Callable[[E], Awaitable[None] | None]
-_Kind = Literal["connection", "client", "message", "error", "synced", "gap"]
+_Kind = Literal["connection", "client", "message", "error", "synced", "gap", "typing"]
 _KINDS: tuple[tuple[type, _Kind], ...] = (
     (ConnectionStateChanged, "connection"), (ClientInfo, "client"), (ChatMessage, "message"),
-    (ErrorFrame, "error"), (Synced, "synced"), (Gap, "gap"),
+    (ErrorFrame, "error"), (Synced, "synced"), (Gap, "gap"), (TypingNotice, "typing"),
 )
 
 _END = object()
@@ -89,6 +89,15 @@ class Dispatcher:
     def on_gap(self, callback: Callback[Gap]) -> Callback[Gap]:
         """Messages missed while away that the hub no longer has (`gap.direct`: this client's direct messages)."""
         self._callbacks["gap"].append(callback)
+        return callback
+
+    def on_typing(self, callback: Callback[TypingNotice]) -> Callback[TypingNotice]:
+        """Someone else is typing on the line, or to this client (`notice.to`); `notice.stopped`: no more.
+
+        Show it for a few seconds (`TYPING_SHOWN`) after the last, and stop showing it at once
+        when that person's message arrives or they go OFFLINE (`typing_signals.TypingBoard` does so).
+        """
+        self._callbacks["typing"].append(callback)
         return callback
 
     def events(self) -> EventStream:

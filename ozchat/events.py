@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .protocol import ChatMessage, ClientInfo, ConnectionState, ErrorFrame, Gap, Synced
+from .protocol import ChatMessage, ClientInfo, ConnectionState, ErrorFrame, Gap, Synced, TypingNotice
 
 
 @dataclass(frozen=True)
@@ -34,4 +34,4 @@ class RenumberedClient(ClientInfo, frozen=True):
     previous_phone_number: str = ""
 
 
-Event = ConnectionStateChanged | ClientInfo | ChatMessage | ErrorFrame | Gap | Synced
+Event = ConnectionStateChanged | ClientInfo | ChatMessage | ErrorFrame | Gap | Synced | TypingNotice

@@ -42,6 +42,7 @@ from .protocol import (
     Resume,
     Send,
     Synced,
+    TypingNotice,
     Update,
     Upload,
     Uploaded,
@@ -52,6 +53,7 @@ from .protocol import (
     same_properties,
 )
 from .roster import Roster
+from .typing_signals import TypingSender
 
 RATE_LIMIT_PAUSES = (0.2, 0.4, 0.8, 1.6, 3.2)  # seconds before resending a rate-limited request
 _ANSWERS_REMEMBERED = 256  # answered request ids, so that a second answer to a resent request is dropped
@@ -134,6 +136,7 @@ class ClientSession:
         self._answered: deque[str] = deque(maxlen=_ANSWERS_REMEMBERED)
         # After a welcome: the hub's presence snapshot, gathered until it ends, then reconciled at once.
         self._snapshot: dict[str, ClientInfo] | None = None
+        self._typing = TypingSender()
 
     @property
     def me(self) -> ClientInfo | None:
@@ -244,6 +247,11 @@ class ClientSession:
     def upload(self, image: bytes) -> Outgoing:
         return self._request(lambda request_id: Upload(base64.b64encode(image).decode("ascii"), id=request_id))
 
+    def typing(self, to: str | None, now: float, *, stopped: bool = False) -> bytes | None:
+        """A `typing` frame to send now for keys pressed in a conversation (or `stopped`), or None when none is due."""
+        frame = self._typing.frame(to, now, stopped=stopped)
+        return None if frame is None else encode(frame)
+
     def _request(self, make: Callable[[str], Request]) -> Outgoing:
         request_id = self._new_id()
         request = make(request_id)
@@ -311,6 +319,8 @@ class ClientSession:
         elif isinstance(frame, (Ack, Uploaded, ErrorFrame)) and frame.id in self._answered:
             pass  # a request resent after a reconnect was answered twice: the first answer stands
         elif isinstance(frame, (ErrorFrame, Synced, Gap)):
+            out.append(frame)
+        elif isinstance(frame, TypingNotice) and frame.sender != self.phone_number:
             out.append(frame)
         return out
 

@@ -45,6 +45,7 @@ class Recorder:
         client.on_error(self._add)
         client.on_synced(self._add)
         client.on_gap(self._add)
+        client.on_typing(self._add)
 
     def _add(self, event: Any) -> None:
         self.events.append(event)

@@ -47,6 +47,8 @@ PUBLIC_NAMES = [
     "RequestRejected",
     "Roster",
     "Synced",
+    "TypingBoard",
+    "TypingNotice",
     "__version__",
 ]
 

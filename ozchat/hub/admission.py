@@ -14,11 +14,10 @@ from collections.abc import Callable
 
 from ..exceptions import ProtocolError
 from ..protocol import (
+    ClientFrame,
     ErrorCode,
     ErrorFrame,
     Hello,
-    Send,
-    Update,
     Upload,
     decode_client_frame,
     decode_client_frame_unchecked,
@@ -44,7 +43,7 @@ def is_hello(raw: str | bytes) -> bool:
         return False
 
 
-def decode_frame(raw: str | bytes, *, check: bool = True) -> Hello | Send | Update | Upload:
+def decode_frame(raw: str | bytes, *, check: bool = True) -> ClientFrame:
     """A client frame; `check=False` reads only its shape (for telling a hello from what is not)."""
     if isinstance(raw, bytes):
         raise ProtocolError(ErrorCode.BINARY_FRAME, "send JSON in text frames, not binary frames")

@@ -28,6 +28,7 @@ from ..protocol import (
     Hello,
     Send,
     Synced,
+    Typing,
     Update,
     Upload,
     Welcome,
@@ -44,6 +45,7 @@ from .line import Line, LineRegistry
 from .outputs import Burst, Close, Conn, Deliver, Item, Output, StoreUpload, Timer, answer, failure, refusal
 from .replay import replay
 from .store import HistoryStore, StoreError
+from .typing_relay import TypingGate, relay_typing
 
 log = logging.getLogger("ozchat.hub")
 
@@ -51,7 +53,7 @@ log = logging.getLogger("ozchat.hub")
 class _Connection:
     """What the state knows of one connection: its budgets, and once joined, where it stands."""
 
-    __slots__ = ("address", "author", "bucket", "line", "phone_number", "replaced")
+    __slots__ = ("address", "author", "bucket", "line", "phone_number", "replaced", "typing")
 
     def __init__(self, address: str, bucket: TokenBucket | None) -> None:
         self.address = address
@@ -61,6 +63,7 @@ class _Connection:
         # Hashed client identity: a resend is compared with this author's earlier sends only.
         self.author = ""
         self.replaced = False
+        self.typing = TypingGate()
 
 
 class HubState(Generic[Conn]):
@@ -153,6 +156,8 @@ class HubState(Generic[Conn]):
             frame = decode_frame(raw)
             if isinstance(frame, Upload):
                 return [StoreUpload(conn, upload_data(frame, enabled=self._uploads), frame.id)]
+            if isinstance(frame, Typing):  # ephemeral: relayed, never stored
+                return relay_typing(peer.typing, frame, peer.phone_number, peer.line, self._members, now)
             return self._dispatch(conn, peer, peer.line, frame)
         except ProtocolError as exc:
             log.debug("%s sent a bad frame: %s", peer.phone_number, exc)

@@ -28,6 +28,12 @@ MAX_TEXT_CHARS = 4000
 MAX_LINE_CHARS = 64
 MAX_CLIENT_ID_CHARS = 64
 MAX_REPLAY = 1000  # messages replayed after a reconnect, at the most
+# Typing: the hub relays at most one `typing` a second per client and conversation; clients
+# send one at most every TYPING_REFRESH seconds while keys are pressed, and show one for
+# TYPING_SHOWN seconds after the last.
+TYPING_INTERVAL = 1.0
+TYPING_REFRESH = 3.0
+TYPING_SHOWN = 6.0
 
 PHONE_NUMBER_ALPHABET = string.ascii_letters + string.digits
 PHONE_NUMBER_LENGTH = 5
@@ -149,7 +155,15 @@ class Upload(_Frame, tag="upload"):
     id: str | None = None
 
 
-ClientFrame = Hello | Send | Update | Upload
+class Typing(_Frame, tag="typing"):
+    """Keys are being pressed in a conversation (the line, or a direct one `to` a number); `stopped`: no more."""
+
+    to: PhoneNumber | None = None
+    stopped: bool = False
+    id: str | None = None
+
+
+ClientFrame = Hello | Send | Update | Upload | Typing
 
 
 # ---- hub -> client ------------------------------------------------------------------
@@ -295,4 +309,12 @@ class ErrorFrame(_Frame, tag="error"):
     retry_after: float | None = None  # seconds, on rate_limited: when the same frame would pass
 
 
-HubFrame = Welcome | Presence | ChatMessage | Gap | Synced | Uploaded | Ack | ErrorFrame
+class TypingNotice(_Frame, tag="typing"):
+    """Someone (`from`) is typing on the line, or to you when `to` is present; `stopped`: no more. Never stored."""
+
+    sender: PhoneNumber = msgspec.field(name="from")
+    to: PhoneNumber | None = None
+    stopped: bool = False
+
+
+HubFrame = Welcome | Presence | ChatMessage | Gap | Synced | Uploaded | Ack | ErrorFrame | TypingNotice

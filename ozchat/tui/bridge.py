@@ -17,8 +17,8 @@ from textual.message import Message
 from ..client import OzWebClient
 from ..events import ConnectionStateChanged
 from ..exceptions import OzchatError
-from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap, Synced
-from .messages import ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged
+from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap, Synced, TypingNotice
+from .messages import ChatReceived, ConnectionChanged, HistoryGap, HubErrorReceived, PresenceChanged, TypingReceived
 
 PRESENCE_TICK = 0.05  # seconds a presence event may wait to be drawn with others
 
@@ -107,7 +107,9 @@ async def disconnect(client: OzWebClient, timeout: float = 2.0) -> None:
         await asyncio.wait_for(client.disconnect(), timeout)
 
 
-def message_for(client: OzWebClient, event: ConnectionStateChanged | ChatMessage | ErrorFrame | Gap) -> Message:
+def message_for(
+    client: OzWebClient, event: ConnectionStateChanged | ChatMessage | ErrorFrame | Gap | TypingNotice
+) -> Message:
     """The Message that carries one client event into the UI."""
     if isinstance(event, ConnectionStateChanged):
         return ConnectionChanged(event, client.me, client.line, client.epoch)
@@ -115,4 +117,6 @@ def message_for(client: OzWebClient, event: ConnectionStateChanged | ChatMessage
         return ChatReceived(event)
     if isinstance(event, Gap):
         return HistoryGap(event)
+    if isinstance(event, TypingNotice):
+        return TypingReceived(event)
     return HubErrorReceived(event)

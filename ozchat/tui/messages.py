@@ -18,7 +18,7 @@ from textual.message import Message
 from ..avatars import AvatarResult
 from ..events import ConnectionStateChanged
 from ..images import RGB
-from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap
+from ..protocol import ChatMessage, ClientInfo, ErrorFrame, Gap, TypingNotice
 
 AppT = TypeVar("AppT", bound=App[None])
 Params = ParamSpec("Params")
@@ -73,6 +73,13 @@ class HubErrorReceived(Message):
     """An error the hub sent that answers no request of ours."""
 
     error: ErrorFrame
+
+
+@dataclass
+class TypingReceived(Message):
+    """Someone else is typing on the line or to me, or (`notice.stopped`) no more."""
+
+    notice: TypingNotice
 
 
 @dataclass

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ozchat.hub.limits import AddressLimiter, AddressLimits, RateLimit, WindowLimit
-from ozchat.hub.outputs import Burst, Close, Deliver, Entry, EntryCache, Item, Output, Pending, Timer
+from ozchat.hub.outputs import Announce, Burst, Close, Deliver, Entry, EntryCache, Item, Output, Pending, Timer
 from ozchat.hub.state import HubState
 from ozchat.hub.store import MemoryStore, StoreError
 from ozchat.protocol import MAX_PRESENCE_BATCH, ClientInfo, ClientStatus, Presence, encode
@@ -70,7 +70,7 @@ class Hub:
 
     def record(self, outputs: list[Output[str]]) -> list[tuple[str, dict[str, Any]]]:
         self.outputs = outputs
-        return frames_to(outputs)
+        return frames_to(outputs, self.state)
 
     @property
     def closes(self) -> list[tuple[str, int]]:
@@ -85,12 +85,14 @@ def _decoded(item: Item) -> dict[str, Any]:
     return json.loads(item if isinstance(item, bytes) else encode(Presence([item])))
 
 
-def frames_to(outputs: list[Output[str]]) -> list[tuple[str, dict[str, Any]]]:
-    """Every frame the outputs send, as (recipient, decoded frame), in order."""
+def frames_to(outputs: list[Output[str]], state: HubState[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Every frame the outputs send, as (recipient, decoded frame), in order (presence to the line's members now)."""
     sent: list[tuple[str, dict[str, Any]]] = []
     for output in outputs:
         if isinstance(output, Deliver):
-            sent += [(to, _decoded(output.item)) for to in output.to if to != output.skip]
+            sent += [(to, _decoded(output.item)) for to in output.to]
+        elif isinstance(output, Announce):
+            sent += [(to, _decoded(output.info)) for to in state.connections_on(output.line) if to != output.about]
         elif isinstance(output, Burst):
             sent += [(output.to, _decoded(item)) for item in output.items]
     return sent
@@ -270,7 +272,7 @@ def test_a_drop_lingers_unseen_and_a_resume_within_the_grace_period_keeps_the_nu
     hub.now = GRACE - 0.1
     again = _resume(hub, "a2", ann, "Ann")
     assert (again["phoneNumber"], again["resumed"]) == (ann["phoneNumber"], True)
-    assert [to for to, _ in frames_to(hub.outputs)] == ["a2"] * 3  # welcome, Ben, synced: Ben hears nothing
+    assert [to for to, _ in frames_to(hub.outputs, hub.state)] == ["a2"] * 3  # welcome, Ben, synced: Ben hears nothing
     hub.now = GRACE
     assert hub.expire() == []
 
@@ -286,7 +288,7 @@ def test_when_the_grace_period_ends_the_others_see_offline_and_a_late_resume_get
     assert _presence(hub.expire(), "b") == [(ann["phoneNumber"], "OFFLINE")]
     again = _resume(hub, "a2", ann, "Ann")
     assert again["resumed"] is False and again["phoneNumber"] != ann["phoneNumber"]
-    assert _presence(frames_to(hub.outputs), "b") == [(again["phoneNumber"], "ONLINE")]
+    assert _presence(frames_to(hub.outputs, hub.state), "b") == [(again["phoneNumber"], "ONLINE")]
 
 
 def test_a_clean_close_is_offline_at_once_without_a_grace_period():
@@ -314,7 +316,7 @@ def test_a_resume_with_changed_properties_tells_the_others_once():
     hub.hello("b", "Ben")
     hub.close("a", clean=False)
     _resume(hub, "a2", ann, "Annie")
-    assert [(to, frame["clients"][0]["properties"]) for to, frame in frames_to(hub.outputs)
+    assert [(to, frame["clients"][0]["properties"]) for to, frame in frames_to(hub.outputs, hub.state)
             if frame["type"] == "presence" and to == "b"] == [("b", {"nickname": "Annie"})]
 
 

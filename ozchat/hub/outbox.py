@@ -1,9 +1,11 @@
-"""A joined connection's outbox: frames queued per turn of the loop and written without a task of their own."""
+"""A joined connection's outbox, and each line's presence journal: frames queued per turn of the loop and
+written without a task of their own."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -15,11 +17,82 @@ from .outputs import Pending
 log = logging.getLogger("ozchat.hub")
 
 
+class Journal:
+    """One line's presence entries of this turn of the loop, appended once per change, read by every member's outbox.
+
+    At the end of the turn each reader takes what it has not read yet (all but the entries about
+    itself) into its queue in one step, so a change told to a thousand members costs one append,
+    not a thousand pushes. A reader sent a frame of its own meanwhile takes the entries before it
+    first, so the order stays as it was told.
+    """
+
+    __slots__ = ("_about", "_abouts", "_due", "_entries", "line", "readers")
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self.readers: set[Outbox] = set()
+        self._entries: list[bytes] = []
+        self._abouts: list[Outbox | None] = []  # beside each entry: the connection it is about, not told
+        self._about: set[Outbox] = set()  # the same, as a set: the other readers take a plain slice
+        self._due = False
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def append(self, entry: bytes, about: Outbox | None) -> None:
+        self._entries.append(entry)
+        self._abouts.append(about)
+        if about is not None:
+            self._about.add(about)
+        if not self._due:
+            self._due = True
+            asyncio.get_running_loop().call_soon(self._deliver)
+
+    def since(self, start: int, reader: Outbox) -> list[bytes]:
+        """The entries from `start` on that `reader` is told."""
+        if reader not in self._about:
+            return self._entries[start:]
+        return [entry for entry, about in zip(self._entries[start:], self._abouts[start:], strict=True)
+                if about is not reader]
+
+    def _deliver(self) -> None:
+        self._due = False
+        for reader in list(self.readers):  # a reader found closing leaves the set meanwhile
+            reader.read_journal()
+        self._entries = []
+        self._abouts = []
+        self._about = set()
+
+
+class Journals:
+    """The presence journal of each line that has a member connected here."""
+
+    def __init__(self) -> None:
+        self._by_line: dict[str, Journal] = {}
+
+    def announce(self, line: str, entry: bytes, about: Outbox | None) -> None:
+        journal = self._by_line.get(line)
+        if journal is not None:
+            journal.append(entry, about)
+
+    def subscribe(self, line: str, outbox: Outbox) -> None:
+        """From now on `outbox` is told the presence changes on `line`."""
+        journal = self._by_line.get(line)
+        if journal is None:
+            journal = self._by_line[line] = Journal(line)
+        outbox.follow(journal, self._unsubscribe)
+
+    def _unsubscribe(self, journal: Journal, outbox: Outbox) -> None:
+        journal.readers.discard(outbox)
+        if not journal.readers and self._by_line.get(journal.line) is journal:
+            del self._by_line[journal.line]
+
+
 class Outbox:
     """One connection's outbox, written out once per turn of the event loop after the connection has joined.
 
-    A turn's pushes are queued at its end in one step (presence entries, each encoded once, in
-    runs: see `Pending`), so a change told to a thousand members costs each an append. Frames go
+    A turn's pushes and its line's presence entries are queued at its end in one step (presence
+    entries, each encoded once, in runs: see `Pending`). Frames go
     straight into the write buffer, several in one write, while it has room (as `broadcast()`
     writes; no task per connection); past that they wait here, counting toward the slow-reader limit.
     """
@@ -35,6 +108,9 @@ class Outbox:
         self._overflowed = False
         self._flush_due = False
         self._draining: asyncio.Task[None] | None = None
+        self._journal: Journal | None = None
+        self._unfollow: Callable[[Journal, Outbox], None] | None = None
+        self._read = 0  # entries of the journal's turn already taken
 
     @property
     def started(self) -> bool:
@@ -49,8 +125,37 @@ class Outbox:
         self._started = True
         self._schedule()
 
+    def follow(self, journal: Journal, unfollow: Callable[[Journal, Outbox], None]) -> None:
+        """Read `journal` from its end on (what came before is in the roster this connection was sent)."""
+        self.unfollow()
+        self._journal, self._unfollow, self._read = journal, unfollow, len(journal)
+        journal.readers.add(self)
+
+    def unfollow(self) -> None:
+        """Take what the journal holds for this connection so far, and no more after it."""
+        journal, unfollow = self._journal, self._unfollow
+        if journal is None or unfollow is None:
+            return
+        self._catch_up(journal)
+        self._journal = self._unfollow = None
+        unfollow(journal, self)
+
+    def read_journal(self) -> None:
+        """The turn's presence entries not read yet are queued (at the end of the turn, with what it pushed)."""
+        journal = self._journal
+        if journal is not None:
+            self._catch_up(journal)
+            self._read = 0  # the journal starts the next turn empty
+            self._flush()
+
+    def _catch_up(self, journal: Journal) -> None:
+        if self._read < len(journal):
+            self._incoming += journal.since(self._read, self)
+            self._read = len(journal)
+
     def stop(self) -> None:
         """The connection is over: nothing more is written."""
+        self.unfollow()
         self._stopped = True
         self._incoming = []
         self._pending.clear()
@@ -58,6 +163,8 @@ class Outbox:
             self._draining.cancel()
 
     def push(self, item: bytes) -> None:
+        if self._journal is not None and self._read < len(self._journal):  # presence told before it goes first
+            self._catch_up(self._journal)
         self._incoming.append(item)
         if not self._flush_due:  # _schedule(), inline: this runs once per recipient of every change
             self._flush_due = True

@@ -21,11 +21,22 @@ Item = bytes | ClientInfo
 
 
 class Deliver(NamedTuple, Generic[Conn]):
-    """`item` for every connection in `to` but `skip` (the one the news is about, if connected)."""
+    """An encoded frame for every connection in `to` (presence goes as `Announce`)."""
 
     to: tuple[Conn, ...]
-    item: Item
-    skip: Conn | None = None
+    item: bytes
+
+
+class Announce(NamedTuple, Generic[Conn]):
+    """A presence change on line `line`: told to every member but `about` (the connection it is about, if any).
+
+    One output per change, however many members: the server keeps one journal per line that
+    every member's outbox reads at the end of the loop turn.
+    """
+
+    line: str
+    info: ClientInfo
+    about: Conn | None = None
 
 
 class Burst(NamedTuple, Generic[Conn]):
@@ -57,7 +68,7 @@ class StoreUpload(NamedTuple, Generic[Conn]):
     request_id: str | None
 
 
-Output = Deliver[Conn] | Burst[Conn] | Close[Conn] | Timer | StoreUpload[Conn]
+Output = Deliver[Conn] | Announce[Conn] | Burst[Conn] | Close[Conn] | Timer | StoreUpload[Conn]
 
 
 class Entry(bytes):
@@ -72,34 +83,36 @@ _PRESENCE_HEAD, _PRESENCE_TAIL = encode(Presence([])).split(b"[]")  # the frame 
 class EntryCache:
     """Each presence entry encoded once, however many recipients and rosters it goes to.
 
-    Keyed by the ClientInfo object (immutable; a change makes a new one), which the cache holds,
-    so its id cannot be reused while it is cached. Emptied once it holds `limit` entries.
+    Keyed by the id of the ClientInfo object (immutable; a change makes a new one), which the
+    cache holds, so while an id is cached no other object can have it. Emptied once it holds
+    `limit` entries.
     """
 
     def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
-        self._entries: dict[int, tuple[ClientInfo, Entry]] = {}
+        self._entries: dict[int, Entry] = {}
+        self._held: list[ClientInfo] = []  # the objects whose ids key `_entries`, kept alive
 
     def encoded(self, item: Item) -> bytes:
         """A frame as it is, a presence entry encoded."""
         if not isinstance(item, ClientInfo):
             return item
-        cached = self._entries.get(id(item))
-        if cached is not None and cached[0] is item:
-            return cached[1]
+        entry = self._entries.get(id(item))
+        if entry is not None:
+            return entry
         if len(self._entries) >= self._limit:
             self._entries.clear()
-        entry = Entry(encode(item))
-        self._entries[id(item)] = (item, entry)
+            self._held.clear()
+        entry = self._entries[id(item)] = Entry(encode(item))
+        self._held.append(item)
         return entry
 
     def encoded_all(self, items: list[Item]) -> list[bytes]:
-        """`encoded` for each item: a roster, N entries for each of N newcomers, found without a call each."""
-        entries, found = self._entries, []
-        for item in items:
-            cached = entries.get(id(item))
-            found.append(cached[1] if cached is not None and cached[0] is item else self.encoded(item))
-        return found
+        """`encoded` for each item: a roster, N entries for each of N newcomers, looked up in one pass."""
+        found: list[bytes | None] = list(map(self._entries.get, map(id, items)))
+        if None in found:
+            return [self.encoded(item) if entry is None else entry for entry, item in zip(found, items, strict=True)]
+        return found  # type: ignore[return-value]  # no None in it
 
 
 class Pending:

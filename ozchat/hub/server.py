@@ -22,8 +22,8 @@ from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame,
 from .http import HttpRoutes
 from .limits import AddressLimiter, AddressLimits, RateLimit
 from .line import LineRegistry
-from .outbox import Outbox
-from .outputs import Burst, Close, Deliver, EntryCache, Output, StoreUpload, Timer
+from .outbox import Journals, Outbox
+from .outputs import Announce, Burst, Close, Deliver, EntryCache, Output, StoreUpload, Timer
 from .state import HubState
 from .store import HistoryStore, MemoryStore
 
@@ -84,6 +84,7 @@ class Hub:
         self._timers: dict[float, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._entries = EntryCache()
+        self._journals = Journals()
         self._server: Server | None = None
         self._idle_since = time.monotonic()
         self._idle_task: asyncio.Task[None] | None = None
@@ -164,14 +165,17 @@ class Hub:
     def _apply(self, outputs: Iterable[Output[Outbox]]) -> None:
         """Carry out what the state decided, for connections that have joined."""
         for output in outputs:
-            if type(output) is Deliver:
-                item, skip = self._entries.encoded(output.item), output.skip
+            if type(output) is Announce:
+                self._journals.announce(output.line, self._entries.encoded(output.info), output.about)
+            elif type(output) is Deliver:
                 for outbox in output.to:
-                    if outbox is not skip:
-                        outbox.push(item)
+                    outbox.push(output.item)
             elif type(output) is Burst:
                 output.to.start(self._entries.encoded_all(output.items))
+                if (member := self.state.member(output.to)) is not None:
+                    self._journals.subscribe(member[0], output.to)
             elif type(output) is Close:
+                output.to.unfollow()  # a connection replaced by a resume hears nothing more
                 closing = asyncio.get_running_loop().create_task(output.to.ws.close(output.code, output.reason))
                 self._closing.add(closing)
                 closing.add_done_callback(self._closing.discard)
@@ -182,7 +186,6 @@ class Hub:
         """Carry out the answer to a frame before the hello was taken (to `me`: sent at once); False once closed."""
         for output in outputs:
             if type(output) is Deliver and output.to == (me,) and not me.started:
-                assert isinstance(output.item, bytes)  # presence is for members only
                 await me.ws.send(output.item, text=True)
             elif type(output) is Close and output.to is me and not me.started:
                 await me.ws.close(output.code, output.reason)

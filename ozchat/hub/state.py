@@ -42,7 +42,7 @@ from ..protocol import (
 from .admission import decode_frame, digest, frame_refusal, is_hello, join_refusal, upload_data
 from .limits import AddressLimiter, RateLimit, TokenBucket
 from .line import Line, LineRegistry
-from .outputs import Burst, Close, Conn, Deliver, Item, Output, StoreUpload, Timer, answer, failure, refusal
+from .outputs import Announce, Burst, Close, Conn, Deliver, Item, Output, StoreUpload, Timer, answer, failure, refusal
 from .replay import replay
 from .store import HistoryStore, StoreError
 from .typing_relay import TypingGate, relay_typing
@@ -108,6 +108,10 @@ class HubState(Generic[Conn]):
         if peer is None or peer.line is None or peer.replaced:
             return None
         return peer.line.name, peer.phone_number
+
+    def connections_on(self, line_name: str) -> list[Conn]:
+        """The connections joined to a line: who an `Announce` on it is told to (but the one it is about)."""
+        return list(self._members.get(line_name, {}).values())
 
     @property
     def lingering_count(self) -> int:
@@ -227,7 +231,7 @@ class HubState(Generic[Conn]):
             return failure(conn, "the hub cannot read this line's stored numbering", hello_id)
         outputs: list[Output[Conn]] = []
         try:
-            me, resumed = self._admit(line, hello, outputs)
+            me, resumed = self._admit(conn, line, hello, outputs)
         except ProtocolError as exc:  # a resume whose merged properties break the limits, or a nickname in use
             self.lines.discard_if_empty(line)
             return refusal(conn, ErrorFrame(exc.code, exc.message, hello_id), CloseCode.ACCESS_DENIED, exc.code)
@@ -259,13 +263,15 @@ class HubState(Generic[Conn]):
             epoch=line.epoch, last_direct_seq=last_direct_seq,
         )
         burst: list[Item] = [encode(welcome)]
-        burst += (info for info in line.members() if info.phone_number != me.phone_number)
+        others = line.members()
+        others.remove(me)  # the newcomer's own entry: everyone else goes in as ONLINE
+        burst += others
         replay(burst, self.store, line, me.phone_number, author, hello, self._history)
         burst.append(encode(Synced(line.last_seq)))
         outputs.append(Burst(conn, burst))
         return outputs
 
-    def _admit(self, line: Line, hello: Hello, outputs: list[Output[Conn]]) -> tuple[ClientInfo, bool]:
+    def _admit(self, conn: Conn, line: Line, hello: Hello, outputs: list[Output[Conn]]) -> tuple[ClientInfo, bool]:
         """Join the line, or take back a lingering phone number when the hello proves it owns it."""
         claim = hello.resume
         if claim is not None:
@@ -290,10 +296,10 @@ class HubState(Generic[Conn]):
                     self._connections[stale].replaced = True
                     outputs.append(Close(stale, CloseCode.REPLACED, "resumed on a new connection"))
                 if info is not previous:
-                    outputs += self._tell_others(line, info)
+                    outputs.append(Announce(line.name, info, conn))
                 return info, True
         info = line.join({} if hello.properties is msgspec.UNSET else hello.properties)
-        outputs += self._tell_others(line, info)
+        outputs.append(Announce(line.name, info, conn))
         return info, False
 
     def _is_new_line(self, name: str) -> bool:
@@ -315,7 +321,7 @@ class HubState(Generic[Conn]):
                 return self._relay(conn, peer, line, frame)
             info = line.update(peer.phone_number, frame.properties)
             self._remember(line, info)
-            outputs = self._tell_others(line, info)
+            outputs: list[Output[Conn]] = [Announce(line.name, info, conn)]
             if frame.id is not None:
                 outputs.append(Deliver((conn,), encode(Ack(frame.id, properties=info.properties))))
             return outputs
@@ -362,12 +368,6 @@ class HubState(Generic[Conn]):
 
     # ---- presence -------------------------------------------------------------------
 
-    def _tell_others(self, line: Line, info: ClientInfo) -> list[Output[Conn]]:
-        members = self._members.get(line.name)
-        if not members:
-            return []
-        return [Deliver(tuple(members.values()), info, members.get(info.phone_number))]
-
     def _linger(self, line: Line, phone_number: str, now: float) -> list[Output[Conn]]:
         deadline = now + self._grace
         self._lingering.pop((line.name, phone_number), None)  # to the end: deadlines stay in order
@@ -377,7 +377,7 @@ class HubState(Generic[Conn]):
     def _leave(self, line: Line, phone_number: str) -> list[Output[Conn]]:
         self._forget(line.name, phone_number)
         gone = line.leave(phone_number)
-        outputs = self._tell_others(line, gone) if gone is not None else []
+        outputs: list[Output[Conn]] = [Announce(line.name, gone)] if gone is not None else []
         self.lines.discard_if_empty(line)
         return outputs
 

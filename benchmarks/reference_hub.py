@@ -161,7 +161,8 @@ async def main(port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with serve(hub.handle, "127.0.0.1", port, max_size=524288):  # websockets' own keepalive, as a bare hub has
+    # websockets' own keepalive, as a bare hub has; the listen backlog ozchat's hub has (LISTEN_BACKLOG).
+    async with serve(hub.handle, "127.0.0.1", port, max_size=524288, backlog=1024):
         print(f"reference hub listening on ws://127.0.0.1:{port}/", flush=True)
         await stop.wait()
         hub.stopping = True

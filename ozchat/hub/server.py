@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ozchat.hub")
 
+# Connections the kernel completes and queues before the hub accepts them: enough for a thousand
+# clients reconnecting at once (asyncio's default of 100 makes the rest retry their SYN after 1 s, 3 s...).
+LISTEN_BACKLOG = 1024
+
 
 class Hub:
     """A hub listening on one address; use `async with Hub(...)` or `start()`/`stop()`."""
@@ -111,6 +115,7 @@ class Hub:
             process_request=self._http.process_request,
             ssl=self._ssl_context,
             max_size=MAX_UPLOAD_FRAME_BYTES,
+            backlog=LISTEN_BACKLOG,
             ping_interval=None,  # our own keepalive (`_keep_alive`) cuts a silent peer without a close wait
             # a peer that stopped reading never answers our close frame: don't wait long for it
             close_timeout=self._close_timeout,

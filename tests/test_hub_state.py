@@ -90,7 +90,7 @@ def frames_to(outputs: list[Output[str]], state: HubState[str]) -> list[tuple[st
     sent: list[tuple[str, dict[str, Any]]] = []
     for output in outputs:
         if isinstance(output, Deliver):
-            sent += [(to, _decoded(output.item)) for to in output.to]
+            sent += [(to, _decoded(output.item)) for to in output.to if to != output.skip]
         elif isinstance(output, Announce):
             sent += [(to, _decoded(output.info)) for to in state.connections_on(output.line) if to != output.about]
         elif isinstance(output, Burst):

@@ -21,10 +21,11 @@ Item = bytes | ClientInfo
 
 
 class Deliver(NamedTuple, Generic[Conn]):
-    """An encoded frame for every connection in `to` (presence goes as `Announce`)."""
+    """An encoded frame for every connection in `to` but `skip` (presence goes as `Announce`)."""
 
     to: tuple[Conn, ...]
     item: bytes
+    skip: Conn | None = None
 
 
 class Announce(NamedTuple, Generic[Conn]):

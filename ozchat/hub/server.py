@@ -173,8 +173,10 @@ class Hub:
             if type(output) is Announce:
                 self._journals.announce(output.line, self._entries.encoded(output.info), output.about)
             elif type(output) is Deliver:
+                item, skip = output.item, output.skip
                 for outbox in output.to:
-                    outbox.push(output.item)
+                    if outbox is not skip:
+                        outbox.push(item)
             elif type(output) is Burst:
                 output.to.start(self._entries.encoded_all(output.items))
                 if (member := self.state.member(output.to)) is not None:

@@ -3,6 +3,7 @@
     host = "chat.example.com"
     port = 7779
     line = "Webphone1"
+    lines = ["Webphone1", "Sales"]  # several lines, each in its own tab (instead of line)
     nick = "John"
     theme = "nord"
     scrollback = 5000
@@ -39,6 +40,7 @@ class ChatSettings:
     host: str | None = None
     port: int | None = None
     line: str | None = None
+    lines: list[str] | None = None  # each joined in its own tab; wins over `line`
     nick: str | None = None
     avatar: str | None = None
     token: str | None = None
@@ -63,6 +65,7 @@ def settings_path() -> Path:
 
 _TYPES: dict[str, type] = {f.name: int if f.name in ("port", "scrollback") else str for f in fields(ChatSettings)}
 _TYPES["log"] = bool
+_TYPES["lines"] = list
 _TYPES["properties"] = dict
 
 
@@ -79,8 +82,10 @@ def load_settings(path: Path) -> ChatSettings:
         if expected is None:
             raise SettingsError(f"{path}: unknown setting {key!r}; known: {', '.join(_TYPES)}")
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-            kind = {dict: "table", bool: "true or false"}.get(expected, expected.__name__)
+            kind = {dict: "table", bool: "true or false", list: "list"}.get(expected, expected.__name__)
             raise SettingsError(f"{path}: {key} should be a {kind}")
+        if key == "lines" and not (isinstance(value, list) and value and all(isinstance(n, str) and n for n in value)):
+            raise SettingsError(f"{path}: lines should be a list of line names, such as [\"Webphone1\", \"Sales\"]")
         if key == "notify" and value not in NOTIFY_CHOICES:
             raise SettingsError(f"{path}: notify should be one of {', '.join(NOTIFY_CHOICES)}, not {value!r}")
         if key == "scrollback" and isinstance(value, int) and value < 1:

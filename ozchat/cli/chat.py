@@ -14,7 +14,7 @@ from ..exceptions import OzchatError
 from ..hub.autostart import LocalHub, StartedHub
 from ..input_history import InputHistory, input_history_path, input_history_root
 from ..settings import settings_path
-from .options import client_tls, local_hub_for, server_address
+from .options import chat_lines, client_tls, local_hub_for, server_address
 
 if TYPE_CHECKING:
     from ..tui.app import OzChatApp
@@ -46,7 +46,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
     (uploaded once connected); raises ValueError for a bad address or a missing file.
     """
     from ..avatars import AvatarService
-    from ..tui.app import Join, OzChatApp  # Textual loads only for the chat
+    from ..tui.app import Join, LineParts, OzChatApp  # Textual loads only for the chat
     from ..tui.avatar_choice import avatar_base_url, choose_avatar
     from ..tui.ignoring import IgnoreList, ignored_path, ignored_root
     from ..tui.messages import SystemNotice
@@ -71,22 +71,39 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         if started is not None:
             app.post_message(SystemNotice(local_hub_notice(started, args.autostart_idle, again=True)))
 
-    app = OzChatApp(
-        OzWebClient(
+    tls = client_tls(args.cafile)
+
+    def line_parts(line: str) -> LineParts:
+        """Each line its own client (its own connection), logs, input history and ignore list."""
+        client = OzWebClient(
             pick_free_nickname=True,
             before_reconnect=start_hub_again if local_hub is not None else None,
-            ssl_context=client_tls(args.cafile),
-        ),
-        join=Join(server, args.line, properties, args.token),
+            ssl_context=tls,
+        )
+        return LineParts(
+            client,
+            Join(server, line, properties, args.token),
+            chat_logs=LineLogs(logs_root(), server, line) if args.log else None,
+            input_history=InputHistory(input_history_path(server, line), root=input_history_root()),
+            ignoring=IgnoreList(ignored_path(server, line), root=ignored_root()),
+        )
+
+    first, *more_lines = chat_lines(args)
+    parts = line_parts(first)
+    app = OzChatApp(
+        parts.client,
+        join=parts.join,
         avatars=AvatarService(base_url=base_url, cafile=args.cafile),
         avatar_file=avatar_file,
         theme=args.theme,
         max_chat_lines=args.scrollback,
         settings_file=settings_path(),
-        chat_logs=LineLogs(logs_root(), server, args.line) if args.log else None,
-        input_history=InputHistory(input_history_path(server, args.line), root=input_history_root()),
-        ignoring=IgnoreList(ignored_path(server, args.line), root=ignored_root()),
+        chat_logs=parts.chat_logs,
+        input_history=parts.input_history,
+        ignoring=parts.ignoring,
         notify=args.notify,
+        more_lines=more_lines,
+        line_factory=line_parts,
     )
     if local_hub is not None:
         app.hub_started_here = lambda: local_hub.started_here is not None

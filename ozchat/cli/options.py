@@ -19,6 +19,8 @@ from ..hub.origins import normalize_origin
 from ..protocol import DEFAULT_PORT, server_url
 from ..settings import DEFAULT_SCROLLBACK, NOTIFY_CHOICES, ChatSettings, SettingsError, load_settings, settings_path
 
+DEFAULT_LINE = "Webphone1"
+
 
 def _property(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
@@ -113,7 +115,13 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, settings: bool =
         help="hub host, host:port, IPv6 address, [v6]:port or ws(s):// URL (default: localhost)",
     )
     parser.add_argument("--port", type=int, default=None, help=f"hub port (default: {DEFAULT_PORT})")
-    parser.add_argument("--line", default="Webphone1", help="the line to join (default: Webphone1)")
+    if settings:  # the chat: several lines, each in its own tab with its own connection
+        parser.add_argument(
+            "--line", action="append", metavar="LINE",
+            help=f"a line to join, in its own tab (repeatable; default: {DEFAULT_LINE}; /join adds more)",
+        )
+    else:
+        parser.add_argument("--line", default=DEFAULT_LINE, help=f"the line to join (default: {DEFAULT_LINE})")
     parser.add_argument("--nick", help="your nickname, shared with everyone on the line")
     parser.add_argument(
         "--avatar", metavar="URL|NAME|FILE",
@@ -158,6 +166,12 @@ def client_tls(cafile: Path | None) -> ssl.SSLContext | None:
     return context
 
 
+def chat_lines(args: argparse.Namespace) -> list[str]:
+    """The lines the chat joins: the --line flags, else the settings' `lines` (or `line`), once each in order."""
+    lines: list[str] = args.line or args.settings_lines or [DEFAULT_LINE]
+    return list(dict.fromkeys(lines))
+
+
 def server_address(args: argparse.Namespace) -> str:
     """The hub's address from --host and --port, an IPv6 literal bracketed before the port."""
     if args.port is None or "://" in args.host:
@@ -194,9 +208,9 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
         prog="ozchat",
         description="Terminal chat with live presence. `ozchat serve` runs a hub, "
         "`ozchat events` prints a line's events; with neither, the chat UI starts.",
-        epilog=f"Defaults for the chat's options can be kept in {path} (TOML): host, port, line, nick, "
-        "avatar, token, theme, scrollback, log (true or false), notify, and a [properties] table of shared properties. "
-        "Flags win.",
+        epilog=f"Defaults for the chat's options can be kept in {path} (TOML): host, port, line (or lines, a list), "
+        "nick, avatar, token, theme, scrollback, log (true or false), notify, and a [properties] table of shared "
+        "properties. Flags win.",
     )
     parser.add_argument("--version", action="version", version=f"ozchat {__version__}")
     _add_connection_options(parser, settings=True)
@@ -224,7 +238,10 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
     defaults = settings.option_defaults()
     # The settings file's token comes last, after the flags and the environment: see resolve_token.
     settings_token = defaults.pop("token", None)
-    parser.set_defaults(**defaults, settings_token=settings_token, settings_properties=settings.properties)
+    line = defaults.pop("line", None)
+    settings_lines = defaults.pop("lines", None) or ([line] if line is not None else [])
+    parser.set_defaults(**defaults, settings_token=settings_token, settings_lines=settings_lines)
+    parser.set_defaults(settings_properties=settings.properties)
     return parser
 
 

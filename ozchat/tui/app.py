@@ -1,7 +1,8 @@
 """OzChatApp: composes the chat screen and routes the Messages the client bridge posts.
 
-The rooms it routes to: `bridge` (the worker that owns the client), `conversations` (the tabs),
-`command_runner` (what a typed command does), `texts` (how things are worded), `palette` (Ctrl+P).
+The rooms it routes to: `lines` (each line's client, people and files, and what its Messages do),
+`bridge` (the worker that owns a line's client), `conversations` (the tabs), `command_runner` (what a
+typed command does), `keys` (Alt+digits as terminals send them), `texts` (how things are worded), `palette` (Ctrl+P).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +26,23 @@ from ..avatars import AvatarService
 from ..chat_logs import LineLogs
 from ..client import OzWebClient
 from ..input_history import InputHistory
-from ..protocol import ClientInfo, ConnectionState
+from ..protocol import ClientInfo
 from ..roster import Roster
 from ..settings import save_setting
 from . import texts
 from .avatar_board import RETRY_FAILED, AvatarBoard
-from .bridge import PRESENCE_TICK, Join, disconnect, run_client
+from .bridge import PRESENCE_TICK, Join
 from .chat_logger import ChatLogger
 from .command_runner import CommandRunner
 from .conversations import LINE_TAB, Conversation, Conversations, RateLimit
 from .ignoring import IgnoreList
+from .keys import TAB_KEYS, read_alt_digits_as_alt
+from .lines import LineFactory, LineParts, LineSession, join_line, same_hub
 from .messages import (
     AvatarLoaded,
     ChatReceived,
     ConnectionChanged,
+    FromLine,
     HistoryGap,
     HubErrorReceived,
     PresenceChanged,
@@ -47,12 +52,10 @@ from .messages import (
 from .notifications import Notifier
 from .own_avatar import OwnAvatarWatch
 from .palette import chat_commands
-from .presence import apply_presence
 from .widgets import Composer, PeopleList, ProfileCard, SearchBox, StatusBar
 
-__all__ = ["BELL_INTERVAL", "Join", "OzChatApp"]
+__all__ = ["BELL_INTERVAL", "Join", "LineParts", "OzChatApp"]
 
-RETRY_KEY = "retrying"  # the one chat line that says how trying to reach the hub goes
 COMPACT_FOOTER_WIDTH = 110
 SMALL_SCREEN_WIDTH = 80  # below it the sidebar hides (F2 shows it)
 BELL_INTERVAL = 5.0  # seconds: others ring the bell at most this often, however fast they write
@@ -63,7 +66,7 @@ def local_now() -> datetime:
 
 
 class OzChatApp(App[None]):
-    """Presence sidebar, chat tabs and an input line over one OzWebClient."""
+    """Presence sidebar, chat tabs and an input line over one OzWebClient per line joined."""
 
     TITLE = "ozchat"
     # Below 80 columns the sidebar hides, so the chat keeps the width; F2 shows it.
@@ -75,6 +78,11 @@ class OzChatApp(App[None]):
         Binding("f3", "next_tab", "Next", tooltip="Show the next tab"),
         Binding("f4", "close_tab", "Close", tooltip="Close this direct-message tab"),
         Binding("ctrl+f", "search", "Search", show=False),
+        # Priority: a terminal sends Alt+2 as ESC 2, read as alt+2 carrying "2", which the input box would type
+        # (keys.py).
+        *(Binding(f"alt+{n}", f"show_tab({n})", f"Tab {n}", show=False, priority=True) for n in range(1, TAB_KEYS + 1)),
+        Binding("alt+left", "next_tab(-1)", "Previous tab", show=False, priority=True),
+        Binding("alt+right", "next_tab", "Next tab", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("escape", "focus_composer", "Back to input", show=False),
     ]
@@ -103,6 +111,8 @@ class OzChatApp(App[None]):
         ignoring: IgnoreList | None = None,
         notify: str = "bell",
         terminal: Callable[[str], object] | None = None,
+        more_lines: Iterable[str] = (),
+        line_factory: LineFactory | None = None,
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
@@ -115,30 +125,28 @@ class OzChatApp(App[None]):
         `chat_logs`, `input_history`, `ignoring`: the line's logs, inputs and ignore list on disk (None: not kept).
         `notify` is how a message for me is told while the terminal is not focused (`notifications.py`),
         written to `terminal` (the app's terminal by default) at most every few seconds of `monotonic`.
+
+        `client` and `join` are the first line's; `more_lines` are joined too once running, each (and each line
+        `/join` opens) with its own client and files from `line_factory(line)` (by default: a client like the
+        first's options would give, joining the same hub with the same properties, keeping no files).
         """
         super().__init__()
-        self.client = client
-        self.roster = Roster()
-        self.me: ClientInfo | None = None
-        self.line = join.line if join is not None else None
-        self._join = join
+        self.max_chat_lines = max_chat_lines
+        first = LineParts(client, join, chat_logs, input_history, ignoring, avatar_file)
+        self.lines = [LineSession(self, first, LINE_TAB, max_chat_lines)]
+        self._more_lines = list(more_lines)
+        self.line_factory = line_factory or partial(same_hub, first)
+        self._shown_line = self.lines[0]
+        read_alt_digits_as_alt()
         self.avatars = AvatarBoard(avatars, self.run_worker, self.post_message, retry_after=avatar_retry)
         self.command_runner = CommandRunner(self)
-        self._avatar_file = avatar_file
         self._bell_limit = RateLimit(BELL_INTERVAL, monotonic)
         self._own_avatar = OwnAvatarWatch(self.avatars)
         self._settings_file = settings_file
         self._people_redraw: Timer | None = None
         self._clock = clock
-        self._max_chat_lines = max_chat_lines
         self._start_theme = theme
-        self._has_joined = False
-        self._input_history = input_history
-        self.ignoring = ignoring if ignoring is not None else IgnoreList()
         self.notifier = Notifier(notify, terminal or self.write_to_terminal, monotonic)
-        self.chat_logger = ChatLogger(
-            chat_logs, self._name_of, lambda failure: self.post_message(SystemNotice(failure, "error"))
-        )
         # Set before running: a line for the chat pane and the status bar, e.g. "local hub started".
         self.startup_notice: str | None = None
         # Set before running when this app may start a local hub: did it start the one now running?
@@ -149,29 +157,24 @@ class OzChatApp(App[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         with Horizontal(id="main"):
-            with Conversations(
-                self._max_chat_lines, self._bell_limit, self.now, self.ignoring, self.notifier, id="conversations"
-            ):
-                yield Conversation(f"#{self.line or 'line'}", None, self._max_chat_lines, id=LINE_TAB)
-            yield PeopleList(self.avatars, ignored=self.ignoring.hides, id="people")
+            with Conversations(self.max_chat_lines, self._bell_limit, self.now, self.notifier, id="conversations"):
+                yield self.lines[0].tab
+            yield PeopleList(self.avatars, ignored=lambda name: self.ignoring.hides(name), id="people")
         yield SearchBox(id="search")
-        yield Composer(self.nicknames, history=self._input_history, id="composer")
+        yield Composer(self.nicknames, id="composer")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         if self._start_theme:
             self.theme = self._start_theme
-        status = self.query_one(StatusBar)
-        if self.line is not None:
-            status.show_line(self.line)
+        first = self.lines[0]
+        self.query_one(Composer).use_history(first.input_history, first.recall)
+        first.draw()
         if self.startup_notice:
-            self.line_conversation.chat.add_system(self.now(), self.startup_notice)
-        if self._join is not None:
-            status.show_state("connecting", f"connecting to {self._join.server}")
-            connecting = run_client(self.client, self._join, self.post_message)
-            self.run_worker(connecting, exclusive=True, group="client")
-        else:
-            status.show_state("closed", "not connected")
+            first.tab.chat.add_system(self.now(), self.startup_notice)
+        first.start()
+        for line in self._more_lines:
+            await join_line(self, line, activate=False)
         self.query_one(Composer).focus()
 
     def watch_theme(self, theme: str) -> None:
@@ -201,8 +204,8 @@ class OzChatApp(App[None]):
         return self.tabs.offers(action) if self.query(Conversations) else True
 
     async def on_unmount(self) -> None:
-        await disconnect(self.client)
-        self.chat_logger.close()
+        for line in self.lines:
+            await line.close()
         if self.avatars.service is not None:
             await self.avatars.service.aclose()
 
@@ -210,21 +213,34 @@ class OzChatApp(App[None]):
     tabs = getters.query_one(Conversations)
 
     @property
+    def active_line(self) -> LineSession:
+        """The line of the tab shown (the first line until the tabs are there)."""
+        return self._shown_line
+
+    def line_of(self, conversation: Conversation) -> LineSession:
+        return next((line for line in self.lines if line.tab_id == conversation.line_tab), self.active_line)
+
+    # What the shown line has: the sidebar, the status bar, the palette and completion show that line.
+    client = property(lambda self: self.active_line.client)
+    roster: Roster = property(lambda self: self.active_line.roster)  # type: ignore[assignment]
+    me: ClientInfo | None = property(lambda self: self.active_line.me)  # type: ignore[assignment]
+    line: str | None = property(lambda self: self.active_line.name)  # type: ignore[assignment]
+    ignoring: IgnoreList = property(lambda self: self.active_line.ignoring)  # type: ignore[assignment]
+    chat_logger: ChatLogger = property(lambda self: self.active_line.chat_logger)  # type: ignore[assignment]
+
+    @property
     def line_conversation(self) -> Conversation:
-        return self.tabs.line
+        return self.active_line.tab
 
     @property
     def active_conversation(self) -> Conversation:
         return self.tabs.active_conversation
 
     def everyone(self) -> list[ClientInfo]:
-        """Everyone on the line, me included, by nickname ignoring case."""
-        people = [*self.roster, *([self.me] if self.me is not None else [])]
-        return sorted(people, key=lambda info: info.display_name.casefold())
+        return self.active_line.everyone()
 
     def nicknames(self) -> list[str]:
-        names = [info.display_name for info in self.roster]
-        return [*names, self.me.display_name] if self.me is not None else names
+        return self.active_line.nicknames()
 
     def write_to_terminal(self, sequence: str) -> None:
         """Send an escape sequence to the terminal as it is, as `App.bell` does."""
@@ -235,62 +251,36 @@ class OzChatApp(App[None]):
         return self._clock()
 
     @while_running
-    def show_me(self, me: ClientInfo) -> None:
-        """The hub confirmed my properties: show them, and say if others cannot load my avatar."""
-        self.me = me
-        self.query_one(StatusBar).show_me(me)
-        self.people.show(self.roster, self.me)
+    def show_me(self, me: ClientInfo, line: LineSession | None = None) -> None:
+        """The hub confirmed my properties on `line` (the shown one by default): show them, and say if others cannot
+        load my avatar."""
+        (line or self.active_line).show_me(me)
         self._tell_if_my_avatar_failed()
 
-    async def open_conversation(self, phone_number: str, *, activate: bool = False) -> Conversation:
-        """The direct-message tab with this number, added next to the line's tab if new."""
-        return await self.tabs.open(phone_number, self._name_of(phone_number), activate=activate)
+    async def open_conversation(
+        self, phone_number: str, *, activate: bool = False, line: LineSession | None = None
+    ) -> Conversation:
+        """The direct-message tab with this number on `line` (the shown one by default), added after its tabs if new."""
+        line = line or self.active_line
+        return await self.tabs.open(phone_number, line.name_of(phone_number), line.tab, activate=activate)
 
     # ---- Messages from the client bridge ----------------------------------------------
 
+    def line_for(self, message: FromLine) -> LineSession | None:
+        """The line a worker's Message is about; None for one left since it was posted."""
+        if message.line_tab is None:
+            return self.active_line
+        return next((line for line in self.lines if line.tab_id == message.line_tab), None)
+
     @while_running
     def on_connection_changed(self, message: ConnectionChanged) -> None:
-        change = message.change
-        status = self.query_one(StatusBar)
-        log = self.line_conversation.chat
-        if change.state is ConnectionState.ACCESS_GRANTED:
-            log.discard(RETRY_KEY)
-            self.chat_logger.epoch = message.epoch
-            self.me = message.me
-            self.line = message.line or self.line
-            if self.line is not None:
-                status.show_line(self.line)
-                self.tabs.retitle(self.line_conversation, f"#{self.line}")
-            if self.me is not None:
-                status.show_me(self.me)
-                log.add_system(self.now(), texts.joined_text(self.me, self.line or "", again=self._has_joined))
-                self._has_joined = True
-                if change.taken_nickname is not None:
-                    log.add_system(self.now(), texts.nickname_taken_text(change.taken_nickname, self.me))
-                if self._avatar_file is not None:
-                    self.command_runner.upload_avatar(self.line_conversation, self._avatar_file)
-                    self._avatar_file = None
-            if change.history_reset:  # so the replay that follows is not taken for new messages
-                log.add_system(self.now(), texts.HISTORY_RESET_NOTICE, kind="error")
-            here = " to a local hub started here" if self.hub_started_here() else ""
-            status.show_state("connected", f"connected{here}")
-        else:
-            if not change.retrying:
-                self.roster.clear()  # while reconnecting the client reconciles it at sync
-            description = texts.describe_state(change)
-            status.show_state("reconnecting" if change.retrying else "closed", description)
-            # Attempt after attempt updates one line rather than adding one each.
-            kind, key = ("system", RETRY_KEY) if change.retrying else ("error", None)
-            log.add_system(self.now(), description, kind=kind, key=key)
-        self.people.show(self.roster, self.me)
+        if line := self.line_for(message):
+            line.connection_changed(message)
 
     @while_running
     def on_presence_changed(self, message: PresenceChanged) -> None:
-        now = self.now()
-        for event in apply_presence(message.clients, self.me, self.roster, self.tabs):
-            self.line_conversation.chat.add_system(now, event)
-            self.chat_logger.event(now, event.plain)  # joins, leaves, renames: logged as events
-        self.people.show(self.roster, self.me)
+        if line := self.line_for(message):
+            line.presence_changed(message)
 
     @while_running
     def on_avatar_loaded(self, message: AvatarLoaded) -> None:
@@ -316,26 +306,23 @@ class OzChatApp(App[None]):
 
     @while_running
     async def on_chat_received(self, received: ChatReceived) -> None:
-        if await self.tabs.receive(received.message, self.me, self.roster, self._name_of):  # not hidden by /ignore
-            self.chat_logger.message(received.message, self.me, self.now().tzinfo)
+        if line := self.line_for(received):
+            await line.chat_received(received)
 
     @while_running
     def on_history_gap(self, message: HistoryGap) -> None:
-        self.line_conversation.chat.add_system(self.now(), texts.gap_text(message.gap))
+        if line := self.line_for(message):
+            line.history_gap(message)
 
     @while_running
     def on_system_notice(self, message: SystemNotice) -> None:
-        self.line_conversation.chat.add_system(self.now(), message.text, kind=message.kind)
+        if line := self.line_for(message):
+            line.system_notice(message)
 
     @while_running
     def on_hub_error_received(self, message: HubErrorReceived) -> None:
-        error = message.error
-        self.line_conversation.chat.add_system(self.now(), f"the hub says {error.code}: {error.message}", kind="error")
-
-    def _name_of(self, phone_number: str, nickname: str | None = None) -> str:
-        """The name shown for a number: as the roster has it, else the nickname a message carried, else the number."""
-        info = self.roster.get(phone_number)
-        return info.display_name if info is not None else nickname or phone_number
+        if line := self.line_for(message):
+            line.hub_error(message)
 
     # ---- what the user does -----------------------------------------------------------
 
@@ -374,13 +361,25 @@ class OzChatApp(App[None]):
 
     def on_tabbed_content_tab_activated(self) -> None:
         self.query_one(SearchBox).retarget(self.active_conversation.chat)
+        line = self.line_of(self.active_conversation)
+        if line is not self._shown_line:  # another line: its people, its state, its inputs
+            self._shown_line = line
+            line.draw()
+            self.query_one(Composer).use_history(line.input_history, line.recall)
 
-    def action_next_tab(self) -> None:
-        self.tabs.show_next()
+    def on_conversations_unread_changed(self) -> None:
+        self.query_one(StatusBar).show_unread(self.tabs.unread_elsewhere())
+
+    def action_next_tab(self, step: int = 1) -> None:
+        self.tabs.show_next(step)
+
+    def action_show_tab(self, number: int) -> None:
+        self.tabs.show_number(number)
 
     async def action_close_tab(self) -> None:
         await self.tabs.close_active()
 
     async def action_quit(self) -> None:
-        await disconnect(self.client)
+        for line in self.lines:
+            await line.close()
         self.exit()

@@ -1,6 +1,6 @@
 """The command runner: carries out the commands `tui/commands.py` parses, in one conversation.
 
-It sends through the app's client without blocking the screen; a refusal or a mistake becomes a
+It sends through the client of the conversation's line without blocking the screen; a refusal or a mistake becomes a
 one-line error in the tab the command was typed in.
 """
 
@@ -19,8 +19,10 @@ from ..roster import find_people
 from . import commands
 from .avatar_choice import AvatarChoiceError, AvatarFileError, choose_avatar, read_avatar_file
 from .conversations import Conversation
+from .lines import join_line, part_line
 from .texts import (
     LOG_OFF_TEXT,
+    ONLY_LINE_TEXT,
     help_text,
     ignored_list_text,
     left_text,
@@ -58,8 +60,9 @@ class CommandRunner:
         """Carry out `command` in `conversation`; `typed` is what was typed, put back if a question is declined."""
         app = self.app
         log = conversation.chat
+        line = app.line_of(conversation)
         if isinstance(command, commands.Say | commands.Me) and self.partner_left(conversation):
-            log.add_system(app.now(), self.left_text(conversation.caption), kind="error")
+            log.add_system(app.now(), self.left_text(conversation.caption, conversation), kind="error")
             return
         match command:
             case commands.Say(text):
@@ -68,10 +71,10 @@ class CommandRunner:
                 self._send_text(conversation, action, typed, action=True)
             case commands.Msg(target, text):
                 person = self.find_one(target, conversation)
-                if person is not None and person is app.me:
+                if person is not None and person is line.me:
                     log.add_system(app.now(), "you cannot send a direct message to yourself", kind="error")
                 elif person is not None:
-                    direct = await app.open_conversation(person.phone_number, activate=True)
+                    direct = await app.open_conversation(person.phone_number, activate=True, line=line)
                     self._send_text(direct, text, typed)
             case commands.Nick(name):
                 self._share(conversation, {"nickname": name}, Text.assemble("You are now known as ", name_text(name)))
@@ -86,7 +89,7 @@ class CommandRunner:
             case commands.Set(key, value):
                 self._share(conversation, {key: value}, f"You share {key}: {value}")
             case commands.Who():
-                log.add_system(app.now(), who_text(app.everyone(), app.line or ""))
+                log.add_system(app.now(), who_text(line.everyone(), line.name or ""))
             case commands.Whois(target):
                 person = self.find_one(target, conversation)
                 if person is not None:
@@ -99,12 +102,19 @@ class CommandRunner:
                 app.query_one(SearchBox).open(log, text)
                 log.focus()  # n and N step through the matches
             case commands.Ignore(None):
-                log.add_system(app.now(), ignored_list_text(app.ignoring.names()))
+                log.add_system(app.now(), ignored_list_text(line.ignoring.names()))
             case commands.Ignore(target) | commands.Unignore(target) if target is not None:
                 self._ignore(conversation, target, isinstance(command, commands.Ignore))
             case commands.Log():
-                path = app.chat_logger.path(app.now(), conversation.partner)
+                path = line.chat_logger.path(app.now(), conversation.partner)
                 log.add_system(app.now(), LOG_OFF_TEXT if path is None else log_path_text(str(path)))
+            case commands.JoinLine(name):
+                await join_line(app, name)
+            case commands.Part():
+                if len(app.lines) == 1:
+                    log.add_system(app.now(), ONLY_LINE_TEXT, kind="error")
+                else:
+                    await part_line(app, line)
             case commands.Help(topic):
                 log.add_system(app.now(), help_text(topic))
             case commands.Quit():
@@ -112,25 +122,27 @@ class CommandRunner:
 
     def find_one(self, target: str, conversation: Conversation) -> ClientInfo | None:
         """The one person (me included) a nickname or number names; otherwise say why not in the tab."""
-        matches = find_people(self.app.everyone(), target)
+        line = self.app.line_of(conversation)
+        matches = find_people(line.everyone(), target)
         if len(matches) == 1:
             return matches[0]
-        conversation.chat.add_system(self.app.now(), not_found_text(target, self.app.line, matches), kind="error")
+        conversation.chat.add_system(self.app.now(), not_found_text(target, line.name, matches), kind="error")
         return None
 
     def _ignore(self, conversation: Conversation, target: str, ignore: bool) -> None:
         """Ignore (or no longer) the person `target` names on the line, or that nickname if no one has it."""
         app = self.app
-        matches = find_people(app.everyone(), target)
+        line = app.line_of(conversation)
+        matches = find_people(line.everyone(), target)
         if len(matches) > 1:
-            conversation.chat.add_system(app.now(), not_found_text(target, app.line, matches), kind="error")
+            conversation.chat.add_system(app.now(), not_found_text(target, line.name, matches), kind="error")
             return
         name = matches[0].display_name if matches else target
-        if ignore and app.me is not None and name.casefold() == app.me.display_name.casefold():
+        if ignore and line.me is not None and name.casefold() == line.me.display_name.casefold():
             conversation.chat.add_system(app.now(), "you cannot ignore yourself", kind="error")
             return
         try:
-            changed = app.ignoring.add(name) if ignore else app.ignoring.remove(name)
+            changed = line.ignoring.add(name) if ignore else line.ignoring.remove(name)
         except OSError as error:
             conversation.chat.add_system(app.now(), f"the ignore list is not kept for next time: {error}", kind="error")
             changed = True
@@ -158,26 +170,28 @@ class CommandRunner:
 
     def partner_left(self, conversation: Conversation) -> bool:
         """A direct tab whose number left the line; once closed for good, sending says why instead."""
-        client = self.app.client
-        if conversation.partner is None or conversation.partner in self.app.roster:
+        line = self.app.line_of(conversation)
+        if conversation.partner is None or conversation.partner in line.roster:
             return False
-        return client.connected or client.reconnecting
+        return line.client.connected or line.client.reconnecting
 
-    def left_text(self, name: str) -> Text:
+    def left_text(self, name: str, conversation: Conversation | None = None) -> Text:
         """`Mary has left`, and how to reach a Mary who is on the line now (a new connection, a new number)."""
-        return left_text(name, self.app.line or "", bool(self.app.roster.find(name)))
+        line = self.app.line_of(conversation) if conversation is not None else self.app.active_line
+        return left_text(name, line.name or "", bool(line.roster.find(name)))
 
     def _send_text(self, conversation: Conversation, text: str, typed: str, *, action: bool = False) -> None:
         """Send to the conversation's partner or line; ask first if it is long or would go in pieces."""
         app = self.app
-        limit = app.client.limits.max_text_chars
+        client = app.line_of(conversation).client
+        limit = client.limits.max_text_chars
         pieces = commands.split_text(text, limit)
         lines = text.count("\n") + 1
         to = conversation.partner
 
         async def send_pieces() -> None:
             for piece in pieces:
-                await app.client.send_message(piece, to=to, action=action)
+                await client.send_message(piece, to=to, action=action)
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -201,7 +215,8 @@ class CommandRunner:
     def request(self, conversation: Conversation, request: Awaitable[Any], done: Text | str | None = None) -> None:
         """Send without blocking the screen; a refusal becomes a one-line error in the tab."""
         app = self.app
-        if app.client.reconnecting:  # so nobody types it again thinking it was lost
+        line = app.line_of(conversation)
+        if line.client.reconnecting:  # so nobody types it again thinking it was lost
             conversation.chat.add_system(app.now(), "Not connected: this goes out as soon as the line is back")
 
         async def send() -> None:
@@ -214,14 +229,14 @@ class CommandRunner:
                 conversation.chat.add_system(app.now(), f"not sent: {error}", kind="error")
                 return
             if isinstance(result, ClientInfo):
-                app.show_me(result)
+                app.show_me(result, line)
             if done is not None:
                 conversation.chat.add_system(app.now(), done)
 
         app.run_worker(send(), group="requests")
 
     def _share(self, conversation: Conversation, changes: dict[str, Any], done: Text | str) -> None:
-        self.request(conversation, self.app.client.update_properties(changes), done)
+        self.request(conversation, self.app.line_of(conversation).client.update_properties(changes), done)
 
     def _choose_avatar(self, conversation: Conversation, value: str) -> None:
         """Share a URL or a bundled avatar's name, or upload a local file first."""
@@ -247,7 +262,7 @@ class CommandRunner:
         async def upload() -> None:
             try:
                 data = await asyncio.to_thread(read_avatar_file, path)
-                name = await app.client.upload_avatar(data)
+                name = await app.line_of(conversation).client.upload_avatar(data)
             except AvatarFileError as error:
                 conversation.chat.add_system(app.now(), f"avatar not changed: {error}", kind="error")
                 return

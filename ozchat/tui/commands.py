@@ -94,6 +94,16 @@ class Log:
 
 
 @dataclass(frozen=True)
+class JoinLine:
+    line: str
+
+
+@dataclass(frozen=True)
+class Part:
+    pass
+
+
+@dataclass(frozen=True)
 class Help:
     topic: str | None
 
@@ -104,8 +114,8 @@ class Quit:
 
 
 Command = (
-    Say | Nick | Avatar | Away | Back | Msg | Me | Who | Whois | Set | Clear | Search | Ignore | Unignore | Log | Help
-    | Quit
+    Say | Nick | Avatar | Away | Back | Msg | Me | Who | Whois | Set | Clear | Search | Ignore | Unignore | Log
+    | JoinLine | Part | Help | Quit
 )
 
 
@@ -141,8 +151,14 @@ COMMANDS: dict[str, CommandHelp] = {
     ),
     "unignore": CommandHelp("/unignore NICK|NUMBER", "show someone's messages again"),
     "log": CommandHelp("/log", "show the file this tab is logged to (one a day, on by default)"),
+    "join": CommandHelp(
+        "/join LINE", "join another line too, in its own tab with its own connection (Alt+1…9, Alt+←/→ switch tabs)"
+    ),
+    "part": CommandHelp(
+        "/part", "leave the line of this tab: its connection and its tabs close (not the last line: /quit does)"
+    ),
     "help": CommandHelp("/help [COMMAND]", "list the commands, or explain one"),
-    "quit": CommandHelp("/quit", "leave the line and close ozchat"),
+    "quit": CommandHelp("/quit", "leave every line and close ozchat"),
 }
 
 
@@ -224,6 +240,12 @@ def parse(line: str) -> Command:
         return Ignore(target or None) if name == "ignore" else Unignore(target)
     if name == "log":
         return _no_arguments(name, rest, Log())
+    if name == "join":
+        if not argument or len(argument.split()) != 1:
+            raise _usage(name)
+        return JoinLine(argument)
+    if name == "part":
+        return _no_arguments(name, rest, Part())
     if name == "help":
         topic = argument.lstrip("/").casefold() or None
         if topic is not None and topic not in COMMANDS:

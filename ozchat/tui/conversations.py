@@ -1,15 +1,21 @@
-"""The chat's tabs: one for the line, one per direct conversation, each with its unread count."""
+"""The chat's tabs: one per line the app is on, and after each the direct conversations of that line.
+
+Each tab keeps its unread count; a direct tab belongs to one line (`Conversation.line_tab`), and
+the status bar is told (`Conversations.UnreadChanged`) which other lines have unread messages.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Container
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.widgets import Static, TabbedContent, TabPane
 
 from ..protocol import ChatMessage, ClientInfo
@@ -21,7 +27,7 @@ if TYPE_CHECKING:
 from .texts import HIDDEN_KEY, followed_text, hidden_text, offline_text
 from .widgets import ChatLog
 
-LINE_TAB = "line"
+LINE_TAB = "line"  # the first line's tab; the lines joined later are line-2, line-3…
 MAX_DIRECT_TABS = 20  # direct messages that would open more tabs are shown in the line's tab
 
 
@@ -64,7 +70,7 @@ class RateLimit:
 
 
 class Conversation(TabPane):
-    """One tab: the whole line, or a direct conversation with one phone number."""
+    """One tab: a whole line, or a direct conversation on a line (`line_tab`: the id of that line's tab)."""
 
     DEFAULT_CSS = """
     Conversation {
@@ -74,9 +80,12 @@ class Conversation(TabPane):
     }
     """
 
-    def __init__(self, caption: str, partner: str | None, max_entries: int, *, id: str) -> None:
+    def __init__(
+        self, caption: str, partner: str | None, max_entries: int, *, id: str, line_tab: str | None = None
+    ) -> None:
         self.caption = caption
         self.partner = partner
+        self.line_tab = line_tab or id
         self.unread = 0
         self.unread_level = Unread.NONE
         self.chat = ChatLog(max_entries)
@@ -107,7 +116,11 @@ class Conversation(TabPane):
 
 
 class Conversations(TabbedContent):
-    """The line's tab first, then direct tabs as they open; a tab shown is marked read."""
+    """Each line's tab, followed by its direct tabs as they open; a tab shown is marked read."""
+
+    @dataclass
+    class UnreadChanged(Message):
+        """Some tab's unread count changed: `unread_elsewhere` says what the other lines hold now."""
 
     DEFAULT_CSS = """
     Conversations {
@@ -122,15 +135,13 @@ class Conversations(TabbedContent):
         max_entries: int,
         bell_limit: RateLimit,
         clock: Callable[[], datetime],
-        ignoring: IgnoreList,
         notifier: Notifier,
         *,
         id: str | None = None,
     ) -> None:
         """Compose it with the line's `Conversation` inside; direct tabs keep `max_entries` chat entries.
 
-        Messages from someone `ignoring` hides are counted in the line's tab, not shown. A message for me
-        is told by `notifier` while the terminal is not focused (and rings unless it says "off").
+        A message for me is told by `notifier` while the terminal is not focused (and rings unless it says "off").
 
         A message for me (direct, or naming me) rings the bell as often as `bell_limit` allows;
         the notices a tab gets are stamped by `clock`.
@@ -139,7 +150,6 @@ class Conversations(TabbedContent):
         self._max_entries = max_entries
         self._bell_limit = bell_limit
         self._clock = clock
-        self._ignoring = ignoring
         self._notifier = notifier
         self._shown: Conversation | None = None
 
@@ -153,40 +163,51 @@ class Conversations(TabbedContent):
 
     @property
     def line(self) -> Conversation:
-        return self.query_one(f"#{LINE_TAB}", Conversation)
+        """The tab of the line the shown tab belongs to."""
+        return self.home(self.active_conversation)
+
+    def home(self, conversation: Conversation) -> Conversation:
+        """The tab of the line `conversation` belongs to."""
+        return self.query_one(f"#{conversation.line_tab}", Conversation)
 
     @property
     def active_conversation(self) -> Conversation:
         try:
             pane = self.active_pane
         except NoMatches:  # the active tab is being removed
-            return self.line
-        return pane if isinstance(pane, Conversation) else self.line
+            pane = None
+        return pane if isinstance(pane, Conversation) else self.query(Conversation).first()
 
-    def direct(self, phone_number: str) -> Conversation | None:
-        """The direct tab whose partner has this number now (a tab follows its partner to a new number)."""
-        return next((tab for tab in self.query(Conversation) if tab.partner == phone_number), None)
+    def of_line(self, home: Conversation) -> list[Conversation]:
+        """The line's tab and its direct tabs, in their order."""
+        return [tab for tab in self.query(Conversation) if tab.line_tab == home.id]
+
+    def direct(self, phone_number: str, home: Conversation | None = None) -> Conversation | None:
+        """The direct tab on `home`'s line (by default the line shown) whose partner has this number now (a tab
+        follows its partner to a new number)."""
+        return next((tab for tab in self.of_line(home or self.line) if tab.partner == phone_number), None)
 
     def direct_count(self) -> int:
         return sum(1 for conversation in self.query(Conversation) if conversation.partner is not None)
 
-    def _detached(self, name: str, present: Container[str]) -> list[Conversation]:
-        """Direct tabs with someone called `name` whose number is not `present` on the line."""
+    def _detached(self, name: str, present: Container[str], home: Conversation) -> list[Conversation]:
+        """The line's direct tabs with someone called `name` whose number is not `present` on the line."""
         folded = name.casefold()
         return [
             tab
-            for tab in self.query(Conversation)
+            for tab in self.of_line(home)
             if tab.partner is not None and tab.partner not in present and tab.caption.casefold() == folded
         ][:1]
 
-    async def open(self, phone_number: str, name: str, *, activate: bool = False) -> Conversation:
-        """The direct-message tab with this number, added (captioned `name`) next to the line's tab if new."""
-        conversation = self.direct(phone_number)
+    async def open(self, phone_number: str, name: str, home: Conversation, *, activate: bool = False) -> Conversation:
+        """The direct-message tab with this number on `home`'s line, added (captioned `name`) after its tabs if new."""
+        conversation = self.direct(phone_number, home)
         if conversation is None:
             caption = self._unique_caption(name, phone_number, None)
-            conversation = Conversation(caption, phone_number, self._max_entries, id=self._new_tab_id(phone_number))
+            tab_id = self._new_tab_id(phone_number, home)
+            conversation = Conversation(caption, phone_number, self._max_entries, id=tab_id, line_tab=home.id)
             conversation.chat.set_reading(False)  # not shown yet: its first message needs no marker, the next do
-            await self.add_pane(conversation)
+            await self.add_pane(conversation, after=self.of_line(home)[-1])
             self.app.refresh_bindings()
         if activate:
             self.active = conversation.id or LINE_TAB
@@ -198,28 +219,31 @@ class Conversations(TabbedContent):
         me: ClientInfo | None,
         present: Container[str],
         name_of: Callable[[str, str | None], str],
+        home: Conversation,
+        ignoring: IgnoreList,
     ) -> bool:
-        """Show a chat message in its tab, opening a direct one if needed; count it unread, ring if it is for me.
+        """Show a chat message of `home`'s line in its tab, opening a direct one if needed; count it unread, ring if
+        it is for me.
 
         `present` holds the numbers on the line; `name_of(number, nickname)` is the name shown for a number.
-        False if it was hidden (its sender is ignored).
+        False if it was hidden (its sender is one the line's `ignoring` hides).
         """
         own = me is not None and message.sender == me.phone_number
-        if not own and self._ignoring.hides(name_of(message.sender, message.nickname)):
-            self._ignoring.hidden += 1
-            self.line.chat.add_system(self._clock(), hidden_text(self._ignoring.hidden), key=HIDDEN_KEY)
+        if not own and ignoring.hides(name_of(message.sender, message.nickname)):
+            ignoring.hidden += 1
+            home.chat.add_system(self._clock(), hidden_text(ignoring.hidden), key=HIDDEN_KEY)
             return False
         tag = None
         if message.to is None:
-            conversation = self.line
+            conversation = home
         else:
             partner = message.to if own else message.sender
-            found = self.direct(partner)
+            found = self.direct(partner, home)
             if found is None and partner in present and self.direct_count() < MAX_DIRECT_TABS:
-                found = await self.open(partner, name_of(partner, None))
+                found = await self.open(partner, name_of(partner, None), home)
             if found is None:
                 # No tab for someone gone, nor past the cap: a script must not open tabs without end.
-                conversation = self.line
+                conversation = home
                 tag = f"direct to {name_of(partner, None)}" if own else "direct"
             else:
                 conversation = found
@@ -242,14 +266,14 @@ class Conversations(TabbedContent):
         if mention or (direct and not message.history):
             if self._notifier.rings and self._bell_limit.allow():
                 self.app.bell()
-            title = f"{sender} (direct)" if direct else f"{sender} in {self.line.caption}"
+            title = f"{sender} (direct)" if direct else f"{sender} in {home.caption}"
             said = f"* {sender} {message.text}" if message.action else message.text
             self._notifier.tell(title, said, focused=self.app.app_focus)
         return True
 
-    def partner_left(self, info: ClientInfo, find: Callable[[str], list[ClientInfo]]) -> None:
-        """Say so in the direct tab with `info`'s number; it follows them if `find` has them back already."""
-        conversation = self.direct(info.phone_number)
+    def partner_left(self, info: ClientInfo, find: Callable[[str], list[ClientInfo]], home: Conversation) -> None:
+        """Say so in the line's direct tab with `info`'s number; it follows them if `find` has them back already."""
+        conversation = self.direct(info.phone_number, home)
         if conversation is None:
             return
         conversation.chat.add_system(self._clock(), offline_text(info.display_name))
@@ -257,29 +281,31 @@ class Conversations(TabbedContent):
         if len(back) == 1:  # already back under a new number, before this goodbye arrived
             self.follow(conversation, back[0])
 
-    def partner_joined(self, info: ClientInfo, present: Container[str]) -> None:
-        """A direct tab with someone of this name whose number left now reaches their new number."""
-        for detached in self._detached(info.display_name, present):
+    def partner_joined(self, info: ClientInfo, present: Container[str], home: Conversation) -> None:
+        """A direct tab of the line with someone of this name whose number left now reaches their new number."""
+        for detached in self._detached(info.display_name, present, home):
             self.follow(detached, info)
 
-    def partner_renamed(self, info: ClientInfo) -> None:
-        conversation = self.direct(info.phone_number)
+    def partner_renamed(self, info: ClientInfo, home: Conversation) -> None:
+        conversation = self.direct(info.phone_number, home)
         if conversation is not None:
             self.retitle(conversation, info.display_name)
 
     def follow(self, conversation: Conversation, info: ClientInfo) -> None:
         """The tab's partner came back under a new number (a new connection): the tab now reaches that number."""
-        if conversation.partner == info.phone_number or self.direct(info.phone_number) is not None:
+        if conversation.partner == info.phone_number or self.direct(info.phone_number, self.home(conversation)):
             return
         conversation.partner = info.phone_number
         conversation.chat.add_system(self._clock(), followed_text(info))
 
-    def _new_tab_id(self, phone_number: str) -> str:
+    def _new_tab_id(self, phone_number: str, home: Conversation) -> str:
         taken = {conversation.id for conversation in self.query(Conversation)}
-        tab_id, n = f"dm-{phone_number}", 1
+        prefix = "dm" if home.id == LINE_TAB else f"{home.id}-dm"  # numbers are the hub's: two lines may share one
+        tab_id = base = f"{prefix}-{phone_number}"
+        n = 1
         while tab_id in taken:  # a tab that followed its partner elsewhere keeps its first id
             n += 1
-            tab_id = f"dm-{phone_number}-{n}"
+            tab_id = f"{base}-{n}"
         return tab_id
 
     def _unique_caption(self, name: str, phone_number: str, conversation: Conversation | None) -> str:
@@ -304,6 +330,23 @@ class Conversations(TabbedContent):
             self.call_after_refresh(self.relabel, conversation)  # its tab is still being mounted
             return
         tab.label = conversation.label()
+        self.post_message(self.UnreadChanged())
+
+    def unread_elsewhere(self) -> Content:
+        """The other lines with unread messages, as the status bar shows them: `#Sales (3 @)`, highest level."""
+        shown = self.active_conversation.line_tab
+        lines: dict[str, list[Conversation]] = {}
+        for tab in self.query(Conversation):
+            lines.setdefault(tab.line_tab, []).append(tab)
+        parts: list[Content] = []
+        for line_tab, tabs in lines.items():
+            unread = sum(tab.unread for tab in tabs)
+            if line_tab == shown or not unread:
+                continue
+            marker, style = UNREAD_MARKS[max(tab.unread_level for tab in tabs)]
+            home = next(tab for tab in tabs if tab.id == line_tab)
+            parts.append(Content(printable(home.caption)) + Content.styled(f" ({unread}{marker})", style or "bold"))
+        return Content(" ").join(parts)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.app.refresh_bindings()
@@ -316,24 +359,32 @@ class Conversations(TabbedContent):
         if isinstance(conversation, Conversation) and conversation.unread:
             conversation.mark_read()
             self.relabel(conversation)
+        self.post_message(self.UnreadChanged())
 
     def offers(self, action: str) -> bool:
         """F3 and F4 are offered only where they do something: F3 with two tabs or more, F4 in a direct tab."""
-        if action == "next_tab":
+        if action in ("next_tab", "show_tab"):
             return self.tab_count > 1
         if action == "close_tab":
             return self.active_conversation.partner is not None
         return True
 
-    def show_next(self) -> None:
+    def show_next(self, step: int = 1) -> None:
+        """Show the tab `step` tabs after (before, if negative) the one shown, round the end."""
         panes = list(self.query(Conversation))
         index = panes.index(self.active_conversation)
-        self.active = panes[(index + 1) % len(panes)].id or LINE_TAB
+        self.active = panes[(index + step) % len(panes)].id or LINE_TAB
+
+    def show_number(self, number: int) -> None:
+        """Show the tab at this place, counting from 1; nothing if there are fewer tabs."""
+        panes = list(self.query(Conversation))
+        if 1 <= number <= len(panes):
+            self.active = panes[number - 1].id or LINE_TAB
 
     async def close_active(self) -> None:
-        """Close the tab shown if it is a direct one, and show the line's."""
+        """Close the tab shown if it is a direct one, and show its line's."""
         conversation = self.active_conversation
         if conversation.partner is not None:
             await self.remove_pane(conversation.id or "")
-            self.active = LINE_TAB
+            self.active = conversation.line_tab
             self.app.refresh_bindings()

@@ -41,8 +41,17 @@ def while_running(
     return guarded
 
 
+class FromLine(Message):
+    """A Message about one line the app is on: its worker sets `line_tab`, the id of that line's tab.
+
+    None (a test posting it, or what runs beside the clients) means the line shown.
+    """
+
+    line_tab: str | None = None
+
+
 @dataclass
-class ConnectionChanged(Message):
+class ConnectionChanged(FromLine):
     """The connection's state changed; `me`, `line` and `epoch` are set once access is granted.
 
     `epoch` names the numbering of the messages that follow (see the protocol's welcome).
@@ -55,42 +64,42 @@ class ConnectionChanged(Message):
 
 
 @dataclass
-class PresenceChanged(Message):
+class PresenceChanged(FromLine):
     """Client-state events in arrival order, batched so a join storm is drawn once per tick."""
 
     clients: tuple[ClientInfo, ...]
 
 
 @dataclass
-class ChatReceived(Message):
+class ChatReceived(FromLine):
     """A chat message for the line or a direct one, live or replayed from history."""
 
     message: ChatMessage
 
 
 @dataclass
-class HubErrorReceived(Message):
+class HubErrorReceived(FromLine):
     """An error the hub sent that answers no request of ours."""
 
     error: ErrorFrame
 
 
 @dataclass
-class TypingReceived(Message):
+class TypingReceived(FromLine):
     """Someone else is typing on the line or to me, or (`notice.stopped`) no more."""
 
     notice: TypingNotice
 
 
 @dataclass
-class HistoryGap(Message):
+class HistoryGap(FromLine):
     """Messages between two sequence numbers exist but the hub can no longer replay them."""
 
     gap: Gap
 
 
 @dataclass
-class SystemNotice(Message):
+class SystemNotice(FromLine):
     """A line for the line tab from what runs beside the client, e.g. a local hub started again."""
 
     text: str

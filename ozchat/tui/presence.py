@@ -10,14 +10,15 @@ from ..events import RenumberedClient
 from ..protocol import ClientInfo, ClientStatus
 from ..roster import Roster
 from . import texts
-from .conversations import Conversations
+from .conversations import Conversation, Conversations
 from .widgets.people_list import is_away
 
 
 def apply_presence(
-    clients: Iterable[ClientInfo], me: ClientInfo | None, roster: Roster, tabs: Conversations
+    clients: Iterable[ClientInfo], me: ClientInfo | None, roster: Roster, tabs: Conversations, home: Conversation
 ) -> list[Text]:
-    """Apply the changes in arrival order; return what the line's tab says: renames, away and back, joins, leaves."""
+    """Apply the changes in arrival order to the line of tab `home`; return what that tab says: renames, away and
+    back, joins, leaves."""
     joined: list[ClientInfo] = []
     left: list[ClientInfo] = []
     events: list[Text] = []
@@ -31,14 +32,14 @@ def apply_presence(
         previous = roster.apply(info)
         if info.status is ClientStatus.OFFLINE:
             left.append(previous or info)
-            tabs.partner_left(info, roster.find)
+            tabs.partner_left(info, roster.find, home)
         elif previous is None:
             joined.append(info)
-            tabs.partner_joined(info, roster)
+            tabs.partner_joined(info, roster, home)
         else:
             if previous.display_name != info.display_name:
                 events.append(texts.renamed_text(previous.display_name, info.display_name))
-                tabs.partner_renamed(info)
+                tabs.partner_renamed(info, home)
             if is_away(previous) != is_away(info):
                 events.append(texts.away_text(info))
     return [*events, *texts.announcements(joined, "ONLINE"), *texts.announcements(left, "OFFLINE")]

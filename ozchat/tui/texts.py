@@ -23,7 +23,7 @@ KEYS_HELP = (
     "Enter sends, Shift+Enter or Ctrl+J starts a new line; "
     "PgUp/PgDn scroll the chat while you type, Ctrl+Home/Ctrl+End go to its oldest/newest line; "
     "F1 help, F2 people (shows the list on a small screen), F3 next tab, F4 close tab, Ctrl+F search, "
-    "Esc back to the input, Ctrl+Q quit"
+    "Alt+1…9 show that tab, Alt+Left/Alt+Right the previous/next tab, Esc back to the input, Ctrl+Q quit"
 )
 
 
@@ -141,6 +141,9 @@ LOG_OFF_TEXT = "Logging is off (--no-log, or log = false in settings.toml)"
 
 def log_path_text(path: str) -> str:
     return f"This tab is logged to {path}"
+
+
+ONLY_LINE_TEXT = "this is the only line you are on: /join another first, or /quit to leave"
 
 
 def log_failed_text(error: OSError) -> str:

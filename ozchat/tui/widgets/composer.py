@@ -163,6 +163,14 @@ class Composer(TextArea):
 
     # ---- recall and completion --------------------------------------------------------
 
+    def use_history(self, history: InputHistory | None, recall: list[str]) -> None:
+        """Walk `recall` and keep new inputs in it and in `history` from now on (another line's inputs)."""
+        self._history = history
+        self._recall = recall
+        self._recall_index = len(recall)
+        self._history_query = None
+        self._draft = ""
+
     def remember(self, text: str) -> None:
         """Keep a submitted input for Up/Down; repeats of the last one are kept once."""
         if text and (not self._recall or self._recall[-1] != text):

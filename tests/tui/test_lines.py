@@ -1,0 +1,184 @@
+"""Several lines in one app: a tab and a connection each, keys as a terminal sends them, /join and /part."""
+
+from __future__ import annotations
+
+from textual._xterm_parser import XTermParser
+from textual.widgets import Label
+
+from ozchat.cli.options import build_parser, chat_lines
+from ozchat.settings import ChatSettings, SettingsError, load_settings
+from ozchat.tui.app import OzChatApp
+from ozchat.tui.widgets import Composer
+
+from .conftest import joined, listed, make_app, people_ids, said, until
+
+
+def terminal_sends(app: OzChatApp, data: str) -> None:
+    """Post the events Textual's terminal parser makes of `data`, as the driver does with what a terminal writes."""
+    parser = XTermParser()
+    for event in [*parser.feed(data), *parser.feed("")]:  # the end of input ends a lone ESC, as the key delay would
+        app.post_message(event)
+
+
+def unread_elsewhere(app: OzChatApp) -> str:
+    label = app.query_one("#status-unread", Label)
+    return str(label.visual) if label.display else ""
+
+
+def active_tab(app: OzChatApp) -> str:
+    return app.tabs.active
+
+
+async def both_joined(pilot, app: OzChatApp) -> None:
+    await until(pilot, lambda: len(app.lines) == 2 and all(line.me is not None for line in app.lines))
+
+
+async def test_each_line_has_its_own_tab_connection_and_people(hub, connect):
+    app = make_app(hub.url, more_lines=["Sales"])
+    async with joined(app) as pilot:
+        await both_joined(pilot, app)
+        mary, mary_events = await listed(pilot, app, connect(nickname="Mary"))
+        bob, bob_events = await connect("Sales", nickname="Bob")
+        john_webphone, john_sales = (line.me.phone_number for line in app.lines)
+        # Each line has its own connection: others see John on both lines.
+        await until(pilot, lambda: john_webphone in mary.roster and john_sales in bob.roster)
+        assert set(people_ids(app)) == {mary.phone_number, john_webphone}  # the sidebar shows the line shown
+
+        await mary.send_message("on the first line")
+        await bob.send_message("on sales")
+        await until(pilot, lambda: said(app, "on sales", "line-2") and said(app, "on the first line"))
+        assert not said(app, "on sales") and not said(app, "on the first line", "line-2")
+
+        terminal_sends(app, "\x1b2")  # Alt+2 as tmux and most terminals send it
+        await until(pilot, lambda: active_tab(app) == "line-2")
+        await until(pilot, lambda: set(people_ids(app)) == {bob.phone_number, john_sales})
+        assert app.query_one(Composer).value == ""  # not typed into the input
+        await pilot.press(*"to sales", "enter")
+        await bob_events.wait_for(lambda e: getattr(e, "text", None) == "to sales")
+        await mary.send_message("sentinel")
+        await until(pilot, lambda: said(app, "sentinel"))
+        assert not any(getattr(e, "text", None) == "to sales" for e in mary_events.events)
+
+
+async def test_alt_arrows_and_alt_digits_arrive_as_a_terminal_sends_them(hub):
+    app = make_app(hub.url, more_lines=["Sales", "Support"])
+    async with joined(app) as pilot:
+        await until(pilot, lambda: len(app.lines) == 3)
+        terminal_sends(app, "\x1b[1;3C")  # Alt+Right
+        await until(pilot, lambda: active_tab(app) == "line-2")
+        terminal_sends(app, "\x1b[1;3C")
+        await until(pilot, lambda: active_tab(app) == "line-3")
+        terminal_sends(app, "\x1b[1;3D")  # Alt+Left
+        await until(pilot, lambda: active_tab(app) == "line-2")
+        terminal_sends(app, "\x1b1")
+        await until(pilot, lambda: active_tab(app) == "line")
+        terminal_sends(app, "\x1b[1;3D")  # round the start
+        await until(pilot, lambda: active_tab(app) == "line-3")
+        terminal_sends(app, "\x1b9")  # no ninth tab: nothing moves, nothing is typed
+        terminal_sends(app, "x")
+        await until(pilot, lambda: app.query_one(Composer).value == "x")
+        assert active_tab(app) == "line-3"
+        # A real Escape (ESC alone) is still Escape: it closes the search and leaves the input focused.
+        await pilot.press("ctrl+f")
+        terminal_sends(app, "\x1b")
+        await until(pilot, lambda: app.focused is app.query_one(Composer))
+
+
+async def test_other_lines_unread_messages_show_in_the_status_bar(hub, connect):
+    app = make_app(hub.url, more_lines=["Sales"])
+    async with joined(app) as pilot:
+        await both_joined(pilot, app)
+        bob, _ = await connect("Sales", nickname="Bob")
+        await until(pilot, lambda: bob.phone_number in app.lines[1].roster)
+        assert unread_elsewhere(app) == ""
+        await bob.send_message("hello all")
+        await until(pilot, lambda: unread_elsewhere(app) == "unread: #Sales (1)")
+        await bob.send_message("john, a word?")
+        await until(pilot, lambda: unread_elsewhere(app) == "unread: #Sales (2 @)")
+        await bob.send_message("in private", to=app.lines[1].me.phone_number)
+        await until(pilot, lambda: unread_elsewhere(app) == "unread: #Sales (3 DM)")
+        # The direct tab opened under Sales, after its line's tab, not after the first line's.
+        dm_tab = f"line-2-dm-{bob.phone_number}"
+        assert [pane.id for pane in app.tabs.query("Conversation")] == ["line", "line-2", dm_tab]
+        await pilot.press("alt+3")  # Sales is the line shown: its tabs show their own marks
+        await until(pilot, lambda: unread_elsewhere(app) == "")
+        await pilot.press("alt+1")  # the direct message was read; Sales' own tab was not
+        await until(pilot, lambda: unread_elsewhere(app) == "unread: #Sales (2 @)")
+        await pilot.press("alt+2", "alt+1")
+        await until(pilot, lambda: active_tab(app) == "line")
+        assert unread_elsewhere(app) == ""
+        # While Sales is shown, a message on the first line counts there.
+        await pilot.press("alt+2")
+        await until(pilot, lambda: app.active_line is app.lines[1])
+        mary, _ = await connect(nickname="Mary")
+        await mary.send_message("back here")
+        await until(pilot, lambda: unread_elsewhere(app) == "unread: #Webphone1 (1)")
+
+
+async def test_a_direct_message_is_answered_through_its_own_line(hub, connect):
+    app = make_app(hub.url, more_lines=["Sales"])
+    async with joined(app) as pilot:
+        await both_joined(pilot, app)
+        bob, bob_events = await connect("Sales", nickname="Bob")
+        await bob.send_message("ping", to=app.lines[1].me.phone_number)
+        dm_tab = f"line-2-dm-{bob.phone_number}"
+        await until(pilot, lambda: said(app, "ping", dm_tab))
+        app.tabs.active = dm_tab
+        await until(pilot, lambda: app.active_line is app.lines[1])
+        await pilot.press(*"pong", "enter")
+        reply = await bob_events.wait_for(lambda e: getattr(e, "text", None) == "pong")
+        assert reply.to == bob.phone_number and reply.sender == app.lines[1].me.phone_number
+
+
+async def test_join_opens_a_line_and_part_leaves_it(hub, connect):
+    app = make_app(hub.url)
+    async with joined(app) as pilot:
+        bob, _ = await connect("Sales", nickname="Bob")
+        await pilot.press(*"/part", "enter")
+        await until(pilot, lambda: said(app, "this is the only line you are on"))
+        await pilot.press(*"/join Sales", "enter")
+        await until(pilot, lambda: active_tab(app) == "line-2" and app.lines[1].me is not None)
+        sales_number = app.lines[1].me.phone_number
+        await until(pilot, lambda: sales_number in bob.roster)
+        await pilot.press(*"/join Sales", "enter")  # already on it: shown, not joined twice
+        assert len(app.lines) == 2
+        await pilot.press(*"/part", "enter")
+        await until(pilot, lambda: sales_number not in bob.roster)
+        await until(pilot, lambda: active_tab(app) == "line" and not app.query("#line-2"))
+        assert [line.name for line in app.lines] == ["Webphone1"]
+
+
+async def test_input_history_is_kept_per_line(hub):
+    app = make_app(hub.url, more_lines=["Sales"])
+    async with joined(app) as pilot:
+        await both_joined(pilot, app)
+        composer = app.query_one(Composer)
+        await pilot.press(*"/who", "enter")
+        await pilot.press("alt+2")
+        await until(pilot, lambda: app.active_line is app.lines[1])
+        await pilot.press("up")
+        assert composer.value == ""  # Sales has no inputs yet
+        await pilot.press(*"/clear", "enter")
+        await pilot.press("alt+1")
+        await until(pilot, lambda: app.active_line is app.lines[0])
+        await pilot.press("up")
+        assert composer.value == "/who"
+
+
+def test_lines_come_from_flags_or_settings(tmp_path):
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text('lines = ["Sales", "Support"]\n')
+    settings = load_settings(settings_file)
+    assert settings.lines == ["Sales", "Support"]
+    assert chat_lines(build_parser(settings).parse_args([])) == ["Sales", "Support"]
+    flags = ["--line", "Webphone1", "--line", "Sales", "--line", "Webphone1"]
+    assert chat_lines(build_parser(settings).parse_args(flags)) == ["Webphone1", "Sales"]
+    assert chat_lines(build_parser(ChatSettings(line="Lobby")).parse_args([])) == ["Lobby"]
+    assert chat_lines(build_parser(ChatSettings()).parse_args([])) == ["Webphone1"]
+    settings_file.write_text("lines = []\n")
+    try:
+        load_settings(settings_file)
+    except SettingsError as error:
+        assert "lines should be a list of line names" in str(error)
+    else:
+        raise AssertionError("an empty lines list was taken")

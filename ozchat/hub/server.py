@@ -20,6 +20,7 @@ from ..addresses import url_host
 from ..images import AvatarError
 from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame, Uploaded, encode
 from .http import HttpRoutes
+from .keepalive import Keepalive
 from .limits import AddressLimiter, AddressLimits, RateLimit
 from .line import LineRegistry
 from .outbox import Journals, Outbox
@@ -78,8 +79,7 @@ class Hub:
             limiter=limiter, trusted_proxies=trusted_proxies,
         )
         self._idle_exit = idle_exit
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
+        self._keepalive = Keepalive(ping_interval, ping_timeout) if ping_interval else None
         self._hello_timeout = hello_timeout
         self._close_timeout = close_timeout
         self._max_pending = max_pending_frames
@@ -116,7 +116,7 @@ class Hub:
             ssl=self._ssl_context,
             max_size=MAX_UPLOAD_FRAME_BYTES,
             backlog=LISTEN_BACKLOG,
-            ping_interval=None,  # our own keepalive (`_keep_alive`) cuts a silent peer without a close wait
+            ping_interval=None,  # our own keepalive (keepalive.py) cuts a silent peer without a close wait
             # a peer that stopped reading never answers our close frame: don't wait long for it
             close_timeout=self._close_timeout,
             logger=logging.getLogger("ozchat.hub.websockets"),
@@ -138,6 +138,8 @@ class Hub:
             for timer in self._timers.values():
                 timer.cancel()
             self._timers.clear()
+            if self._keepalive is not None:
+                self._keepalive.stop()
             self.store.close()
         self.stopped.set()
 
@@ -213,30 +215,13 @@ class Hub:
     # ---- one connection -------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        keepalive = asyncio.create_task(self._keep_alive(ws)) if self._ping_interval else None
+        if self._keepalive is not None:
+            self._keepalive.add(ws)
         try:
             await self._serve_connection(ws)
         finally:
-            if keepalive is not None:
-                keepalive.cancel()
-
-    async def _keep_alive(self, ws: ServerConnection) -> None:
-        """Ping every interval; a peer that has not answered within the timeout is cut at once.
-
-        No close frame is sent first: a silent peer would not answer it, and waiting for it
-        would keep the client ONLINE longer than the documented keepalive.
-        """
-        while True:
-            await asyncio.sleep(self._ping_interval)
-            try:
-                async with asyncio.timeout(self._ping_timeout):
-                    await (await ws.ping())
-            except TimeoutError:
-                log.info("no pong from %s within %g s: dropping it", ws.remote_address, self._ping_timeout)
-                ws.transport.abort()
-                return
-            except ConnectionClosed:
-                return
+            if self._keepalive is not None:
+                self._keepalive.discard(ws)
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@
     scrollback = 5000
     log = false
     notify = "osc777"
+    typing = false
 
     [properties]
     mood = "sunny"
@@ -48,6 +49,7 @@ class ChatSettings:
     scrollback: int | None = None
     log: bool | None = None  # conversations logged to files (on unless false)
     notify: str | None = None  # one of NOTIFY_CHOICES
+    typing: bool | None = None  # others told while I type (on unless false)
     properties: dict[str, Any] = field(default_factory=dict)
 
     def option_defaults(self) -> dict[str, Any]:
@@ -66,6 +68,7 @@ def settings_path() -> Path:
 _TYPES: dict[str, type] = {f.name: int if f.name in ("port", "scrollback") else str for f in fields(ChatSettings)}
 _TYPES["log"] = bool
 _TYPES["lines"] = list
+_TYPES["typing"] = bool
 _TYPES["properties"] = dict
 
 

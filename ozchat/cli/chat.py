@@ -104,6 +104,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         notify=args.notify,
         more_lines=more_lines,
         line_factory=line_parts,
+        typing=args.typing,
     )
     if local_hub is not None:
         app.hub_started_here = lambda: local_hub.started_here is not None

@@ -209,8 +209,8 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
         description="Terminal chat with live presence. `ozchat serve` runs a hub, "
         "`ozchat events` prints a line's events; with neither, the chat UI starts.",
         epilog=f"Defaults for the chat's options can be kept in {path} (TOML): host, port, line (or lines, a list), "
-        "nick, avatar, token, theme, scrollback, log (true or false), notify, and a [properties] table of shared "
-        "properties. Flags win.",
+        "nick, avatar, token, theme, scrollback, log (true or false), notify, typing (true or false), and a "
+        "[properties] table of shared properties. Flags win.",
     )
     parser.add_argument("--version", action="version", version=f"ozchat {__version__}")
     _add_connection_options(parser, settings=True)
@@ -223,6 +223,10 @@ def build_parser(settings: ChatSettings | None = None) -> argparse.ArgumentParse
         "--log", action=argparse.BooleanOptionalAction, default=True,
         help="log every conversation to a file a day under logs/ in the user data directory "
         "(default: on; /log in the chat shows the file)",
+    )
+    parser.add_argument(
+        "--typing", action=argparse.BooleanOptionalAction, default=True,
+        help="tell the others when I am typing a message (default: on; theirs is shown either way)",
     )
     parser.add_argument(
         "--notify", choices=NOTIFY_CHOICES, default="bell",

@@ -52,7 +52,8 @@ from .messages import (
 from .notifications import Notifier
 from .own_avatar import OwnAvatarWatch
 from .palette import chat_commands
-from .widgets import Composer, PeopleList, ProfileCard, SearchBox, StatusBar
+from .typing_hooks import TypingHooks
+from .widgets import Composer, PeopleList, ProfileCard, SearchBox, StatusBar, TypingIndicator
 
 __all__ = ["BELL_INTERVAL", "Join", "LineParts", "OzChatApp"]
 
@@ -65,7 +66,7 @@ def local_now() -> datetime:
     return datetime.now().astimezone()
 
 
-class OzChatApp(App[None]):
+class OzChatApp(TypingHooks, App[None]):
     """Presence sidebar, chat tabs and an input line over one OzWebClient per line joined."""
 
     TITLE = "ozchat"
@@ -113,6 +114,7 @@ class OzChatApp(App[None]):
         terminal: Callable[[str], object] | None = None,
         more_lines: Iterable[str] = (),
         line_factory: LineFactory | None = None,
+        typing: bool = True,
     ) -> None:
         """`join=None` connects nowhere: the screen shows only the Messages posted to it.
 
@@ -129,8 +131,10 @@ class OzChatApp(App[None]):
         `client` and `join` are the first line's; `more_lines` are joined too once running, each (and each line
         `/join` opens) with its own client and files from `line_factory(line)` (by default: a client like the
         first's options would give, joining the same hub with the same properties, keeping no files).
+        `typing=False` tells nobody when I type (others' typing is still shown).
         """
         super().__init__()
+        self.send_typing = typing
         self.max_chat_lines = max_chat_lines
         first = LineParts(client, join, chat_logs, input_history, ignoring, avatar_file)
         self.lines = [LineSession(self, first, LINE_TAB, max_chat_lines)]
@@ -160,6 +164,7 @@ class OzChatApp(App[None]):
             with Conversations(self.max_chat_lines, self._bell_limit, self.now, self.notifier, id="conversations"):
                 yield self.lines[0].tab
             yield PeopleList(self.avatars, ignored=lambda name: self.ignoring.hides(name), id="people")
+        yield TypingIndicator(self.typing_name, (LINE_TAB, None), id="typing")
         yield SearchBox(id="search")
         yield Composer(self.nicknames, id="composer")
         yield Footer()
@@ -281,6 +286,7 @@ class OzChatApp(App[None]):
     def on_presence_changed(self, message: PresenceChanged) -> None:
         if line := self.line_for(message):
             line.presence_changed(message)
+            self.query_one(TypingIndicator).presence(line.tab_id, message.clients)
 
     @while_running
     def on_avatar_loaded(self, message: AvatarLoaded) -> None:
@@ -307,6 +313,7 @@ class OzChatApp(App[None]):
     @while_running
     async def on_chat_received(self, received: ChatReceived) -> None:
         if line := self.line_for(received):
+            self.query_one(TypingIndicator).message(line.tab_id, received.message, line.client.phone_number)
             await line.chat_received(received)
 
     @while_running
@@ -362,6 +369,7 @@ class OzChatApp(App[None]):
     def on_tabbed_content_tab_activated(self) -> None:
         self.query_one(SearchBox).retarget(self.active_conversation.chat)
         line = self.line_of(self.active_conversation)
+        self.query_one(TypingIndicator).show(line.tab_id, self.active_conversation.partner)
         if line is not self._shown_line:  # another line: its people, its state, its inputs
             self._shown_line = line
             line.draw()

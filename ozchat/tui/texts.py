@@ -136,6 +136,7 @@ def ignored_list_text(names: Sequence[str]) -> Text:
     return Text.assemble("You ignore: ", Text(", ").join(name_text(name) for name in names))
 
 
+TYPING_HELP = "Others see \"John is typing…\" under the chat as you write; --no-typing (typing = false) turns it off"
 LOG_OFF_TEXT = "Logging is off (--no-log, or log = false in settings.toml)"
 
 
@@ -157,5 +158,6 @@ def help_text(topic: str | None) -> Text:
     if topic is None:
         recall = "Up/Down recall, Ctrl+R searches earlier inputs"
         lines.insert(0, Text(f"Commands (Tab completes, {recall}, // sends a leading slash):"))
+        lines.append(Text(TYPING_HELP))
         lines.append(Text("Keys: " + KEYS_HELP))
     return Text("\n").join(lines)

@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets.tabbed_content import ContentTab
 
 from ..protocol import ChatMessage, ClientInfo
 from ..text import printable
@@ -369,15 +370,19 @@ class Conversations(TabbedContent):
             return self.active_conversation.partner is not None
         return True
 
+    def in_tab_order(self) -> list[Conversation]:
+        """The tabs as the tab bar shows them (a direct tab goes in after its line's tabs; its pane goes last)."""
+        return [pane for tab in self.query(ContentTab) if isinstance(pane := self.get_pane(tab), Conversation)]
+
     def show_next(self, step: int = 1) -> None:
         """Show the tab `step` tabs after (before, if negative) the one shown, round the end."""
-        panes = list(self.query(Conversation))
+        panes = self.in_tab_order()
         index = panes.index(self.active_conversation)
         self.active = panes[(index + step) % len(panes)].id or LINE_TAB
 
     def show_number(self, number: int) -> None:
         """Show the tab at this place, counting from 1; nothing if there are fewer tabs."""
-        panes = list(self.query(Conversation))
+        panes = self.in_tab_order()
         if 1 <= number <= len(panes):
             self.active = panes[number - 1].id or LINE_TAB
 

@@ -105,8 +105,7 @@ async def test_other_lines_unread_messages_show_in_the_status_bar(hub, connect):
         await pilot.press("alt+1")  # the direct message was read; Sales' own tab was not
         await until(pilot, lambda: unread_elsewhere(app) == "unread: #Sales (2 @)")
         await pilot.press("alt+2", "alt+1")
-        await until(pilot, lambda: active_tab(app) == "line")
-        assert unread_elsewhere(app) == ""
+        await until(pilot, lambda: active_tab(app) == "line" and unread_elsewhere(app) == "")
         # While Sales is shown, a message on the first line counts there.
         await pilot.press("alt+2")
         await until(pilot, lambda: app.active_line is app.lines[1])
@@ -140,8 +139,9 @@ async def test_join_opens_a_line_and_part_leaves_it(hub, connect):
         await until(pilot, lambda: active_tab(app) == "line-2" and app.lines[1].me is not None)
         sales_number = app.lines[1].me.phone_number
         await until(pilot, lambda: sales_number in bob.roster)
-        await pilot.press(*"/join Sales", "enter")  # already on it: shown, not joined twice
-        assert len(app.lines) == 2
+        await pilot.press("alt+1", *"/join Sales", "enter")  # already on it: shown, not joined twice
+        await until(pilot, lambda: active_tab(app) == "line-2")
+        assert len(app.lines) == 2 and not app.query("#line-3")
         await pilot.press(*"/part", "enter")
         await until(pilot, lambda: sales_number not in bob.roster)
         await until(pilot, lambda: active_tab(app) == "line" and not app.query("#line-2"))
@@ -182,3 +182,20 @@ def test_lines_come_from_flags_or_settings(tmp_path):
         assert "lines should be a list of line names" in str(error)
     else:
         raise AssertionError("an empty lines list was taken")
+
+
+async def test_keys_follow_the_tab_bar_where_a_direct_tab_sits_after_its_line(hub, connect):
+    app = make_app(hub.url, more_lines=["Sales"])
+    async with joined(app) as pilot:
+        await both_joined(pilot, app)
+        mary, _ = await connect(nickname="Mary")
+        await mary.send_message("psst", to=app.lines[0].me.phone_number)
+        dm_tab = f"dm-{mary.phone_number}"
+        await until(pilot, lambda: said(app, "psst", dm_tab))
+        assert [pane.id for pane in app.tabs.in_tab_order()] == ["line", dm_tab, "line-2"]
+        terminal_sends(app, "\x1b[1;3C")  # Alt+Right: the next tab in the bar, Mary's
+        await until(pilot, lambda: active_tab(app) == dm_tab)
+        terminal_sends(app, "\x1b[1;3C")
+        await until(pilot, lambda: active_tab(app) == "line-2")
+        terminal_sends(app, "\x1b2")
+        await until(pilot, lambda: active_tab(app) == dm_tab)

@@ -1,4 +1,4 @@
-"""The hub's plain HTTP: /healthz, /avatars/<name>, and the checks before a WebSocket upgrade.
+"""The hub's plain HTTP: /healthz, /avatars/<name>, /ozwebclient.js, and the checks before a WebSocket upgrade.
 
 Avatar images are read (and Pillow loaded) only when one is asked for, off the event loop.
 """
@@ -11,7 +11,9 @@ import ipaddress
 import json
 import math
 from collections.abc import Callable, Collection
+from functools import cache
 from http import HTTPStatus
+from importlib import resources
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -61,6 +63,8 @@ class HttpRoutes:
             return respond(connection, HTTPStatus.OK, (json.dumps(body) + "\n").encode(), "application/json")
         if path.startswith("/avatars/"):
             return await self._avatar_response(connection, request, path.removeprefix("/avatars/"))
+        if path == "/ozwebclient.js":
+            return await _script_response(connection, request)
         origins, hosts = request.headers.get_all("Origin"), request.headers.get_all("Host")
         host = hosts[0] if len(hosts) == 1 else None
         loopback = _is_loopback_address(connection.local_address)
@@ -97,6 +101,26 @@ class HttpRoutes:
         if found is None and self.uploads is not None:
             found = self.uploads.get(name)
         return found
+
+
+@cache
+def _web_file(name: str) -> tuple[bytes, str]:
+    """A file of ozchat/hub/web and its ETag, read once."""
+    body = resources.files(__package__).joinpath("web", name).read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+async def _script_response(connection: ServerConnection, request: Request) -> Response:
+    """The OzWebClient library; revalidated on every use, so a page never runs one older than its hub."""
+    body, etag = await asyncio.to_thread(_web_file, "ozwebclient.js")
+    if request.headers.get("If-None-Match") == etag:
+        response = respond(connection, HTTPStatus.NOT_MODIFIED, b"", "text/javascript; charset=utf-8")
+    else:
+        response = respond(connection, HTTPStatus.OK, body, "text/javascript; charset=utf-8")
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _is_loopback_address(address: object) -> bool:

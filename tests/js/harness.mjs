@@ -1,0 +1,91 @@
+// Runs the hub's OzWebClient script under Node and drives it with JSON lines on stdin.
+//
+//   node [--experimental-websocket] harness.mjs http://127.0.0.1:PORT/ozwebclient.js
+//
+// The script is fetched from the hub (so the route is what is tested) and run in this global
+// scope, as a page's <script> would be. Commands (one JSON object a line on stdin):
+//   {"do": "connect", "args": [serverAddress, line, properties, token], "read": ["nickname", ...]}
+//   {"do": "send", "ref": "r1", "text": "hi", "to": "Qdb3W"}
+//   {"do": "update", "ref": "r2", "properties": {...}}
+//   {"do": "roster", "ref": "r3"}          {"do": "disconnect", "ref": "r4"}      {"do": "exit"}
+// Everything it hears is written to stdout as one JSON object a line: {"event": "state" | "client"
+// | "message" | "error" | "synced" | "gap" | "reply" | "loaded", ...}.
+import * as readline from "node:readline";
+import * as vm from "node:vm";
+
+const scriptUrl = process.argv[2];
+const say = (record) => process.stdout.write(JSON.stringify(record) + "\n");
+
+const response = await fetch(scriptUrl);
+const source = await response.text();
+say({
+  event: "loaded",
+  status: response.status,
+  contentType: response.headers.get("content-type"),
+  nosniff: response.headers.get("x-content-type-options"),
+  cacheControl: response.headers.get("cache-control"),
+  etag: response.headers.get("etag"),
+});
+vm.runInThisContext(source, { filename: "ozwebclient.js" });
+const client = globalThis.OzWebClient;
+let reads = [];
+
+// The clientInfo as a page sees it: what it is, and what the names asked for read on it.
+function describe(info) {
+  return {
+    phoneNumber: info.phoneNumber,
+    status: info.status,
+    properties: info.properties,
+    reads: Object.fromEntries(reads.map((name) => [name, info[name] === undefined ? null : info[name]])),
+    has: Object.fromEntries(reads.map((name) => [name, name in info])),
+  };
+}
+
+client.onConnectionStateChanged((state, details) => say({ event: "state", state, details }));
+client.onClientStateChanged((info) => say({ event: "client", ...describe(info) }));
+client.onMessageReceived((message) => say({ event: "message", message }));
+client.onErrorOccured((error) => say({ event: "error", error }));
+client.onSynced((synced) => say({ event: "synced", ...synced }));
+client.onGap((gap) => say({ event: "gap", ...gap }));
+
+function reply(ref, promise) {
+  promise.then(
+    (result) => say({ event: "reply", ref, ok: true, result: result === undefined ? null : result }),
+    (error) => say({ event: "reply", ref, ok: false, code: error.code ?? null, message: error.message }),
+  );
+}
+
+const commands = {
+  connect(command) {
+    reads = command.read ?? [];
+    reply(command.ref, client.connect(...command.args));
+  },
+  send(command) {
+    reply(command.ref, client.sendMessage(command.text, command.to, command.options));
+  },
+  update(command) {
+    reply(command.ref, client.updateProperties(command.properties).then(describe));
+  },
+  roster(command) {
+    reply(command.ref, Promise.resolve({
+      phoneNumber: client.getPhoneNumber(),
+      state: client.getConnectionState(),
+      clients: client.getClients().map(describe),
+      avatar: client.avatarUrl("cat"),
+    }));
+  },
+  disconnect(command) {
+    reply(command.ref, client.disconnect());
+  },
+  exit() {
+    process.exit(0);
+  },
+};
+
+const input = readline.createInterface({ input: process.stdin });
+input.on("line", (line) => {
+  const command = JSON.parse(line);
+  commands[command.do](command);
+});
+input.on("close", () => process.exit(0));
+say({ event: "ready" });

@@ -1,0 +1,328 @@
+"""The hub's OzWebClient JavaScript library, run under Node against a real hub.
+
+Node is `$OZCHAT_NODE`, else `node` on PATH; Node 20 gets `--experimental-websocket` (22 has
+WebSocket by default). Without Node these tests skip, unless `OZCHAT_REQUIRE_NODE=1` (CI sets it):
+then they fail. Each test talks to one Node process (tests/js/harness.mjs) in JSON lines and waits
+for the events it expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ozchat import OzWebClient
+from ozchat.hub import Hub
+from ozchat.protocol import ChatMessage, ClientInfo, ClientStatus
+
+from conftest import Recorder
+from relay import Relay
+
+HARNESS = Path(__file__).parent / "js" / "harness.mjs"
+WAIT = 15.0  # a bound on waiting for an event that should come, not a measured time
+
+
+def node_command() -> list[str]:
+    """How to run Node with a global WebSocket, or skip (fail where OZCHAT_REQUIRE_NODE=1) without it."""
+    node = os.environ.get("OZCHAT_NODE") or shutil.which("node")
+    problem = None
+    if node is None:
+        problem = "Node.js not found: install node (20 or later) or set OZCHAT_NODE to its path"
+    else:
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+        found = re.match(r"v(\d+)\.", version)
+        if found is None or int(found[1]) < 20:
+            problem = f"Node.js 20 or later is needed for WebSocket, {node} is {version or 'not runnable'}"
+        elif int(found[1]) < 22:
+            return [node, "--experimental-websocket", "--no-warnings"]
+        else:
+            return [node]
+    if os.environ.get("OZCHAT_REQUIRE_NODE") == "1":
+        pytest.fail(problem)
+    pytest.skip(problem)
+
+
+class NodeClient:
+    """The OzWebClient script in a Node process: commands in, events out, as JSON lines."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.events: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        self._refs = 0
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            self.events.append(json.loads(line))
+            self._changed.set()
+        self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first event matching `predicate`, waiting for it if need be."""
+
+        async def _wait() -> dict[str, Any]:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                if self._reader.done():
+                    raise AssertionError(f"node exited; it said: {self.events}")
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(_wait(), WAIT)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["event"] == kind]
+
+    def tell(self, command: dict[str, Any]) -> str:
+        self._refs += 1
+        ref = f"r{self._refs}"
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps({"ref": ref, **command}) + "\n").encode())
+        return ref
+
+    async def call(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Run a command and wait for its reply."""
+        ref = self.tell(command)
+        return await self.wait_for(lambda event: event["event"] == "reply" and event["ref"] == ref)
+
+    async def state(self, state: str, after: int = 0) -> dict[str, Any]:
+        """The connection state change to `state` that follows `after` earlier ones to it."""
+
+        def nth(event: dict[str, Any]) -> bool:
+            same = [seen for seen in self.of("state") if seen["state"] == state]
+            return len(same) > after and event is same[after]
+
+        return await self.wait_for(nth)
+
+    async def close(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        await self.process.wait()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+
+@pytest.fixture
+async def nodes() -> AsyncIterator[Callable[[Hub], Awaitable[NodeClient]]]:
+    """Start the script under Node, loaded from `hub`'s /ozwebclient.js: `js = await nodes(hub)`; ended after it."""
+    command = node_command()
+    started: list[NodeClient] = []
+
+    async def _start(hub: Hub) -> NodeClient:
+        process = await asyncio.create_subprocess_exec(
+            *command, str(HARNESS), f"http://127.0.0.1:{hub.port}/ozwebclient.js",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        client = NodeClient(process)
+        started.append(client)
+        await client.wait_for(lambda event: event["event"] == "ready")
+        return client
+
+    yield _start
+    for client in started:
+        await client.close()
+
+
+@pytest.fixture
+async def lasting_hub() -> AsyncIterator[Hub]:
+    """A hub with a grace period far longer than any test waits: an OFFLINE seen in a test was a close frame."""
+    async with Hub("127.0.0.1", 0, ping_interval=0.5, ping_timeout=0.5, grace=300.0) as running:
+        yield running
+
+
+def js_address(hub_or_relay: Hub | Relay) -> str:
+    return f"127.0.0.1:{hub_or_relay.port}"
+
+
+async def python_client(hub: Hub, **properties: Any) -> tuple[OzWebClient, Recorder]:
+    client = OzWebClient(ping_interval=None)
+    recorder = Recorder(client)
+    await client.connect(hub.url, "Webphone1", properties)
+    return client, recorder
+
+
+async def test_the_hub_serves_the_script_as_javascript_with_nosniff_and_revalidation(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    loaded = js.of("loaded")[0]
+    assert loaded["status"] == 200
+    assert loaded["contentType"] == "text/javascript; charset=utf-8"
+    assert loaded["nosniff"] == "nosniff"
+    assert loaded["cacheControl"] == "no-cache"
+    assert re.fullmatch(r'"[0-9a-f]{32}"', loaded["etag"])
+
+
+async def test_connect_is_access_granted_with_a_phone_number_and_the_avatar_url_of_the_hub(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    reply = await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}]})
+    assert reply["result"] == "ACCESS_GRANTED"
+    granted = await js.state("ACCESS_GRANTED")
+    assert re.fullmatch(r"[A-Za-z0-9]{5}", granted["details"]["phoneNumber"])
+    assert granted["details"]["resumed"] is False
+    roster = (await js.call({"do": "roster"}))["result"]
+    assert roster == {
+        "phoneNumber": granted["details"]["phoneNumber"], "state": "ACCESS_GRANTED", "clients": [],
+        "avatar": f"http://127.0.0.1:{hub.port}/avatars/cat",
+    }
+
+
+async def test_a_bad_token_is_access_denied_and_the_right_one_granted(nodes) -> None:
+    async with Hub("127.0.0.1", 0, token="s3cret") as hub:
+        wrong, right = await nodes(hub), await nodes(hub)
+        wrong.tell({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Eve"}, "guess"]})
+        right.tell({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}, "s3cret"]})
+        denied = await wrong.state("ACCESS_DENIED")
+        assert denied["details"]["code"] == "bad_token"
+        await right.state("ACCESS_GRANTED")
+        assert wrong.of("state") == [denied]
+
+
+async def test_nothing_listening_is_connection_failed(nodes, hub: Hub) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    js = await nodes(hub)
+    reply = await js.call({"do": "connect", "args": [f"127.0.0.1:{port}", "Webphone1", {"nickname": "Mary"}]})
+    assert reply["result"] == "CONNECTION_FAILED"
+    assert [event["state"] for event in js.of("state")] == ["CONNECTION_FAILED"]
+
+
+async def test_the_classic_example_john_is_online_then_offline(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}], "read": ["nickname"]})
+    john, _ = await python_client(hub, nickname="John")
+    online = await js.wait_for(lambda event: event["event"] == "client")
+    assert f"{online['reads']['nickname']} is {online['status']}" == "John is ONLINE"
+    assert online["phoneNumber"] == john.phone_number
+    await john.disconnect()
+    offline = await js.wait_for(lambda event: event["event"] == "client" and event["status"] == "OFFLINE")
+    assert f"{offline['reads']['nickname']} is {offline['status']}" == "John is OFFLINE"
+
+
+async def test_shared_properties_are_flattened_and_read_ignoring_case(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    await js.call({
+        "do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}],
+        "read": ["nickname", "NICKNAME", "avatar", "Avatar", "mood", "status", "polluted"],
+    })
+    await python_client(hub, NickName="John", AVATAR="cat", status="busy", __proto__={"polluted": "yes"})
+    info = await js.wait_for(lambda event: event["event"] == "client")
+    assert info["reads"]["nickname"] == info["reads"]["NICKNAME"] == "John"
+    assert info["reads"]["avatar"] == info["reads"]["Avatar"] == "cat"
+    assert info["reads"]["mood"] is None and info["has"]["mood"] is False
+    assert info["has"]["nickname"] is True
+    # The presence status wins over a shared property of that name, which stays in `properties`.
+    assert info["reads"]["status"] == "ONLINE"
+    # A property named like Object.prototype's own is data in `properties`, never the object's prototype.
+    assert info["reads"]["polluted"] is None
+    shared = {"NickName": "John", "AVATAR": "cat", "status": "busy", "__proto__": {"polluted": "yes"}}
+    assert info["properties"] == shared
+
+
+async def test_messages_both_ways_line_and_direct(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}]})
+    mary = (await js.call({"do": "roster"}))["result"]["phoneNumber"]
+    john, events = await python_client(hub, nickname="John")
+    await john.send_message("hi all <b>")
+    await john.send_message("psst", to=mary)
+    line = await js.wait_for(lambda event: event["event"] == "message" and event["message"]["text"] == "hi all <b>")
+    assert line["message"]["from"] == john.phone_number and line["message"]["nickname"] == "John"
+    assert line["message"]["direct"] is False
+    direct = await js.wait_for(lambda event: event["event"] == "message" and event["message"]["text"] == "psst")
+    assert direct["message"]["to"] == mary and direct["message"]["direct"] is True
+    assert direct["message"]["directSeq"] == 1
+
+    sent = await js.call({"do": "send", "text": "hello John"})
+    assert sent["ok"] and sent["result"]["text"] == "hello John" and sent["result"]["nickname"] == "Mary"
+    whisper = await js.call({"do": "send", "text": "just you", "to": john.phone_number})
+    assert whisper["result"]["to"] == john.phone_number and whisper["result"]["directSeq"] == 2  # Mary's second
+    seen = await events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "just you")
+    assert seen.to == john.phone_number and seen.sender == mary
+    assert [e.text for e in events.of_type(ChatMessage) if e.sender == mary] == ["hello John", "just you"]
+
+    refused = await js.call({"do": "send", "text": "x", "to": "ZZZZZ"})
+    assert refused["ok"] is False and refused["code"] == "unknown_recipient"
+
+
+async def test_update_properties_reaches_the_python_side(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    _john, events = await python_client(hub, nickname="John")
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}], "read": ["away"]})
+    mary = (await js.call({"do": "roster"}))["result"]["phoneNumber"]
+    updated = await js.call({"do": "update", "properties": {"away": "lunch"}})
+    assert updated["result"]["reads"] == {"away": "lunch"}
+    assert updated["result"]["properties"] == {"nickname": "Mary", "away": "lunch"}
+    seen = await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == mary and e.get("away"))
+    assert seen.away == "lunch" and seen.nickname == "Mary"
+
+
+async def test_disconnect_closes_with_1000_and_python_sees_offline_at_once(
+    lasting_hub: Hub, nodes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ozchat.hub")
+    js = await nodes(lasting_hub)
+    _john, events = await python_client(lasting_hub, nickname="John")
+    await js.call({"do": "connect", "args": [js_address(lasting_hub), "Webphone1", {"nickname": "Mary"}]})
+    mary = (await js.call({"do": "roster"}))["result"]["phoneNumber"]
+    await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == mary)
+    await js.call({"do": "disconnect"})
+    closed = await js.state("CONNECTION_CLOSED")
+    assert closed["details"] == {"code": 1000, "reason": "disconnected"}
+    # The grace period is 300 s: OFFLINE within the wait means the hub took the close as leaving.
+    await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == mary
+                          and e.status is ClientStatus.OFFLINE)
+    assert f"{mary} disconnected from line 'Webphone1' (code 1000)" in caplog.messages
+    assert (await js.call({"do": "roster"}))["result"]["state"] == "CONNECTION_CLOSED"
+    refused = await js.call({"do": "send", "text": "too late"})
+    assert refused["code"] == "not_connected"
+
+
+async def test_a_dropped_socket_resumes_the_number_and_misses_nothing(lasting_hub: Hub, nodes) -> None:
+    async with Relay(lasting_hub.port) as relay:
+        js = await nodes(lasting_hub)
+        john, events = await python_client(lasting_hub, nickname="John")
+        await js.call({"do": "connect", "args": [js_address(relay), "Webphone1", {"nickname": "Mary"}]})
+        mary = (await js.call({"do": "roster"}))["result"]["phoneNumber"]
+        await john.send_message("before")
+        await js.wait_for(lambda event: event["event"] == "message" and event["message"]["text"] == "before")
+
+        relay.hold()  # the reconnect waits at the relay until the messages below are sent
+        relay.cut()
+        dropped = await js.state("CONNECTION_CLOSED")
+        assert dropped["details"]["retrying"] is True
+        await john.send_message("while away")
+        await john.send_message("to you while away", to=mary)
+        queued = js.tell({"do": "send", "text": "typed while away"})
+        relay.release()
+
+        resumed = await js.state("ACCESS_GRANTED", after=1)
+        assert resumed["details"] == {"phoneNumber": mary, "resumed": True, "historyReset": False}
+        ack = await js.wait_for(lambda event: event["event"] == "reply" and event["ref"] == queued)
+        assert ack["ok"] is True
+        await john.send_message("after")
+        await js.wait_for(lambda event: event["event"] == "message" and event["message"]["text"] == "after")
+        await events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "typed while away")
+
+    texts = [event["message"]["text"] for event in js.of("message")]
+    assert texts == ["before", "while away", "to you while away", "typed while away", "after"]
+    assert [e.text for e in events.of_type(ChatMessage)].count("typed while away") == 1
+    # Nobody saw Mary go: no presence change about her after she joined.
+    assert [e.status for e in events.of_type(ClientInfo) if e.phone_number == mary] == [ClientStatus.ONLINE]

@@ -42,7 +42,7 @@ class Journal:
     def append(self, entry: bytes, about: Outbox | None) -> None:
         self._entries.append(entry)
         self._abouts.append(about)
-        if about is not None:
+        if about is not None and about in self.readers:  # a newcomer reads from after its own entry
             self._about.add(about)
         if not self._due:
             self._due = True

@@ -111,9 +111,13 @@ class EntryCache:
     def encoded_all(self, items: list[Item]) -> list[bytes]:
         """`encoded` for each item: a roster, N entries for each of N newcomers, looked up in one pass."""
         found: list[bytes | None] = list(map(self._entries.get, map(id, items)))
-        if None in found:
-            return [self.encoded(item) if entry is None else entry for entry, item in zip(found, items, strict=True)]
-        return found  # type: ignore[return-value]  # no None in it
+        missing = 0
+        while True:  # the few not found: frames (welcome, replay, synced) and entries new to the cache
+            try:
+                missing = found.index(None, missing)
+            except ValueError:
+                return found  # type: ignore[return-value]  # every None replaced
+            found[missing] = self.encoded(items[missing])
 
 
 class Pending:

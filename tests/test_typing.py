@@ -14,6 +14,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import ChatMessage, ClientInfo, ClientStatus, Synced, TypingNotice
+from ozchat.hub import Hub
+from ozchat.hub.limits import RateLimit
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "protocol.schema.json").read_text("utf-8"))
 
@@ -196,3 +198,15 @@ async def test_offline_is_what_ends_a_typing_of_someone_who_left(connect):
     gone = await john_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
     assert gone.phone_number == mary.phone_number or gone.display_name == "Mary"
     assert [e.stopped for e in _typing(john_events)] == [False]
+
+
+async def test_typing_frames_count_against_the_frame_rate():
+    # The hello and two frames spend the burst; at this rate no frame comes back in a test's time.
+    async with Hub("127.0.0.1", 0, rate_limit=RateLimit(rate=0.001, burst=3)) as hub:
+        ws, _ = await _raw(hub, "Mary")
+        await ws.send(json.dumps({"type": "typing"}))
+        await ws.send(json.dumps({"type": "typing", "stopped": True}))
+        await ws.send(json.dumps({"type": "typing", "id": "t-3"}))
+        error = (await _until(ws, "error"))[-1]
+        assert (error["code"], error["id"]) == ("rate_limited", "t-3") and error["retryAfter"] > 0
+        await ws.close()

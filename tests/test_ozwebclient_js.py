@@ -9,6 +9,7 @@ for the events it expects.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -21,11 +22,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ozchat import OzWebClient
+from ozchat.bundled_avatars import bundled_avatar
 from ozchat.hub import Hub
-from ozchat.protocol import ChatMessage, ClientInfo, ClientStatus
+from ozchat.hub.avatars import UploadStore
+from ozchat.protocol import ChatMessage, ClientInfo, ClientStatus, TypingNotice
 
 from conftest import Recorder
 from relay import Relay
@@ -326,3 +330,67 @@ async def test_a_dropped_socket_resumes_the_number_and_misses_nothing(lasting_hu
     assert [e.text for e in events.of_type(ChatMessage)].count("typed while away") == 1
     # Nobody saw Mary go: no presence change about her after she joined.
     assert [e.status for e in events.of_type(ClientInfo) if e.phone_number == mary] == [ClientStatus.ONLINE]
+
+
+async def test_server_addresses_are_read_as_ozeki_reads_them_and_avatars_resolved_safely(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    await js.call({"do": "connect", "args": [f"ws://127.0.0.1:{hub.port}/", "Webphone1", {"nickname": "Mary"}]})
+    urls = (await js.call({
+        "do": "urls",
+        "servers": ["localhost", "example.org:8080", "[::1]:9000", "::1", "wss://hub.example/chat", "http://x", "a:b"],
+        "avatars": ["cat", "3f9c.png", "https://pics.example/1.png", "javascript:alert(1)", "../etc", "a b"],
+    }))["result"]
+    assert urls["servers"] == [
+        "ws://localhost:7779/", "ws://example.org:8080/", "ws://[::1]:9000/", "ws://[::1]:7779/",
+        "wss://hub.example/chat", {"error": "not a ws:// or wss:// address: http://x"},
+        {"error": "bad port in server address a:b"},
+    ]
+    base = f"http://127.0.0.1:{hub.port}/avatars/"
+    assert urls["avatars"] == [base + "cat", base + "3f9c.png", "https://pics.example/1.png", None, None, None]
+
+
+async def test_an_uploaded_avatar_is_named_by_the_hub_and_served(tmp_path: Path, nodes) -> None:
+    async with Hub("127.0.0.1", 0, uploads=UploadStore(tmp_path / "uploads")) as hub:
+        js = await nodes(hub)
+        await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}]})
+        png = bundled_avatar("fox")
+        assert png is not None
+        uploaded = await js.call({"do": "upload", "base64": base64.b64encode(png).decode()})
+        name = uploaded["result"]
+        assert re.fullmatch(r"[0-9a-f]{32}\.png", name)
+        async with httpx.AsyncClient() as http:
+            served = await http.get(f"http://127.0.0.1:{hub.port}/avatars/{name}")
+        assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+        refused = await js.call({"do": "upload", "base64": base64.b64encode(b"not an image").decode()})
+        assert refused["ok"] is False and refused["code"] == "not_an_image"
+
+
+async def test_typing_goes_both_ways_and_is_sent_once_while_keys_are_pressed(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}]})
+    mary = (await js.call({"do": "roster"}))["result"]["phoneNumber"]
+    john, events = await python_client(hub, nickname="John")
+    await js.wait_for(lambda event: event["event"] == "client" and event["phoneNumber"] == john.phone_number)
+    sent = [(await js.call({"do": "typing", "to": None}))["result"] for _ in range(3)]
+    assert sent == [True, False, False]  # one frame, however many keys, within the refresh time
+    notice = await events.wait_for(lambda e: isinstance(e, TypingNotice))
+    assert notice.sender == mary and notice.to is None and notice.stopped is False
+    assert (await js.call({"do": "typing", "to": None, "stopped": True}))["result"] is True
+    assert (await js.call({"do": "typing", "to": None, "stopped": True}))["result"] is False  # only after a typing
+    await events.wait_for(lambda e: isinstance(e, TypingNotice) and e.stopped)
+
+    await john.send_typing(to=mary)
+    seen = await js.wait_for(lambda event: event["event"] == "typing")
+    assert seen == {"event": "typing", "from": john.phone_number, "to": mary, "stopped": False}
+
+
+async def test_the_script_is_revalidated_by_its_etag(hub: Hub) -> None:
+    url = f"http://127.0.0.1:{hub.port}/ozwebclient.js"
+    async with httpx.AsyncClient() as http:
+        first = await http.get(url)
+        again = await http.get(url, headers={"If-None-Match": first.headers["etag"]})
+        other = await http.get(url, headers={"If-None-Match": '"0"'})
+    assert first.status_code == 200 and b"OzWebClient" in first.content
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == first.headers["etag"]
+    assert other.status_code == 200 and other.content == first.content

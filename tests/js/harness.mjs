@@ -7,9 +7,11 @@
 //   {"do": "connect", "args": [serverAddress, line, properties, token], "read": ["nickname", ...]}
 //   {"do": "send", "ref": "r1", "text": "hi", "to": "Qdb3W"}
 //   {"do": "update", "ref": "r2", "properties": {...}}
-//   {"do": "roster", "ref": "r3"}          {"do": "disconnect", "ref": "r4"}      {"do": "exit"}
+//   {"do": "upload", "ref": "r3", "base64": "..."}     {"do": "typing", "ref": "r4", "to": null, "stopped": false}
+//   {"do": "urls", "ref": "r5", "servers": [...], "avatars": [...]}
+//   {"do": "roster", "ref": "r6"}          {"do": "disconnect", "ref": "r7"}      {"do": "exit"}
 // Everything it hears is written to stdout as one JSON object a line: {"event": "state" | "client"
-// | "message" | "error" | "synced" | "gap" | "reply" | "loaded", ...}.
+// | "message" | "typing" | "error" | "synced" | "gap" | "reply" | "loaded", ...}.
 import * as readline from "node:readline";
 import * as vm from "node:vm";
 
@@ -47,6 +49,7 @@ client.onMessageReceived((message) => say({ event: "message", message }));
 client.onErrorOccured((error) => say({ event: "error", error }));
 client.onSynced((synced) => say({ event: "synced", ...synced }));
 client.onGap((gap) => say({ event: "gap", ...gap }));
+client.onTyping((typing) => say({ event: "typing", ...typing }));
 
 function reply(ref, promise) {
   promise.then(
@@ -72,6 +75,25 @@ const commands = {
       state: client.getConnectionState(),
       clients: client.getClients().map(describe),
       avatar: client.avatarUrl("cat"),
+    }));
+  },
+  upload(command) {
+    reply(command.ref, client.uploadAvatar(Buffer.from(command.base64, "base64")));
+  },
+  typing(command) {
+    reply(command.ref, Promise.resolve(client.sendTyping(command.to, command.stopped)));
+  },
+  urls(command) {
+    const attempt = (make) => {
+      try {
+        return make();
+      } catch (error) {
+        return { error: error.message };
+      }
+    };
+    reply(command.ref, Promise.resolve({
+      servers: command.servers.map((address) => attempt(() => globalThis.OzWebClient.serverUrl(address))),
+      avatars: command.avatars.map((avatar) => client.avatarUrl(avatar)),
     }));
   },
   disconnect(command) {

@@ -20,6 +20,7 @@
   var BACKOFF_CAP_S = 30; // ... up to this, as the Python client's ReconnectPolicy
   var RATE_LIMIT_PAUSES_S = [0.2, 0.4, 0.8, 1.6, 3.2]; // before resending a rate-limited request
   var ANSWERS_REMEMBERED = 256; // answered ids: a second answer to a resent request is dropped
+  var TYPING_REFRESH_MS = 3000; // while keys are pressed, one typing frame per conversation this often
   var RESERVED = { phoneNumber: true, status: true, properties: true };
 
   var ConnectionState = Object.freeze({
@@ -139,7 +140,7 @@
 
   /** One connection to one line of a hub, across reconnects. The global OzWebClient is one of these. */
   function Client() {
-    this._listeners = { state: [], client: [], message: [], error: [], synced: [], gap: [] };
+    this._listeners = { state: [], client: [], message: [], error: [], synced: [], gap: [], typing: [] };
     this._clientSecret = randomText(32, URL_SAFE);
     this._reset();
     this._state = null;
@@ -165,6 +166,7 @@
     this._socket = null;
     this._failures = 0;
     this._timers = new Set();
+    this._typingSent = new Map(); // conversation ("" the line, else a phone number) -> when a typing went out
   };
 
   Client.prototype._on = function (kind, fn) {
@@ -206,6 +208,7 @@
   Client.prototype.onErrorOccured = function (fn) { this._on("error", fn); };
   Client.prototype.onSynced = function (fn) { this._on("synced", fn); };
   Client.prototype.onGap = function (fn) { this._on("gap", fn); };
+  Client.prototype.onTyping = function (fn) { this._on("typing", fn); };
 
   Client.prototype._setState = function (state, details) {
     this._state = state;
@@ -515,6 +518,47 @@
     });
   };
 
+  /**
+   * Give the hub an avatar image (the bytes of a PNG, JPEG, GIF or WebP file, 256 KiB at most, as an
+   * ArrayBuffer or a typed array). A Promise of its name: share it as the `avatar` property.
+   */
+  Client.prototype.uploadAvatar = function (image) {
+    var bytes = image instanceof ArrayBuffer ? new Uint8Array(image)
+      : ArrayBuffer.isView(image) ? new Uint8Array(image.buffer, image.byteOffset, image.byteLength) : null;
+    if (bytes === null) return Promise.reject(new TypeError("an image is an ArrayBuffer or a typed array"));
+    var binary = "";
+    for (var i = 0; i < bytes.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return this._request({ type: "upload", data: root.btoa(binary) }).then(function (uploaded) {
+      return uploaded.name;
+    });
+  };
+
+  /**
+   * Call on every key pressed in a conversation (the line, or with `to` a direct one): at most one
+   * typing frame goes out every 3 s; with `stopped` (the input was cleared, or the message is being
+   * sent) one stop, only after a typing. Nothing waits or is resent: true when a frame went out.
+   */
+  Client.prototype.sendTyping = function (to, stopped) {
+    var conversation = to === undefined || to === null ? "" : String(to);
+    var now = Date.now();
+    var last = this._typingSent.get(conversation);
+    if (!this._open || !this._socket) return false;
+    var frame = { type: "typing" };
+    if (conversation) frame.to = conversation;
+    if (stopped) {
+      if (last === undefined) return false;
+      this._typingSent.delete(conversation);
+      frame.stopped = true;
+    } else {
+      if (last !== undefined && now - last < TYPING_REFRESH_MS) return false;
+      this._typingSent.set(conversation, now);
+    }
+    this._socket.send(JSON.stringify(frame));
+    return true;
+  };
+
   /** This client as others see it (a clientInfo), or null before the first welcome. */
   Client.prototype.getMe = function () {
     if (this._phoneNumber === null) return null;
@@ -551,6 +595,10 @@
       this._emit("error", [{ code: frame.code, message: frame.message, id: frame.id }]);
     } else if (frame.type === "synced") {
       this._emit("synced", [{ lastSeq: frame.lastSeq }]);
+    } else if (frame.type === "typing" && typeof frame.from === "string") {
+      var typing = { from: frame.from, stopped: frame.stopped === true };
+      if (typeof frame.to === "string") typing.to = frame.to;
+      this._emit("typing", [typing]);
     } else if (frame.type === "gap") {
       this._emit("gap", [{ afterSeq: frame.afterSeq, beforeSeq: frame.beforeSeq, direct: frame.direct === true }]);
     }

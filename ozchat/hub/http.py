@@ -1,4 +1,5 @@
-"""The hub's plain HTTP: /healthz, /avatars/<name>, /ozwebclient.js, and the checks before a WebSocket upgrade.
+"""The hub's plain HTTP: /healthz, /avatars/<name>, /ozwebclient.js, the web chat page, and the checks
+before a WebSocket upgrade.
 
 Avatar images are read (and Pillow loaded) only when one is asked for, off the event loop.
 """
@@ -23,6 +24,7 @@ from ..bundled_avatars import bundled_avatar
 from ..protocol import PROTOCOL_VERSION
 from .limits import AddressLimiter, Network, client_address
 from .origins import normalize_origin, origin_allowed
+from .pages import is_page_path, page_file, security_headers, web_file
 
 if TYPE_CHECKING:
     from .avatars import UploadStore
@@ -65,6 +67,8 @@ class HttpRoutes:
             return await self._avatar_response(connection, request, path.removeprefix("/avatars/"))
         if path == "/ozwebclient.js":
             return await _script_response(connection, request)
+        if is_page_path(path) and not _asks_for_websocket(request):
+            return _page_response(connection, request, path)
         origins, hosts = request.headers.get_all("Origin"), request.headers.get_all("Host")
         host = hosts[0] if len(hosts) == 1 else None
         loopback = _is_loopback_address(connection.local_address)
@@ -120,6 +124,24 @@ async def _script_response(connection: ServerConnection, request: Request) -> Re
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _asks_for_websocket(request: Request) -> bool:
+    return any(value.strip().lower() == "websocket" for value in request.headers.get_all("Upgrade"))
+
+
+def _page_response(connection: ServerConnection, request: Request, path: str) -> Response:
+    """The web chat page or one of its files, with the headers that keep it to this hub."""
+    found = page_file(path)
+    if found is None:
+        response = respond(connection, HTTPStatus.NOT_FOUND, b"no such line name\n", "text/plain")
+    else:
+        name, content_type = found
+        response = respond(connection, HTTPStatus.OK, web_file(name), content_type)
+    hosts = request.headers.get_all("Host")
+    for header, value in security_headers(hosts[0] if len(hosts) == 1 else None).items():
+        response.headers[header] = value
     return response
 
 

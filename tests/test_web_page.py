@@ -1,0 +1,218 @@
+"""The web chat page the hub serves: its routes and headers over plain HTTP, and the page itself
+in a real headless Chromium (tests/browser.py) against a real hub, beside real Python clients."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from ozchat import OzWebClient
+from ozchat.bundled_avatars import bundled_names
+from ozchat.hub import Hub
+from ozchat.hub.limits import AddressLimits, WindowLimit
+from ozchat.protocol import ChatMessage, ClientInfo
+from ozchat.text import printable
+
+from browser import ROSTER_AVATAR, chromium, join_from_page, log_line_with, page_url, started_web_hub
+from conftest import Recorder
+from relay import Relay
+from tui.test_notifications import HOSTILE_TEXTS
+
+pytestmark = pytest.mark.timeout(60)
+
+HOSTILE_HTML = "<img src=x onerror=\"document.title='pwned'\"><b>bold</b> & <script>document.title='pwned'</script>"
+
+
+@pytest.fixture
+async def web_hub(tmp_path) -> AsyncIterator[Hub]:
+    async with started_web_hub(tmp_path) as running:
+        yield running
+
+
+async def python_client(hub: Hub | Relay, nickname: str, **properties: str) -> tuple[OzWebClient, Recorder]:
+    client = OzWebClient(ping_interval=None)
+    events = Recorder(client)
+    await client.connect(hub.url, "Webphone1", {"nickname": nickname, **properties})
+    return client, events
+
+
+def message_with(text: str) -> Callable[[object], bool]:
+    return lambda event: isinstance(event, ChatMessage) and event.text == text
+
+
+# ---- routes and headers -------------------------------------------------------------------
+
+
+async def test_the_page_and_its_files_are_served_with_a_policy_that_keeps_them_to_the_hub(web_hub):
+    async with httpx.AsyncClient(trust_env=False) as http:
+        root = await http.get(page_url(web_hub.port))
+        on_line = await http.get(page_url(web_hub.port, "/line/Webphone%201x"))
+        named = await http.get(page_url(web_hub.port, "/line/Team-%C3%A9"))
+        script = await http.get(page_url(web_hub.port, "/chat.js"))
+        style = await http.get(page_url(web_hub.port, "/chat.css"))
+        bad_line = await http.get(page_url(web_hub.port, "/line/" + "x" * 65))
+    assert root.status_code == 200 and root.headers["content-type"] == "text/html; charset=utf-8"
+    assert named.status_code == 200 and named.content == root.content
+    assert on_line.status_code == 404 and bad_line.status_code == 404  # no line has such a name
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert style.headers["content-type"] == "text/css; charset=utf-8"
+    for response in (root, named, script, style, on_line):
+        policy = dict(
+            directive.strip().split(" ", 1) for directive in response.headers["content-security-policy"].split(";")
+        )
+        assert policy["default-src"] == "'self'" and policy["script-src"] == "'self'"
+        assert policy["connect-src"] == f"'self' ws://127.0.0.1:{web_hub.port} wss://127.0.0.1:{web_hub.port}"
+        assert policy["frame-ancestors"] == "'none'" and policy["object-src"] == "'none'"
+        assert "unsafe" not in response.headers["content-security-policy"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+    # Nothing the page loads comes from another host, and it has no inline script or style.
+    html = root.text
+    assert re.findall(r'(?:src|href)="([^"]*)"', html) and all(
+        link.startswith("/") and not link.startswith("//") for link in re.findall(r'(?:src|href)="([^"]*)"', html)
+    )
+    assert "<script>" not in html and "style=" not in html and "<style" not in html
+    # Every bundled avatar, and only those, can be chosen on the page.
+    assert re.findall(r'name="avatar" value="([^"]+)"', html) == bundled_names()
+
+
+async def test_a_host_header_that_names_no_host_is_left_out_of_the_policy(web_hub):
+    async with httpx.AsyncClient(trust_env=False) as http:
+        response = await http.get(page_url(web_hub.port), headers={"Host": "a b;script-src *"})
+    assert response.status_code == 200
+    assert "connect-src 'self';" in response.headers["content-security-policy"]
+    assert "script-src *" not in response.headers["content-security-policy"]
+
+
+async def test_loading_the_page_does_not_count_against_the_connection_limit():
+    async with Hub("127.0.0.1", 0, address_limits=AddressLimits(connections=WindowLimit(1, 60.0))) as hub:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            for path in ("/", "/line/Webphone1", "/chat.js", "/chat.css", "/"):
+                assert (await http.get(page_url(hub.port, path))).status_code == 200
+        client, _ = await python_client(hub, "First")  # the one connection this address may open
+        await client.disconnect()
+
+
+async def test_a_websocket_to_the_page_address_still_joins(web_hub):
+    # "/" is the page for a browser's GET and the hub for a WebSocket upgrade.
+    client, _ = await python_client(web_hub, "Plain")
+    assert client.phone_number
+    await client.disconnect()
+
+
+# ---- the page in a browser ----------------------------------------------------------------
+
+
+async def test_the_policy_refuses_inline_script_and_other_origins_in_the_browser(web_hub):
+    async with chromium() as page:
+        await page.open(page_url(web_hub.port))
+        await page.script(
+            "window.violations = [];"
+            "document.addEventListener('securitypolicyviolation', (e) => window.violations.push(e.effectiveDirective));"
+            "const inline = document.createElement('script');"
+            "inline.textContent = 'window.inlineRan = true';"
+            "document.body.append(inline);"
+            "const picture = document.createElement('img');"
+            "picture.src = 'http://localhost:' + arguments[0] + '/avatars/cat';"
+            "document.body.append(picture);"
+            "new WebSocket('ws://localhost:' + arguments[0] + '/');",
+            web_hub.port,
+        )
+        seen = await page.wait_for_script(
+            "return window.violations.length >= 3 ? window.violations : null", "three policy violations"
+        )
+        assert sorted(seen) == ["connect-src", "img-src", "script-src-elem"], seen
+        assert await page.script("return window.inlineRan === undefined")
+
+
+async def test_a_browser_and_a_python_client_see_each_other_and_chat_both_ways(web_hub):
+    mary, mary_events = await python_client(web_hub, "Mary", avatar="cat")
+    try:
+        async with chromium() as page:
+            anna = await join_from_page(page, page_url(web_hub.port, "/line/Webphone1"), "Anna", avatar="fox")
+
+            # Each sees the other, the page with Mary's avatar from its own hub.
+            src = await page.wait_for_script(ROSTER_AVATAR, "Mary's avatar in the page's list", mary.phone_number)
+            assert src == f"http://127.0.0.1:{web_hub.port}/avatars/cat"
+            seen = await mary_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == anna)
+            assert (seen.status, seen.nickname, seen.avatar) == ("ONLINE", "Anna", "fox")
+
+            # Line messages both ways.
+            await page.type_into("text", "hello from the browser")
+            await page.click("#composer button")
+            got = await mary_events.wait_for(message_with("hello from the browser"))
+            assert (got.sender, got.nickname, got.to) == (anna, "Anna", None)
+            await mary.send_message("hello from python")
+            assert (await log_line_with(page, "hello from python")).endswith("Mary:hello from python")
+
+            # Direct messages both ways.
+            await page.script("document.getElementById('to').value = arguments[0]", mary.phone_number)
+            await page.type_into("text", "psst, Mary")
+            await page.click("#composer button")
+            got = await mary_events.wait_for(message_with("psst, Mary"))
+            assert (got.sender, got.to) == (anna, mary.phone_number)
+            await mary.send_message("psst, Anna", to=anna)
+            line = await log_line_with(page, "psst, Anna")
+            assert "Mary \u2192 Anna (direct)" in line
+            assert await page.script(
+                "return [...document.querySelectorAll('#log li.direct')].map((li) => li.textContent)"
+                ".filter((t) => t.includes('psst')).length"
+            ) == 2
+
+            # Mary leaves: the page drops her from the list and says so.
+            await mary.disconnect()
+            await log_line_with(page, "Mary is OFFLINE")
+            assert not await page.script(
+                "return document.querySelector(`#roster li[data-phone-number='${arguments[0]}']`)", mary.phone_number
+            )
+    finally:
+        await mary.disconnect()
+
+
+async def test_other_peoples_text_is_shown_as_text_and_never_runs(web_hub):
+    async with chromium() as page:
+        await join_from_page(page, page_url(web_hub.port), "Anna")
+        title = await page.script("return document.title")
+        mallory, _ = await python_client(web_hub, "<b>Mallory</b>", avatar="javascript:alert(1)")
+        try:
+            await log_line_with(page, "<b>Mallory</b> is ONLINE")
+            texts = [HOSTILE_HTML, *HOSTILE_TEXTS]
+            for text in texts:
+                await mallory.send_message(text)
+            shown = await page.wait_for_script(
+                "const lines = [...document.querySelectorAll('#log li.message')];"
+                "return lines.length >= arguments[0] ? lines.map((li) => li.textContent) : null",
+                "every message in the page's chat",
+                len(texts),
+            )
+            # As the terminal shows them: controls and direction marks as visible stand-ins, markup as typed.
+            assert [line.partition("<b>Mallory</b>:")[2] for line in shown] == [printable(text) for text in texts]
+            # Nothing of it became markup: the chat holds only the page's own elements.
+            tags = await page.script(
+                "return [...document.querySelectorAll('#log *, #roster *')].map((e) => e.tagName.toLowerCase())"
+            )
+            assert set(tags) <= {"li", "span", "img"}
+            assert not await page.script("return document.querySelector('#log img, #log b, #log script, #roster b')")
+            assert await page.script("return document.title") == title
+            # An avatar that names no picture on the hub shows the initial, fetching nothing.
+            initial = await page.script(
+                "const item = document.querySelector(`#roster li[data-phone-number='${arguments[0]}']`);"
+                "return item.querySelector('.avatar').tagName + ' ' + item.querySelector('.avatar').textContent",
+                mallory.phone_number,
+            )
+            assert initial == "SPAN <"
+        finally:
+            await mallory.disconnect()
+
+
+async def test_a_dropped_connection_shows_reconnecting_and_comes_back(web_hub):
+    async with Relay(web_hub.port) as relay, chromium() as page:
+        await join_from_page(page, page_url(relay.port), "Anna")
+        await page.wait_for_script("return document.getElementById('connection').className === 'online'", "online")
+        relay.cut()
+        await log_line_with(page, "connection lost; reconnecting")
+        await log_line_with(page, "connected again")
+        assert await page.script("return document.getElementById('connection').className") == "online"

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from PIL import Image
 
 from ozchat import OzWebClient
 from ozchat.bundled_avatars import bundled_names
@@ -216,3 +217,39 @@ async def test_a_dropped_connection_shows_reconnecting_and_comes_back(web_hub):
         await log_line_with(page, "connection lost; reconnecting")
         await log_line_with(page, "connected again")
         assert await page.script("return document.getElementById('connection').className") == "online"
+
+
+async def test_a_picture_chosen_on_the_page_is_uploaded_and_shared_by_name(web_hub, tmp_path):
+    picture = tmp_path / "me.png"
+    Image.new("RGB", (90, 60), (20, 160, 90)).save(picture)
+    mary, mary_events = await python_client(web_hub, "Mary")
+    try:
+        async with chromium() as page:
+            await page.open(page_url(web_hub.port))
+            await page.wait_for_script("return !document.getElementById('join-button').disabled", "the page to start")
+            await page.type_into("nickname", "Anna")
+            await page.type_into("upload", str(picture))
+            await page.click("#join-button")
+            seen = await mary_events.wait_for(
+                lambda e: isinstance(e, ClientInfo) and e.nickname == "Anna" and e.get("avatar") is not None
+            )
+            assert re.fullmatch(r"[0-9a-f]{32}\.png", seen.avatar)
+            # The page shows it too, fetched from its own hub, where Mary's client finds it as well.
+            own = await page.wait_for_script(
+                "const img = document.querySelector('#roster li.me img.avatar');"
+                "return img && img.complete && img.naturalWidth > 0 ? img.getAttribute('src') : null",
+                "the page's own uploaded avatar",
+            )
+            assert own == f"http://127.0.0.1:{web_hub.port}/avatars/{seen.avatar}"
+
+            # Something that is no picture: the hub refuses it, the page says so and stays joined.
+            fake = tmp_path / "fake.png"
+            fake.write_bytes(b"<html>surely a picture</html>")
+            await page.click("#leave")
+            await page.type_into("upload", str(fake))
+            await page.click("#join-button")
+            refused = await log_line_with(page, "Your picture was not taken")
+            assert "image" in refused
+            assert await page.script("return document.getElementById('connection').className") == "online"
+    finally:
+        await mary.disconnect()

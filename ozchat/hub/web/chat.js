@@ -242,18 +242,9 @@
     return chosen ? chosen.value : "";
   }
 
-  function base64Of(buffer) {
-    const bytes = new Uint8Array(buffer);
-    let binary = "";
-    for (let at = 0; at < bytes.length; at += 0x8000) {
-      binary += String.fromCharCode(...bytes.subarray(at, at + 0x8000));
-    }
-    return btoa(binary);
-  }
-
   async function uploadPicture(file) {
     try {
-      const name = await OzWebClient.uploadAvatar(base64Of(await file.arrayBuffer()));
+      const name = await OzWebClient.uploadAvatar(await file.arrayBuffer());
       await OzWebClient.updateProperties({ avatar: name });
       me.avatar = name;
       showMe();
@@ -318,7 +309,6 @@
       ui.line.value = line;
       ui.line.readOnly = true;
     }
-    if (typeof OzWebClient.uploadAvatar !== "function") ui.upload.closest("label").hidden = true;
     OzWebClient.onConnectionStateChanged(connectionStateChanged);
     OzWebClient.onClientStateChanged(clientStateChanged);
     OzWebClient.onMessageReceived(messageReceived);

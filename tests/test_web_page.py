@@ -246,6 +246,10 @@ async def test_a_picture_chosen_on_the_page_is_uploaded_and_shared_by_name(web_h
             fake = tmp_path / "fake.png"
             fake.write_bytes(b"<html>surely a picture</html>")
             await page.click("#leave")
+            left = await mary_events.wait_for(
+                lambda e: isinstance(e, ClientInfo) and e.phone_number == seen.phone_number and e.status == "OFFLINE"
+            )
+            assert left.nickname == "Anna"
             await page.type_into("upload", str(fake))
             await page.click("#join-button")
             refused = await log_line_with(page, "Your picture was not taken")
@@ -253,3 +257,20 @@ async def test_a_picture_chosen_on_the_page_is_uploaded_and_shared_by_name(web_h
             assert await page.script("return document.getElementById('connection').className") == "online"
     finally:
         await mary.disconnect()
+
+
+async def test_the_page_asks_for_the_hubs_token_and_says_when_it_is_refused():
+    async with Hub("127.0.0.1", 0, token="s3cret-token") as hub, chromium() as page:
+        await page.open(page_url(hub.port))
+        await page.wait_for_script("return !document.getElementById('join-button').disabled", "the page to start")
+        await page.type_into("nickname", "Anna")
+        await page.type_into("token", "wrong")
+        await page.click("#join-button")
+        refusal = await page.wait_for_script(
+            "return document.getElementById('join-error').textContent", "the refusal on the join form"
+        )
+        assert refusal.startswith("The hub refused:") and "token" in refusal
+        await page.type_into("token", "s3cret-token")
+        await page.click("#join-button")
+        await page.wait_for_script("return document.getElementById('connection').className === 'online'", "joined")
+        assert await page.script("return document.getElementById('join-error').textContent") == ""

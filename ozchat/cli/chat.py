@@ -86,6 +86,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
             chat_logs=LineLogs(logs_root(), server, line) if args.log else None,
             input_history=InputHistory(input_history_path(server, line), root=input_history_root()),
             ignoring=IgnoreList(ignored_path(server, line), root=ignored_root()),
+            avatar_file=avatar_file,  # each line's connection shares it once uploaded
         )
 
     first, *more_lines = chat_lines(args)
@@ -94,7 +95,7 @@ def build_chat_app(args: argparse.Namespace, nickname: str, local_hub: LocalHub 
         parts.client,
         join=parts.join,
         avatars=AvatarService(base_url=base_url, cafile=args.cafile),
-        avatar_file=avatar_file,
+        avatar_file=parts.avatar_file,
         theme=args.theme,
         max_chat_lines=args.scrollback,
         settings_file=settings_path(),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..exceptions import OzchatError
+from ..exceptions import OzchatError, ProtocolError
+from ..protocol import validate_line
 
 
 class CommandError(OzchatError):
@@ -243,7 +244,10 @@ def parse(line: str) -> Command:
     if name == "join":
         if not argument or len(argument.split()) != 1:
             raise _usage(name)
-        return JoinLine(argument)
+        try:
+            return JoinLine(validate_line(argument))
+        except ProtocolError as error:  # said here, rather than by a connection the hub refuses
+            raise CommandError(f"cannot join {argument}: {error.message}") from None
     if name == "part":
         return _no_arguments(name, rest, Part())
     if name == "help":

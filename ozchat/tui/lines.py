@@ -200,9 +200,11 @@ class LineSession:
 
 
 def same_hub(first: LineParts, line: str) -> LineParts:
-    """A line joined like the `first`: the same hub, properties and token, with a client of its own; no files."""
+    """A line joined like the `first`: the same hub, properties, token and avatar file, with a client of its own;
+    no files kept."""
     join = first.join
-    return LineParts(OzWebClient(), Join(join.server, line, join.properties, join.token) if join else None)
+    joining = Join(join.server, line, join.properties, join.token) if join else None
+    return LineParts(OzWebClient(), joining, avatar_file=first.avatar_file)
 
 
 async def join_line(app: OzChatApp, name: str, *, activate: bool = True) -> LineSession:

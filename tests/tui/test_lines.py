@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 from textual._xterm_parser import XTermParser
 from textual.widgets import Label
 
+from ozchat import OzWebClient
+from ozchat.bundled_avatars import bundled_avatar
+from ozchat.cli import build_chat_app
 from ozchat.cli.options import build_parser, chat_lines
+from ozchat.hub import Hub
+from ozchat.hub.avatars import UploadStore
+from ozchat.protocol import MAX_LINE_CHARS
 from ozchat.settings import ChatSettings, SettingsError, load_settings
+from ozchat.tui import commands
 from ozchat.tui.app import OzChatApp
 from ozchat.tui.widgets import Composer
 
@@ -199,3 +211,58 @@ async def test_keys_follow_the_tab_bar_where_a_direct_tab_sits_after_its_line(hu
         await until(pilot, lambda: active_tab(app) == "line-2")
         terminal_sends(app, "\x1b2")
         await until(pilot, lambda: active_tab(app) == dm_tab)
+
+
+async def test_an_ignore_list_is_the_lines_own(hub, connect):
+    app = make_app(hub.url, more_lines=["Sales"])
+    async with joined(app) as pilot:
+        await both_joined(pilot, app)
+        bob_sales, _ = await connect("Sales", nickname="Bob")
+        bob_webphone, _ = await connect(nickname="Bob")
+        await until(pilot, lambda: bob_sales.phone_number in app.lines[1].roster)
+        await pilot.press("alt+2", *"/ignore Bob", "enter")
+        await until(pilot, lambda: said(app, "You now ignore Bob", "line-2"))
+        await bob_sales.send_message("hidden on sales")
+        await bob_webphone.send_message("shown on webphone1")
+        await until(pilot, lambda: said(app, "shown on webphone1") and said(app, "1 message hidden", "line-2"))
+        assert not said(app, "hidden on sales", "line-2")
+
+
+def test_join_refuses_a_line_name_the_hub_would_refuse():
+    with pytest.raises(commands.CommandError, match="cannot join"):
+        commands.parse("/join " + "x" * (MAX_LINE_CHARS + 1))
+    assert commands.parse("/join Sales") == commands.JoinLine("Sales")
+
+
+@pytest.fixture
+async def upload_hub(tmp_path) -> AsyncIterator[Hub]:
+    async with Hub("127.0.0.1", 0, uploads=UploadStore(tmp_path / "uploads"), grace=1.0) as running:
+        yield running
+
+
+async def test_the_command_line_opens_each_line_with_its_own_files_and_avatar(upload_hub, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("me.png").write_bytes(bundled_avatar("owl") or b"")
+    bob = OzWebClient(ping_interval=None)
+    await bob.connect(f"127.0.0.1:{upload_hub.port}", "Sales", {"nickname": "Bob"})
+    options = ["--host", f"127.0.0.1:{upload_hub.port}", "--nick", "John", "--avatar", "./me.png", "--no-autostart"]
+    lines = ["--line", "Webphone1", "--line", "Sales"]
+    app = build_chat_app(build_parser(ChatSettings()).parse_args([*options, *lines]), "John")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: len(app.lines) == 2 and app.lines[1].me is not None)
+            sales_number = app.lines[1].me.phone_number
+
+            def bob_sees() -> str:
+                info = bob.roster.get(sales_number)
+                return (info.get("avatar") if info is not None else None) or ""
+
+            await until(pilot, lambda: re.fullmatch(r"[0-9a-f]{32}\.png", bob_sees()) is not None)
+            ignore_files = [line.ignoring.path for line in app.lines]
+            assert [path.name for path in ignore_files if path is not None] == ["Webphone1.json", "Sales.json"]
+            await pilot.press("alt+2", *"/log", "enter")
+            await until(pilot, lambda: said(app, "This tab is logged", "line-2"))
+            logged = next(line for line in app.lines[1].tab.chat.plain_lines if "This tab is logged" in line)
+            assert "/Sales/" in logged and "/Webphone1/" not in logged
+    finally:
+        await bob.disconnect()

@@ -8,6 +8,7 @@
     │   └── ConnectionClosed   the connection ended while an operation waited on it
     ├── RequestRejected        the hub answered a request with an error frame (carries `code`)
     ├── StoreError             the hub's history store could not read or write (ozchat.hub.store)
+    ├── BackplaneError         the hub could not reach the Redis server it shares lines through
     ├── SettingsError          settings.toml cannot be read or holds a wrong value (ozchat.settings)
     ├── CommandError           a slash command was mistyped (ozchat.tui.commands)
     └── AvatarError            an avatar could not be fetched, decoded or stored (ozchat.images)
@@ -70,3 +71,7 @@ class ConnectionClosed(OzchatConnectionError):
 
 class RequestRejected(_CodedError):
     """The hub answered a request (a message, a property update) with an error frame."""
+
+
+class BackplaneError(OzchatError):
+    """A hub that shares its lines (`ozchat serve --redis`) could not reach its Redis server."""

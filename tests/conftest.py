@@ -12,7 +12,7 @@ from ozchat import OzWebClient
 from ozchat.hub import Hub
 
 from processes import processes  # noqa: F401  (a fixture, shared by the process tests)
-from redis_server import redis_server  # noqa: F401  (a fixture, for the hubs that share lines)
+from redis_server import join, redis_server, start_hub  # noqa: F401  (fixtures, for the hubs that share lines)
 from relay import Relay
 
 

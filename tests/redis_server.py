@@ -1,4 +1,5 @@
-"""A real redis-server on 127.0.0.1 for the tests of hubs that share lines: started, stopped and restarted."""
+"""A real redis-server on 127.0.0.1 for the tests of hubs that share lines (started, stopped, restarted),
+`ozchat serve --redis` hub processes on it, and real clients joining them."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from ozchat import OzWebClient
+
+from processes import Process
+
+if TYPE_CHECKING:
+    from conftest import Recorder
 
 
 def redis_server_binary() -> str:
@@ -89,3 +98,43 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+StartHub = Callable[..., Process]
+Join = Callable[..., Awaitable[tuple[OzWebClient, "Recorder"]]]
+
+
+def hub_url(hub: Process) -> str:
+    """The address a hub process printed once listening."""
+    return hub.wait_for(r"hub listening on (ws://\S+)", timeout=30)[1]
+
+
+@pytest.fixture
+def start_hub(processes, redis_server: RedisServer) -> StartHub:
+    """`ozchat serve --redis` on a free loopback port; `start_hub("--heartbeat-ttl", "1")` adds options."""
+
+    def start(*options: str) -> Process:
+        return processes(
+            "serve", "--port", "0", "--redis", redis_server.url, "--no-limits", "--log-level", "info", *options
+        )
+
+    return start
+
+
+@pytest.fixture
+async def join() -> AsyncIterator[Join]:
+    """Connect a real OzWebClient to the hub at `url`: `client, events = await join(url, nickname="Ann")`."""
+    from conftest import Recorder  # conftest imports this module: read once both are loaded
+
+    clients: list[OzWebClient] = []
+
+    async def _join(url: str, line: str = "Webphone1", **properties: Any) -> tuple[OzWebClient, Recorder]:
+        client = OzWebClient(ping_interval=None)
+        recorder = Recorder(client)
+        await client.connect(url, line, properties)
+        clients.append(client)
+        return client, recorder
+
+    yield _join
+    for client in clients:
+        await client.disconnect()

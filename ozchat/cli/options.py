@@ -58,6 +58,7 @@ def _network(text: str) -> str:
 
 CLIENT_TOKEN_VARIABLE = "OZCHAT_TOKEN"
 HUB_TOKEN_VARIABLE = "OZCHAT_HUB_TOKEN"
+REDIS_URL_VARIABLE = "OZCHAT_REDIS_URL"
 
 
 def _add_token_options(parser: argparse.ArgumentParser, variable: str, what: str, last: str = "") -> None:
@@ -328,6 +329,16 @@ def build_serve_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--keyfile", type=Path, metavar="PEM", help="the certificate's private key (default: in --certfile)"
+    )
+    parser.add_argument(
+        "--redis", default=os.environ.get(REDIS_URL_VARIABLE) or None, metavar="URL",
+        help="share lines with every hub using this Redis server, such as redis://HOST:6379/0 "
+        f"(default: ${REDIS_URL_VARIABLE}; none: this hub alone)",
+    )
+    parser.add_argument(
+        "--heartbeat-ttl", type=float, default=15.0, metavar="SECONDS",
+        help="with --redis: a hub silent this long is taken for dead, and the other hubs announce its clients "
+        "OFFLINE (default: 15)",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument(

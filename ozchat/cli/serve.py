@@ -38,6 +38,7 @@ def _address_limits(args: argparse.Namespace) -> AddressLimits:
 
 
 async def serve(args: argparse.Namespace) -> int:
+    from ..exceptions import BackplaneError
     from ..hub import Hub
     from ..hub.avatars import UploadStore
     from ..hub.store import HistoryStore, MemoryStore, SQLiteStore, StoreError
@@ -52,7 +53,9 @@ async def serve(args: argparse.Namespace) -> int:
         return 2
     store: HistoryStore
     max_bytes = int(args.max_store_mb * 1024 * 1024) if args.max_store_mb > 0 else None
-    if args.store == "memory" or (args.store is None and args.port == 0):
+    if args.redis is not None:
+        store, where = MemoryStore(args.keep_messages, args.keep_days, max_bytes), "shared through Redis"
+    elif args.store == "memory" or (args.store is None and args.port == 0):
         store, where = MemoryStore(args.keep_messages, args.keep_days, max_bytes), "memory only"
     else:
         path = Path(args.store or Path(platformdirs.user_data_dir("ozchat")) / f"history-{args.port}.sqlite3")
@@ -84,9 +87,15 @@ async def serve(args: argparse.Namespace) -> int:
         address_limits=None if args.no_limits else _address_limits(args),
         trusted_proxies=args.trust_proxy,
         ssl_context=tls,
+        redis_url=args.redis,
+        heartbeat_ttl=args.heartbeat_ttl,
     )
     try:
         await hub.start()
+    except BackplaneError as exc:
+        store.close()
+        print(f"ozchat serve: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         store.close()
         print(f"ozchat serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)

@@ -88,6 +88,14 @@ class Line:
     def identity(self, phone_number: str) -> str:
         return self._identities[phone_number]
 
+    def identities(self) -> dict[str, str]:
+        return self._identities
+
+    def count_direct(self, numbers: dict[str, int]) -> None:
+        """Where identities' direct numbering stands, as another source (Redis) tells it."""
+        for identity, number in numbers.items():
+            self._direct_seqs[identity] = max(number, self._direct_seqs.get(identity, 0))
+
     def last_direct_seq(self, identity: str) -> int:
         """The newest number among the direct messages this identity sent or received on the line."""
         if identity not in self._direct_seqs:
@@ -135,6 +143,17 @@ class Line:
             return False
         self._members[phone_number] = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
         self._hold_nickname(phone_number, keys)
+        return True
+
+    def mirror(self, info: ClientInfo) -> bool:
+        """Take another hub's member as it is (that hub checked it); False when nothing changes."""
+        if info.status is ClientStatus.OFFLINE:
+            return self.leave(info.phone_number) is not None
+        if self._members.get(info.phone_number) == info:
+            return False
+        nickname = nickname_of(info.properties)
+        self._members[info.phone_number] = info
+        self._hold_nickname(info.phone_number, nickname_keys(nickname) if nickname is not None else frozenset())
         return True
 
     def leave(self, phone_number: str) -> ClientInfo | None:
@@ -259,6 +278,10 @@ class LineRegistry:
                 last_direct_seq=functools.partial(self._last_direct_seq, name),
             )
         return line
+
+    def drop(self, name: str) -> None:
+        """Forget a line at once, whoever is on it (another hub's members this hub stops mirroring)."""
+        self._lines.pop(name, None)
 
     def discard_if_empty(self, line: Line) -> None:
         if not len(line) and self._lines.get(line.name) is line:

@@ -9,10 +9,22 @@ import math
 from collections import deque
 from collections.abc import Hashable
 from itertools import groupby
-from typing import Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 from ..exceptions import ProtocolError
-from ..protocol import MAX_PRESENCE_BATCH, ClientInfo, ErrorCode, ErrorFrame, Presence, encode, readable_client_id
+from ..protocol import (
+    MAX_PRESENCE_BATCH,
+    ChatMessage,
+    ClientInfo,
+    ErrorCode,
+    ErrorFrame,
+    Presence,
+    encode,
+    readable_client_id,
+)
+
+if TYPE_CHECKING:
+    from .store import Direct
 
 Conn = TypeVar("Conn", bound=Hashable)
 
@@ -69,7 +81,19 @@ class StoreUpload(NamedTuple, Generic[Conn]):
     request_id: str | None
 
 
-Output = Deliver[Conn] | Announce[Conn] | Burst[Conn] | Close[Conn] | Timer | StoreUpload[Conn]
+class Post(NamedTuple, Generic[Conn]):
+    """Hubs sharing lines: have Redis number and append `message` (sent by `to`), then acknowledge it."""
+
+    to: Conn
+    line: str
+    message: ChatMessage
+    author: str
+    direct: Direct | None  # a direct message's parties, and the numbers this hub would give it
+    last_seq: int  # the newest line number this hub has seen: Redis never numbers below it
+    epoch: str
+
+
+Output = Deliver[Conn] | Announce[Conn] | Burst[Conn] | Close[Conn] | Timer | StoreUpload[Conn] | Post[Conn]
 
 
 class Entry(bytes):

@@ -17,19 +17,31 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ..addresses import url_host
+from ..exceptions import BackplaneError
 from ..images import AvatarError
-from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame, Uploaded, encode
+from ..protocol import (
+    MAX_UPLOAD_FRAME_BYTES,
+    Ack,
+    CloseCode,
+    ErrorCode,
+    ErrorFrame,
+    Uploaded,
+    encode,
+    readable_client_id,
+)
 from .http import HttpRoutes
 from .keepalive import Keepalive
 from .limits import AddressLimiter, AddressLimits, RateLimit
 from .line import LineRegistry
 from .outbox import Journals, Outbox
-from .outputs import Announce, Burst, Close, Deliver, EntryCache, Output, StoreUpload, Timer
+from .outputs import Announce, Burst, Close, Deliver, EntryCache, Output, Post, StoreUpload, Timer, failure
+from .shared import SharedHubState, hello_line
 from .state import HubState
 from .store import HistoryStore, MemoryStore
 
 if TYPE_CHECKING:
     from .avatars import UploadStore
+    from .backplane import Backplane
 
 log = logging.getLogger("ozchat.hub")
 
@@ -62,15 +74,21 @@ class Hub:
         address_limits: AddressLimits | AddressLimiter | None = None,
         trusted_proxies: Collection[str] = (),
         ssl_context: ssl.SSLContext | None = None,
+        redis_url: str | None = None,
+        heartbeat_ttl: float = 15.0,
     ) -> None:
-        """With `ssl_context` (a server context holding the certificate) the hub serves wss:// and https."""
+        """With `ssl_context` (a server context holding the certificate) the hub serves wss:// and https.
+
+        With `redis_url`, it shares its lines with every hub using that Redis server (see backplane.py);
+        a hub that stops beating for `heartbeat_ttl` seconds has its clients announced OFFLINE by the others.
+        """
         self.host = host
         self.port = port
         self.store: HistoryStore = store if store is not None else MemoryStore()
         self.uploads = uploads
         # A limiter of its own, or one handed in that already counts what came before.
         limiter = AddressLimiter(address_limits) if isinstance(address_limits, AddressLimits) else address_limits
-        self.state: HubState[Outbox] = HubState(
+        self.state: HubState[Outbox] = (SharedHubState if redis_url else HubState)(
             self.store, token=token, history=history, grace=grace, rate_limit=rate_limit, limiter=limiter,
             uploads=uploads is not None,
         )
@@ -84,6 +102,9 @@ class Hub:
         self._close_timeout = close_timeout
         self._max_pending = max_pending_frames
         self._ssl_context = ssl_context
+        self._redis_url = redis_url
+        self._heartbeat_ttl = heartbeat_ttl
+        self._backplane: Backplane | None = None
         # Linger deadlines armed on the loop, by deadline (members sharing one share its timer).
         self._timers: dict[float, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -108,6 +129,9 @@ class Hub:
         return self.state.client_count
 
     async def start(self) -> None:
+        """Listen (and first reach Redis, when sharing lines: BackplaneError if it cannot be reached)."""
+        if self._redis_url is not None:
+            await self._start_backplane(self._redis_url)
         self._server = await serve(
             self._handle,
             self.host,
@@ -141,6 +165,9 @@ class Hub:
             if self._keepalive is not None:
                 self._keepalive.stop()
             self.store.close()
+        if self._backplane is not None:
+            backplane, self._backplane = self._backplane, None
+            await backplane.stop()
         self.stopped.set()
 
     async def serve_forever(self) -> None:
@@ -190,6 +217,9 @@ class Hub:
                 closing.add_done_callback(self._closing.discard)
             elif type(output) is Timer:
                 self._arm(output.at)
+        if self._backplane is not None:
+            assert isinstance(self.state, SharedHubState)
+            self._backplane.publish(self.state.take_shared())
 
     async def _apply_before_join(self, me: Outbox, outputs: list[Output[Outbox]]) -> bool:
         """Carry out the answer to a frame before the hello was taken (to `me`: sent at once); False once closed."""
@@ -211,6 +241,7 @@ class Hub:
         del self._timers[deadline]
         # A timer may run a hair before its time: the deadline itself has come.
         self._apply(self.state.expire(max(deadline, asyncio.get_running_loop().time())))
+        self._release_lines()
 
     # ---- one connection -------------------------------------------------------------
 
@@ -235,6 +266,7 @@ class Hub:
             member = self.state.member(me)
             stopping = self._server is None
             self._apply(self.state.closed(me, clean=_closed_cleanly(ws), now=loop.time(), stopping=stopping))
+            self._release_lines()
             if member is not None:
                 log.info("%s disconnected from line %r (code %s)", member[1], member[0], ws.close_code)
 
@@ -250,6 +282,8 @@ class Hub:
                 except TimeoutError:
                     await me.ws.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
                     return False
+                if self._backplane is not None and not await self._watch_line(me, raw):
+                    return False
                 if not await self._apply_before_join(me, self.state.receive(me, raw, loop.time())):
                     return False
         except ConnectionClosed:
@@ -263,10 +297,78 @@ class Hub:
                 for output in self.state.receive(me, raw, loop.time()):
                     if type(output) is StoreUpload:
                         await self._store_upload(output)
+                    elif type(output) is Post:  # one at a time: a sender's messages keep their order
+                        await self._post(output)
                     else:
                         self._apply((output,))
         except ConnectionClosed:
             pass
+
+    # ---- lines shared with other hubs ----------------------------------------------------
+
+    async def _start_backplane(self, url: str) -> None:
+        from .backplane import Backplane  # loads the redis client: only hubs that share lines need it
+
+        state = self.state
+        assert isinstance(state, SharedHubState)
+        backplane = Backplane(
+            url, state.mirror_line,
+            lambda line, info, record: self._apply(state.mirror(line, info, record)),
+            lambda line, message: self._apply(state.mirror_message(line, message)),
+            self._share_again,
+            heartbeat_ttl=self._heartbeat_ttl,
+        )
+        await backplane.start()
+        self._backplane = backplane
+
+    async def _watch_line(self, me: Outbox, raw: str | bytes) -> bool:
+        """Before a hello is taken: mirror its line's members on other hubs first; False once closed."""
+        assert self._backplane is not None
+        line = hello_line(raw)
+        if line is None or self._backplane.watching(line):
+            return True
+        try:
+            await self._backplane.watch(line)
+        except BackplaneError as exc:
+            log.warning("could not read line %r from Redis: %s", line, exc)
+            outputs = failure(me, "the hub cannot reach the store it shares with other hubs", readable_client_id(raw))
+            return await self._apply_before_join(me, outputs)
+        return True
+
+    async def _post(self, post: Post[Outbox]) -> None:
+        """Have Redis number a message; acknowledge it once the stream brought it here (so after its relay)."""
+        assert self._backplane is not None
+        message = post.message
+        try:
+            numbers = await self._backplane.post(
+                post.line, message, post.author, post.direct, last_seq=post.last_seq, epoch=post.epoch
+            )
+        except BackplaneError as exc:
+            log.warning("could not store a message on line %r: %s", post.line, exc)
+            post.to.push(encode(ErrorFrame(
+                ErrorCode.STORE_FAILED, "the hub could not store the message; send it again", message.id
+            )))
+            return
+        if numbers.entry_id:  # a resend of a stored message is acknowledged only
+            await self._backplane.relayed(post.line, numbers.entry_id, self._close_timeout)
+        if message.id is not None:
+            post.to.push(encode(Ack(message.id, numbers.seq, numbers.ts, numbers.direct_seq)))
+
+    def _share_again(self) -> list[tuple[str, str, int]]:
+        assert isinstance(self.state, SharedHubState) and self._backplane is not None
+        lines = self.state.share_again()
+        self._backplane.publish(self.state.take_shared())
+        return lines
+
+    def _release_lines(self) -> None:
+        """Stop mirroring the lines this hub has nobody on any more."""
+        if self._backplane is None:
+            return
+        assert isinstance(self.state, SharedHubState)
+        local = self.state.local_lines()
+        for line in self._backplane.watched - local:
+            self._backplane.unwatch(line)
+            self.state.drop_mirror(line)
 
     async def _store_upload(self, upload: StoreUpload[Outbox]) -> None:
         """Validate and store an avatar image off the loop; answer with the name it is served under."""

@@ -1,0 +1,367 @@
+"""The Redis backplane: hubs that share a Redis server share their lines' presence.
+
+All Redis I/O of a hub lives here, on its event loop; `HubState` stays without I/O. Each line
+has one Redis stream, the single order of what happens on it, and a roster hash; each hub
+tails the streams of the lines it has members on and feeds what other hubs published into
+its state, which mirrors their members. Every write is one Lua script, so it is atomic.
+
+Each hub refreshes a heartbeat key with a TTL and keeps the set of its clients; any hub that
+finds a heartbeat expired runs the reaper script, which drops that hub's clients from the
+shared rosters and publishes their OFFLINE, once (the script is atomic and removes the hub).
+The `redis` client library is imported here only, so a hub without --redis never loads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+
+from ..exceptions import BackplaneError
+from ..protocol import ChatMessage, ClientInfo, ClientStatus, encode
+from .redis_scripts import (
+    POST,
+    PUBLISH_PRESENCE,
+    REAP,
+    LineSink,
+    LineView,
+    MessageSink,
+    Numbers,
+    PresenceSink,
+    encode_record,
+    entry_id_order,
+    read_message,
+    record_decoder,
+)
+from .store import Direct
+
+log = logging.getLogger("ozchat.hub")
+
+PREFIX = "ozchat:"
+HUBS = PREFIX + "hubs"
+DEFAULT_HEARTBEAT_TTL = 15.0
+STREAM_MAXLEN = 10_000
+# How long one blocking read waits: a hub that starts to watch a line wakes it sooner (its wake stream).
+_BLOCK_MS = 5_000
+_RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0)
+
+def _without_password(url: str) -> str:
+    """A Redis URL fit for a log: its password left out."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _line_key(line: str, what: str) -> str:
+    return f"{PREFIX}line:{line}:{what}"
+
+
+class Backplane:
+    """One hub's link to the shared Redis: heartbeat, reaper, publisher and stream tail, as tasks."""
+
+    def __init__(
+        self,
+        url: str,
+        on_line: LineSink,
+        on_presence: PresenceSink,
+        on_message: MessageSink,
+        on_lost: Callable[[], list[tuple[str, str, int]]],
+        *,
+        heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
+        keep_messages: int = STREAM_MAXLEN,
+        resend_window: float = 86_400.0,
+    ) -> None:
+        self.url = url
+        self.hub_id = secrets.token_hex(6)
+        self.heartbeat_ttl = heartbeat_ttl
+        self._keep = keep_messages
+        self._resend_window = max(1, int(resend_window))
+        self._on_line = on_line
+        self._on_presence = on_presence
+        self._on_message = on_message
+        # Redis lost what it held: this hub publishes its members again, and returns (line, epoch, last_seq) of each.
+        self._on_lost = on_lost
+        # A few quick retries, then the caller hears of it: a sender waits a second at most for store_failed.
+        retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url, decode_responses=True, retry=retry, socket_timeout=5.0, socket_connect_timeout=2.0
+        )
+        # The tail blocks on a connection of its own, so writes never wait behind it.
+        self._tail_redis: aioredis.Redis = aioredis.Redis.from_url(
+            url, decode_responses=True, retry=retry, socket_connect_timeout=2.0
+        )
+        self._publish_presence = self._redis.register_script(PUBLISH_PRESENCE)
+        self._post = self._redis.register_script(POST)
+        self._reap = self._redis.register_script(REAP)
+        self._alive_key = f"{PREFIX}hub:{self.hub_id}"
+        self._clients_key = f"{PREFIX}hub:{self.hub_id}:clients"
+        self._wake_key = f"{PREFIX}hub:{self.hub_id}:wake"
+        # The lines watched, each with the id of the last stream entry fed to the hub.
+        self._positions: dict[str, str] = {}
+        # Senders waiting for the tail to reach their message (so it is relayed before they are acknowledged).
+        self._waiters: dict[str, list[tuple[tuple[int, int], asyncio.Future[None]]]] = {}
+        self._outgoing: asyncio.Queue[tuple[str, ClientInfo, bytes]] = asyncio.Queue()
+        self._queued = self._published = 0
+        self._caught_up = asyncio.Event()
+        self._caught_up.set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._failing = False
+
+    async def start(self) -> None:
+        """Check that Redis answers (BackplaneError if not), then run the background tasks."""
+        try:
+            await self._beat()
+        except (RedisError, OSError) as exc:
+            await self._redis.aclose()
+            await self._tail_redis.aclose()
+            raise BackplaneError(f"cannot reach Redis at {_without_password(self.url)}: {exc}") from None
+        self._tasks = [
+            asyncio.create_task(self._keep_beating()),
+            asyncio.create_task(self._publish_forever()),
+            asyncio.create_task(self._tail_forever()),
+        ]
+        log.info("sharing lines through Redis at %s as hub %s", _without_password(self.url), self.hub_id)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        try:  # a goodbye: the other hubs announce this hub's clients OFFLINE at their next reaping
+            await self._redis.delete(self._alive_key, self._wake_key)
+        except (RedisError, OSError):
+            pass  # then its heartbeat expires by itself
+        await self._redis.aclose()
+        await self._tail_redis.aclose()
+
+    # ---- lines ----------------------------------------------------------------------
+
+    @property
+    def watched(self) -> set[str]:
+        return set(self._positions)
+
+    def watching(self, line: str) -> bool:
+        return line in self._positions
+
+    async def watch(self, line: str) -> None:
+        """Start to mirror a line: its roster, numbering and newest messages, read in one transaction."""
+        if line in self._positions:
+            return
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(_line_key(line, "roster"))
+                pipe.set(_line_key(line, "epoch"), secrets.token_hex(8), nx=True)
+                pipe.get(_line_key(line, "epoch"))
+                pipe.get(_line_key(line, "seq"))
+                pipe.hgetall(_line_key(line, "direct"))
+                pipe.xrevrange(_line_key(line, "events"), count=self._keep)
+                roster, _, epoch, last_seq, direct_seqs, entries = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BackplaneError(str(exc)) from None
+        if line in self._positions:  # another hello for this line got here first
+            return
+        self._positions[line] = entries[0][0] if entries else "0-0"
+        messages = [read_message(id_, fields) for id_, fields in reversed(entries) if fields.get("kind") == "message"]
+        records = [record_decoder.decode(data) for data in roster.values()]
+        numbers = {identity: int(number) for identity, number in direct_seqs.items()}
+        self._on_line(line, LineView(records, epoch, int(last_seq or 0), numbers, messages))
+        try:  # the tail reads the new stream at once rather than after its current read
+            await self._redis.xadd(self._wake_key, {"line": line}, maxlen=1)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+
+    def unwatch(self, line: str) -> None:
+        """Stop mirroring a line this hub has nobody on any more."""
+        self._positions.pop(line, None)
+        for _, waiter in self._waiters.pop(line, []):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def publish(self, changes: list[tuple[str, ClientInfo, str, str]]) -> None:
+        """Queue local presence changes (line, state, identity, resume token hash), published in order by one task."""
+        for line, info, identity, token in changes:
+            self._outgoing.put_nowait((line, info, encode_record(self.hub_id, identity, token, info)))
+        if changes:
+            self._queued += len(changes)
+            self._caught_up.clear()
+
+    async def post(
+        self, line: str, message: ChatMessage, author: str, direct: Direct | None, *, last_seq: int, epoch: str,
+    ) -> Numbers:
+        """Number and append a message (after this hub's presence changes before it); BackplaneError if Redis fails.
+
+        `direct` holds a direct message's parties and the numbers this hub would give it, `last_seq` the
+        newest line number this hub saw: Redis numbers no lower (it may have lost its data).
+        """
+        while not self._caught_up.is_set():
+            await self._caught_up.wait()
+        sender_identity, recipient_identity, sender_seq, recipient_seq = direct or ("", "", 1, 1)
+        resend_key = f"{PREFIX}line:{line}:sent:" + (
+            _digest(author, message.id, message.to, message.action, message.text) if message.id is not None else ""
+        )
+        try:
+            answer = await self._post(
+                keys=[_line_key(line, "events"), _line_key(line, "seq"), resend_key, _line_key(line, "direct"),
+                      _line_key(line, "epoch")],
+                args=[self.hub_id, encode(message), author, last_seq, sender_identity, recipient_identity, self._keep,
+                      epoch, self._resend_window if message.id is not None else "", message.ts,
+                      sender_seq - 1, recipient_seq - 1],
+            )
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            raise BackplaneError(str(exc)) from None
+        appended, seq, ts, direct_seq, entry_id = answer
+        direct_number = int(direct_seq) if int(direct_seq) >= 0 else None
+        return Numbers(entry_id if appended else "", int(seq), int(ts), direct_number)
+
+    async def relayed(self, line: str, entry_id: str, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) until the tail has fed the hub a line's stream entry `entry_id`."""
+        if line not in self._positions:
+            return
+        target = entry_id_order(entry_id)
+        if entry_id_order(self._positions[line]) >= target:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(line, []).append((target, waiter))
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass  # the tail is behind: the message is stored and will be relayed
+
+    # ---- background tasks -----------------------------------------------------------
+
+    async def _beat(self) -> bool:
+        """Refresh the heartbeat; True when Redis did not know this hub (it lost its data, or reaped it)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._alive_key, "1", px=int(self.heartbeat_ttl * 1000))
+            pipe.sadd(HUBS, self.hub_id)
+            _, added = await pipe.execute()
+        return bool(added)
+
+    async def _keep_beating(self) -> None:
+        """Refresh the heartbeat a few times per TTL, and reap the hubs whose heartbeat expired.
+
+        After an outage, a whole TTL passes before reaping: every live hub has beaten again by then.
+        """
+        loop = asyncio.get_running_loop()
+        reap_from = loop.time()
+        while True:
+            await asyncio.sleep(self.heartbeat_ttl / 4)
+            try:
+                if await self._beat():
+                    log.warning("Redis had lost this hub's state (restarted?): sharing its lines again")
+                    await self._restore(self._on_lost())
+                reaped = await self._reap(keys=[HUBS], args=[PREFIX, self._keep]) if loop.time() >= reap_from else 0
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+                reap_from = loop.time() + self.heartbeat_ttl
+                continue
+            self._recovered()
+            if reaped:
+                log.info("announced %d clients of hubs that stopped beating as OFFLINE", reaped)
+
+    async def _restore(self, lines: list[tuple[str, str, int]]) -> None:
+        """Put back each line's epoch and numbering as this hub knows them, unless another hub did first."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for line, epoch, last_seq in lines:
+                pipe.set(_line_key(line, "epoch"), epoch, nx=True)
+                pipe.set(_line_key(line, "seq"), last_seq, nx=True)
+            await pipe.execute()
+
+    async def _publish_forever(self) -> None:
+        while True:
+            line, info, record = await self._outgoing.get()
+            online = info.status is ClientStatus.ONLINE
+            member = json.dumps([line, info.phone_number])
+            attempt = 0
+            while True:
+                try:
+                    await self._publish_presence(
+                        keys=[_line_key(line, "roster"), _line_key(line, "events"), self._clients_key],
+                        args=[self.hub_id, info.phone_number, record, int(online), member, self._keep, PREFIX],
+                    )
+                    break
+                except (RedisError, OSError) as exc:
+                    self._failed(exc)
+                    await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+                    attempt += 1
+            self._recovered()
+            self._published += 1
+            if self._published == self._queued:
+                self._caught_up.set()
+
+    async def _tail_forever(self) -> None:
+        """Read every watched line's stream from where this hub left it, and feed what others published."""
+        wake = "$"
+        attempt = 0
+        while True:
+            streams = {_line_key(line, "events"): position for line, position in self._positions.items()}
+            streams[self._wake_key] = wake
+            try:
+                answer: Any = await self._tail_redis.xread(streams, block=_BLOCK_MS)  # type: ignore[arg-type]
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+                await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+                attempt += 1
+                continue
+            attempt = 0
+            self._recovered()
+            for key, entries in answer or ():
+                if key == self._wake_key:
+                    wake = entries[-1][0]
+                    continue
+                line = key[len(PREFIX) + len("line:"):-len(":events")]
+                if line not in self._positions:
+                    continue  # unwatched while the read waited
+                for entry_id, fields in entries:
+                    self._positions[line] = entry_id
+                    self._feed(line, entry_id, fields)
+                self._wake_waiters(line)
+
+    def _wake_waiters(self, line: str) -> None:
+        waiters = self._waiters.get(line)
+        if not waiters:
+            return
+        reached = entry_id_order(self._positions[line])
+        self._waiters[line] = [(target, waiter) for target, waiter in waiters if target > reached]
+        for target, waiter in waiters:
+            if target <= reached and not waiter.done():
+                waiter.set_result(None)
+
+    def _feed(self, line: str, entry_id: str, fields: dict[str, str]) -> None:
+        kind = fields.get("kind")
+        if kind == "message":
+            self._on_message(line, read_message(entry_id, fields))
+        elif kind == "gone":
+            record = record_decoder.decode(fields["data"])
+            self._on_presence(line, ClientInfo(record.info.phone_number, ClientStatus.OFFLINE, record.info.properties),
+                              None)
+        elif kind == "presence" and fields.get("hub") != self.hub_id:  # this hub's own were applied when made
+            record = record_decoder.decode(fields["data"])
+            self._on_presence(line, record.info, record)
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning("lost the Redis connection (%s): retrying; clients stay connected", exc)
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("the Redis connection is back")

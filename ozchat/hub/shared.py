@@ -1,0 +1,196 @@
+"""HubState for hubs that share their lines through Redis: other hubs' members mirrored, messages numbered there.
+
+Still without I/O: the server hands it what the backplane read (a line's roster and newest
+messages, a presence change, a message from the line's stream) and hands the backplane what this
+hub changed (`take_shared`) and what its members send (a `Post` output, numbered by Redis; the
+message reaches everyone, its sender too, from the stream, in the line's one order).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+
+from ..protocol import ClientInfo, ClientStatus, CloseCode, Gap, Hello, Send, encode
+from .line import Line, Posted
+from .outputs import Announce, Close, Conn, Deliver, Output, Post
+from .redis_scripts import LineView, Message, Record, entry_id_order
+from .state import HubState, _Connection
+from .store import StoreError
+
+log = logging.getLogger("ozchat.hub")
+
+
+class _LineOnly(msgspec.Struct):
+    line: str | None = None
+
+
+_line_only = msgspec.json.Decoder(_LineOnly)
+
+
+def hello_line(raw: str | bytes) -> str | None:
+    """The line a hello names, if it can be read at all (the state checks the hello in full afterwards)."""
+    try:
+        return _line_only.decode(raw).line
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+
+
+class SharedHubState(HubState[Conn]):
+    """A hub's state whose lines also hold the members of other hubs (mirrored, never connected here)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # This hub's own presence changes, for the other hubs (see `take_shared`).
+        self._shared: list[tuple[str, ClientInfo]] = []
+        # Per line, the stream entry of the newest message kept in the local mirror of its history.
+        self._mirrored: dict[str, str] = {}
+
+    # ---- inputs, as HubState's, and every presence change of this hub's members noted for the other hubs ----
+
+    def receive(self, conn: Conn, raw: str | bytes, now: float) -> list[Output[Conn]]:
+        return self._note(super().receive(conn, raw, now))
+
+    def closed(self, conn: Conn, *, clean: bool, now: float, stopping: bool = False) -> list[Output[Conn]]:
+        return self._note(super().closed(conn, clean=clean, now=now, stopping=stopping))
+
+    def expire(self, now: float) -> list[Output[Conn]]:
+        return self._note(super().expire(now))
+
+    def _note(self, outputs: list[Output[Conn]]) -> list[Output[Conn]]:
+        self._shared += ((output.line, output.info) for output in outputs if type(output) is Announce)
+        return outputs
+
+    def take_shared(self) -> list[tuple[str, ClientInfo, str, str]]:
+        """This hub's presence changes since the last call, in order: (line, state, identity, resume token hash)."""
+        changes, self._shared = self._shared, []
+        shared = []
+        for line_name, info in changes:
+            identity = token = ""
+            if info.status is ClientStatus.ONLINE and line_name in self.lines:
+                identity = self.lines.get(line_name).identities().get(info.phone_number, "")
+                token = self._resume_hashes.get((line_name, info.phone_number), "")
+            shared.append((line_name, info, identity, token))
+        return shared
+
+    def share_again(self) -> list[tuple[str, str, int]]:
+        """Redis lost what it held: every member of this hub is published again (see `take_shared`).
+
+        Returns each line's epoch and newest number, for Redis to go on from.
+        """
+        for line_name, members in self._members.items():
+            line = self.lines.get(line_name)
+            self._shared += ((line_name, line.get(number)) for number in members)
+        for line_name, number in self._lingering:
+            if line_name in self.lines and number in (line := self.lines.get(line_name)):
+                self._shared.append((line_name, line.get(number)))
+        return [(line.name, line.epoch, line.last_seq) for line in self.lines]
+
+    def local_lines(self) -> set[str]:
+        """The lines this hub has members on, connected or lingering."""
+        return set(self._members) | {line for line, _ in self._lingering}
+
+    def mirror_line(self, line_name: str, view: LineView) -> None:
+        """A line this hub starts to serve, as Redis holds it: other hubs' members, numbering, newest messages."""
+        line = self.lines.get(line_name)
+        line.epoch = view.epoch
+        for message in view.messages:
+            self.mirror_message(line_name, message)
+        line.last_seq = max(line.last_seq, view.last_seq)
+        line.count_direct(view.direct_seqs)
+        for record in view.roster:
+            if record.info.phone_number not in line:
+                self._mirror_member(line, record)
+
+    def mirror(self, line_name: str, info: ClientInfo, record: Record | None) -> list[Output[Conn]]:
+        """Another hub's member joined, changed or left (`record` None: its hub died); tell this hub's members.
+
+        An ONLINE from another hub for one of this hub's members means it resumed there: this hub
+        lets it go without an OFFLINE (and closes its old connection, if that is still open).
+        """
+        if line_name not in self.lines:
+            return []
+        line = self.lines.get(line_name)
+        outputs: list[Output[Conn]] = []
+        if self._is_ours(line_name, info.phone_number):
+            if record is None or info.status is not ClientStatus.ONLINE:
+                return []  # this hub's heartbeat lapsed while it lived on: it keeps its member
+            self._lingering.pop((line_name, info.phone_number), None)
+            members = self._members.get(line_name, {})
+            stale = members.pop(info.phone_number, None)
+            if not members:
+                self._members.pop(line_name, None)
+            if stale is not None:
+                self._connections[stale].replaced = True
+                outputs.append(Close(stale, CloseCode.REPLACED, "resumed on another hub"))
+        if record is not None and info.status is ClientStatus.ONLINE:
+            changed = self._mirror_member(line, record)
+        else:
+            changed = line.mirror(info)
+            self._resume_hashes.pop((line_name, info.phone_number), None)
+        return [*outputs, Announce(line_name, info)] if changed else outputs
+
+    def mirror_message(self, line_name: str, shared: Message) -> list[Output[Conn]]:
+        """A message from the line's stream (this hub's members' too): keep it in the mirror, relay it here."""
+        newest = self._mirrored.get(line_name)
+        if line_name not in self.lines or (newest and entry_id_order(newest) >= entry_id_order(shared.entry_id)):
+            return []
+        self._mirrored[line_name] = shared.entry_id
+        line = self.lines.get(line_name)
+        try:
+            self.store.append(line_name, shared.message, shared.author, shared.direct)
+        except StoreError as exc:
+            log.warning("could not keep a message of line %r: %s", line_name, exc)
+        posted = Posted(shared.message, shared.direct)
+        # Numbers this hub never read (trimmed from the stream, or lost with Redis's data) are a gap, said as such.
+        skipped = shared.direct is None and shared.message.seq > line.last_seq + 1 and line.last_seq > 0
+        after = line.last_seq
+        if shared.direct is not None:
+            line.commit(posted)
+        line.last_seq = max(after, shared.message.seq)
+        members = self._members.get(line_name)
+        if not members:
+            return []
+        if shared.direct is None:
+            gap = [Deliver(tuple(members.values()), encode(Gap(after, shared.message.seq)))] if skipped else []
+            return [*gap, Deliver(tuple(members.values()), encode(shared.message))]
+        return [
+            Deliver((conn,), encode(copy)) for number, copy in line.copies(posted)
+            if (conn := members.get(number)) is not None
+        ]
+
+    def drop_mirror(self, line_name: str) -> None:
+        """Stop mirroring a line this hub has nobody on any more."""
+        if line_name not in self.local_lines():
+            self.lines.drop(line_name)
+            self._mirrored.pop(line_name, None)
+
+    # ---- overridden: sends are numbered by Redis, resumes may take a member over from another hub ----
+
+    def _relay(self, conn: Conn, peer: _Connection, line: Line, frame: Send) -> list[Output[Conn]]:
+        posted = line.post(  # checks the recipient and takes the nickname; Redis gives the numbers
+            peer.phone_number, frame.text, ts=int(self._wall_clock() * 1000), to=frame.to, action=frame.action,
+            client_id=frame.id,
+        )
+        return [Post(conn, line.name, posted.message, peer.author, posted.direct, line.last_seq, line.epoch)]
+
+    def _admit(self, conn: Conn, line: Line, hello: Hello, outputs: list[Output[Conn]]) -> tuple[ClientInfo, bool]:
+        claim = hello.resume
+        number = claim.phone_number if claim is not None else None
+        elsewhere = number is not None and number in line and not self._is_ours(line.name, number)
+        info, resumed = super()._admit(conn, line, hello, outputs)
+        if resumed and elsewhere:
+            self._shared.append((line.name, info))  # the other hubs learn it is served here now
+        return info, resumed
+
+    def _mirror_member(self, line: Line, record: Record) -> bool:
+        number = record.info.phone_number
+        changed = line.mirror(record.info)
+        line.set_identity(number, record.identity)
+        self._resume_hashes[line.name, number] = record.token
+        return changed
+
+    def _is_ours(self, line_name: str, phone_number: str) -> bool:
+        return phone_number in self._members.get(line_name, {}) or (line_name, phone_number) in self._lingering

@@ -1,0 +1,77 @@
+"""Hubs that share a real Redis server share their lines' messages, numbering and history: real processes."""
+
+from __future__ import annotations
+
+import re
+
+from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged
+
+from redis_server import hub_url
+from relay import Relay
+
+
+def texts(events, *, direct: bool = False) -> list[str]:
+    return [m.text for m in events.of_type(ChatMessage) if m.is_direct == direct]
+
+
+async def test_line_and_direct_messages_cross_hubs_in_one_order_and_a_later_hub_replays_them(start_hub, join):
+    url_a, url_b = hub_url(start_hub()), hub_url(start_hub())
+    ann, ann_events = await join(url_a, nickname="Ann")
+    bob, bob_events = await join(url_b, nickname="Bob")
+    await ann_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Bob")
+    await bob_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Ann")
+
+    sent = [await ann.send_message("one"), await bob.send_message("two"), await ann.send_message("three")]
+    assert [m.seq for m in sent] == [1, 2, 3]
+    for events in (ann_events, bob_events):
+        await events.wait_for(lambda e, ev=events: texts(ev) == ["one", "two", "three"])
+        assert [m.seq for m in events.of_type(ChatMessage)] == [1, 2, 3]
+    assert ann.epoch == bob.epoch
+
+    whisper = await bob.send_message("psst", to=ann.phone_number)
+    received = await ann_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.is_direct)
+    assert (received.text, received.sender, received.direct_seq) == ("psst", bob.phone_number, 1)
+    assert whisper.direct_seq == 1 and whisper.seq == 3
+    await bob_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.is_direct)  # the sender's own copy
+
+    url_c = hub_url(start_hub())
+    cid, cid_events = await join(url_c, nickname="Cid")
+    await cid_events.wait_for(lambda e: texts(cid_events) == ["one", "two", "three"])
+    assert all(m.history for m in cid_events.of_type(ChatMessage))
+    assert cid.epoch == ann.epoch and cid.last_seq == 3
+    await cid.send_message("four")
+    for events in (ann_events, bob_events):
+        await events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "four" and e.seq == 4)
+    assert texts(ann_events, direct=True) == ["psst"]  # nobody else saw it
+    assert texts(cid_events, direct=True) == []
+
+
+async def test_a_client_resumes_on_another_hub_keeping_its_number_with_nothing_missed(start_hub, join):
+    hub_a = start_hub()
+    url_a, url_b = hub_url(hub_a), hub_url(start_hub())
+    port_a, port_b = (int(re.search(r":(\d+)/", url)[1]) for url in (url_a, url_b))
+    async with Relay(port_a) as relay:
+        bob, bob_events = await join(url_b, nickname="Bob")
+        ann, ann_events = await join(relay.url, nickname="Ann")
+        number = ann.phone_number
+        await bob_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == number)
+        await bob.send_message("before")
+        await ann_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "before")
+
+        relay.hold()
+        relay.cut()  # hub A sees Ann's connection die (no close frame) and keeps her number for the grace period
+        await ann_events.wait_for(lambda e: isinstance(e, ConnectionStateChanged) and e.retrying)
+        missed = [await bob.send_message(f"while away {i}") for i in range(3)]
+        relay.target_port = port_b  # the load balancer sends her to hub B now
+        relay.release()
+
+        await ann_events.wait_for(lambda e: texts(ann_events) == ["before", "while away 0", "while away 1",
+                                                                  "while away 2"])
+        assert ann.phone_number == number
+        granted = [e for e in ann_events.of_type(ConnectionStateChanged) if e.state is ConnectionState.ACCESS_GRANTED]
+        assert len(granted) == 2
+        assert [m.seq for m in ann_events.of_type(ChatMessage)] == [1, *(m.seq for m in missed)]
+        await ann.send_message("back")
+        await bob_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "back")
+        assert [e for e in bob_events.of_type(ClientInfo) if e.status is ClientStatus.OFFLINE] == []
+        assert bob.roster.get(number) is not None

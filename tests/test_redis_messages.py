@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 
-from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged
+from websockets.asyncio.client import connect as ws_connect
+
+from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, TypingNotice
 
 from redis_server import hub_url
 from relay import Relay
@@ -75,3 +79,46 @@ async def test_a_client_resumes_on_another_hub_keeping_its_number_with_nothing_m
         await bob_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "back")
         assert [e for e in bob_events.of_type(ClientInfo) if e.status is ClientStatus.OFFLINE] == []
         assert bob.roster.get(number) is not None
+
+
+async def test_typing_crosses_hubs_to_the_line_or_only_the_direct_partner(start_hub, join):
+    url_a, url_b = hub_url(start_hub()), hub_url(start_hub())
+    ann, _ = await join(url_a, nickname="Ann")
+    bob, bob_events = await join(url_b, nickname="Bob")
+    _, cid_events = await join(url_b, nickname="Cid")
+    for events in (bob_events, cid_events):
+        await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Ann")
+
+    assert await ann.send_typing()
+    for events in (bob_events, cid_events):
+        notice = await events.wait_for(lambda e: isinstance(e, TypingNotice))
+        assert (notice.sender, notice.to, notice.stopped) == (ann.phone_number, None, False)
+
+    assert await ann.send_typing(bob.phone_number)
+    private = await bob_events.wait_for(lambda e: isinstance(e, TypingNotice) and e.to is not None)
+    assert (private.sender, private.to) == (ann.phone_number, bob.phone_number)
+    # Cid hears of the line only: typing crosses in order, so the line's `stopped` comes after the direct typing.
+    assert await ann.send_typing(stopped=True)
+    await cid_events.wait_for(lambda e: isinstance(e, TypingNotice) and e.stopped)
+    assert [(n.to, n.stopped) for n in cid_events.of_type(TypingNotice)] == [(None, False), (None, True)]
+
+
+async def test_a_resend_on_another_hub_with_the_same_secret_and_id_is_acknowledged_only(start_hub, join):
+    url_a, url_b = hub_url(start_hub()), hub_url(start_hub())
+    _, watcher = await join(url_b, nickname="Watcher")
+    secret = "s" * 32
+    hello = json.dumps({"type": "hello", "line": "Webphone1", "clientSecret": secret})
+    send = json.dumps({"type": "send", "text": "once", "id": "c-1"})
+    acks = []
+    for url in (url_a, url_b):  # the acknowledgement was lost; the client came back through the other hub
+        async with ws_connect(url, ping_interval=None) as ws:
+            await ws.send(hello)
+            await ws.send(send)
+            while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "ack":
+                pass
+            acks.append((frame["id"], frame["seq"], frame["ts"]))
+    assert acks[0] == acks[1] and acks[0][1] == 1
+    await watcher.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "once")
+    await join(url_a, nickname="Late")  # a sentinel: its ONLINE comes after anything the resend could have relayed
+    await watcher.wait_for(lambda e: isinstance(e, ClientInfo) and e.get("nickname") == "Late")
+    assert texts(watcher) == ["once"]

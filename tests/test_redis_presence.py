@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from ozchat import AccessDenied, ClientInfo, ClientStatus
@@ -69,3 +72,9 @@ async def test_a_hub_killed_without_a_goodbye_has_its_clients_announced_offline_
     await bob_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == dan.phone_number)
     assert len(presence_of(bob_events, ann.phone_number, ClientStatus.OFFLINE)) == 1
     assert sorted(info.nickname for info in dan.roster) == ["Bob", "Cid"]
+
+
+def test_a_hub_without_redis_never_loads_the_redis_client():
+    code = "import sys, ozchat.hub.server, ozchat.cli.serve; print('redis' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert shown.stdout.split() == ["False"]

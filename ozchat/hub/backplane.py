@@ -14,13 +14,11 @@ The `redis` client library is imported here only, so a hub without --redis never
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -42,6 +40,8 @@ from .redis_scripts import (
     entry_id_order,
     read_message,
     record_decoder,
+    resend_digest,
+    without_password,
 )
 from .store import Direct
 
@@ -49,24 +49,12 @@ log = logging.getLogger("ozchat.hub")
 
 PREFIX = "ozchat:"
 HUBS = PREFIX + "hubs"
+TYPING_CHANNEL = PREFIX + "typing"  # one pub/sub channel for all lines: typing is small and short-lived
 DEFAULT_HEARTBEAT_TTL = 15.0
 STREAM_MAXLEN = 10_000
 # How long one blocking read waits: a hub that starts to watch a line wakes it sooner (its wake stream).
 _BLOCK_MS = 5_000
 _RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0)
-
-def _without_password(url: str) -> str:
-    """A Redis URL fit for a log: its password left out."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
 
 def _line_key(line: str, what: str) -> str:
     return f"{PREFIX}line:{line}:{what}"
@@ -82,6 +70,7 @@ class Backplane:
         on_presence: PresenceSink,
         on_message: MessageSink,
         on_lost: Callable[[], list[tuple[str, str, int]]],
+        on_typing: Callable[[str, str, str | None, bool], None],
         *,
         heartbeat_ttl: float = DEFAULT_HEARTBEAT_TTL,
         keep_messages: int = STREAM_MAXLEN,
@@ -97,6 +86,7 @@ class Backplane:
         self._on_message = on_message
         # Redis lost what it held: this hub publishes its members again, and returns (line, epoch, last_seq) of each.
         self._on_lost = on_lost
+        self._on_typing = on_typing
         # A few quick retries, then the caller hears of it: a sender waits a second at most for store_failed.
         retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
@@ -121,6 +111,7 @@ class Backplane:
         self._caught_up = asyncio.Event()
         self._caught_up.set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._typing_out: asyncio.Queue[str] = asyncio.Queue()
         self._failing = False
 
     async def start(self) -> None:
@@ -130,13 +121,15 @@ class Backplane:
         except (RedisError, OSError) as exc:
             await self._redis.aclose()
             await self._tail_redis.aclose()
-            raise BackplaneError(f"cannot reach Redis at {_without_password(self.url)}: {exc}") from None
+            raise BackplaneError(f"cannot reach Redis at {without_password(self.url)}: {exc}") from None
         self._tasks = [
             asyncio.create_task(self._keep_beating()),
             asyncio.create_task(self._publish_forever()),
             asyncio.create_task(self._tail_forever()),
+            asyncio.create_task(self._hear_typing()),
+            asyncio.create_task(self._send_typing_forever()),
         ]
-        log.info("sharing lines through Redis at %s as hub %s", _without_password(self.url), self.hub_id)
+        log.info("sharing lines through Redis at %s as hub %s", without_password(self.url), self.hub_id)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -201,6 +194,38 @@ class Backplane:
             self._queued += len(changes)
             self._caught_up.clear()
 
+    def publish_typing(self, line: str, sender: str, to: str | None, stopped: bool) -> None:
+        """Relay typing to the other hubs through Redis pub/sub: never stored, dropped if Redis is away."""
+        self._typing_out.put_nowait(json.dumps([self.hub_id, line, sender, to, stopped]))
+
+    async def _send_typing_forever(self) -> None:
+        """One at a time, so a `stopped` never overtakes its `typing`."""
+        while True:
+            payload = await self._typing_out.get()
+            try:
+                await self._redis.publish(TYPING_CHANNEL, payload)
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+
+    async def _hear_typing(self) -> None:
+        """Other hubs' typing, for the lines this hub serves."""
+        attempt = 0
+        while True:
+            try:
+                async with self._tail_redis.pubsub() as pubsub:
+                    await pubsub.subscribe(TYPING_CHANNEL)
+                    attempt = 0
+                    async for heard in pubsub.listen():
+                        if heard.get("type") != "message":
+                            continue
+                        hub, line, sender, to, stopped = json.loads(heard["data"])
+                        if hub != self.hub_id and line in self._positions:
+                            self._on_typing(line, sender, to, bool(stopped))
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+                await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+                attempt += 1
+
     async def post(
         self, line: str, message: ChatMessage, author: str, direct: Direct | None, *, last_seq: int, epoch: str,
     ) -> Numbers:
@@ -212,9 +237,8 @@ class Backplane:
         while not self._caught_up.is_set():
             await self._caught_up.wait()
         sender_identity, recipient_identity, sender_seq, recipient_seq = direct or ("", "", 1, 1)
-        resend_key = f"{PREFIX}line:{line}:sent:" + (
-            _digest(author, message.id, message.to, message.action, message.text) if message.id is not None else ""
-        )
+        resend = resend_digest(author, message.id, message.to, message.action, message.text) if message.id else ""
+        resend_key = f"{PREFIX}line:{line}:sent:{resend}"
         try:
             answer = await self._post(
                 keys=[_line_key(line, "events"), _line_key(line, "seq"), resend_key, _line_key(line, "direct"),

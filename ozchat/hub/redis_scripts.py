@@ -10,8 +10,11 @@ numbers, for a resend within the window).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from typing import NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -159,3 +162,17 @@ def read_message(entry_id: str, fields: dict[str, str]) -> Message:
         return Message(entry_id, message, fields["author"], None)
     direct = Direct(fields["si"], fields["ri"], int(fields["ss"]), int(fields["rs"]))
     return Message(entry_id, message, fields["author"], direct)
+
+
+def without_password(url: str) -> str:
+    """A Redis URL fit for a log: its password left out."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def resend_digest(*parts: object) -> str:
+    """What tells a resend of a message from another message: its author, id, recipient, action and text."""
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()

@@ -17,31 +17,21 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ..addresses import url_host
-from ..exceptions import BackplaneError
 from ..images import AvatarError
-from ..protocol import (
-    MAX_UPLOAD_FRAME_BYTES,
-    Ack,
-    CloseCode,
-    ErrorCode,
-    ErrorFrame,
-    Uploaded,
-    encode,
-    readable_client_id,
-)
+from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame, Uploaded, encode
 from .http import HttpRoutes
 from .keepalive import Keepalive
 from .limits import AddressLimiter, AddressLimits, RateLimit
 from .line import LineRegistry
 from .outbox import Journals, Outbox
-from .outputs import Announce, Burst, Close, Deliver, EntryCache, Output, Post, StoreUpload, Timer, failure
-from .shared import SharedHubState, hello_line
+from .outputs import Announce, Burst, Close, Deliver, EntryCache, Output, Post, StoreUpload, Timer
+from .shared import SharedHubState
 from .state import HubState
 from .store import HistoryStore, MemoryStore
 
 if TYPE_CHECKING:
     from .avatars import UploadStore
-    from .backplane import Backplane
+    from .sharing import LineSharing
 
 log = logging.getLogger("ozchat.hub")
 
@@ -104,7 +94,7 @@ class Hub:
         self._ssl_context = ssl_context
         self._redis_url = redis_url
         self._heartbeat_ttl = heartbeat_ttl
-        self._backplane: Backplane | None = None
+        self._sharing: LineSharing | None = None
         # Linger deadlines armed on the loop, by deadline (members sharing one share its timer).
         self._timers: dict[float, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -131,7 +121,15 @@ class Hub:
     async def start(self) -> None:
         """Listen (and first reach Redis, when sharing lines: BackplaneError if it cannot be reached)."""
         if self._redis_url is not None:
-            await self._start_backplane(self._redis_url)
+            from .sharing import LineSharing  # loads the redis client: only hubs that share lines need it
+
+            assert isinstance(self.state, SharedHubState)
+            sharing = LineSharing(
+                self.state, self._apply, self._redis_url, heartbeat_ttl=self._heartbeat_ttl,
+                ack_timeout=self._close_timeout,
+            )
+            await sharing.start()
+            self._sharing = sharing
         self._server = await serve(
             self._handle,
             self.host,
@@ -165,9 +163,9 @@ class Hub:
             if self._keepalive is not None:
                 self._keepalive.stop()
             self.store.close()
-        if self._backplane is not None:
-            backplane, self._backplane = self._backplane, None
-            await backplane.stop()
+        if self._sharing is not None:
+            sharing, self._sharing = self._sharing, None
+            await sharing.stop()
         self.stopped.set()
 
     async def serve_forever(self) -> None:
@@ -217,9 +215,8 @@ class Hub:
                 closing.add_done_callback(self._closing.discard)
             elif type(output) is Timer:
                 self._arm(output.at)
-        if self._backplane is not None:
-            assert isinstance(self.state, SharedHubState)
-            self._backplane.publish(self.state.take_shared())
+        if self._sharing is not None:
+            self._sharing.publish()
 
     async def _apply_before_join(self, me: Outbox, outputs: list[Output[Outbox]]) -> bool:
         """Carry out the answer to a frame before the hello was taken (to `me`: sent at once); False once closed."""
@@ -241,7 +238,8 @@ class Hub:
         del self._timers[deadline]
         # A timer may run a hair before its time: the deadline itself has come.
         self._apply(self.state.expire(max(deadline, asyncio.get_running_loop().time())))
-        self._release_lines()
+        if self._sharing is not None:
+            self._sharing.release_lines()
 
     # ---- one connection -------------------------------------------------------------
 
@@ -266,7 +264,8 @@ class Hub:
             member = self.state.member(me)
             stopping = self._server is None
             self._apply(self.state.closed(me, clean=_closed_cleanly(ws), now=loop.time(), stopping=stopping))
-            self._release_lines()
+            if self._sharing is not None:
+                self._sharing.release_lines()
             if member is not None:
                 log.info("%s disconnected from line %r (code %s)", member[1], member[0], ws.close_code)
 
@@ -282,8 +281,9 @@ class Hub:
                 except TimeoutError:
                     await me.ws.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
                     return False
-                if self._backplane is not None and not await self._watch_line(me, raw):
-                    return False
+                if self._sharing is not None:  # the line's members on other hubs are mirrored first
+                    if not await self._apply_before_join(me, await self._sharing.watch(me, raw)):
+                        return False
                 if not await self._apply_before_join(me, self.state.receive(me, raw, loop.time())):
                     return False
         except ConnectionClosed:
@@ -297,78 +297,14 @@ class Hub:
                 for output in self.state.receive(me, raw, loop.time()):
                     if type(output) is StoreUpload:
                         await self._store_upload(output)
-                    elif type(output) is Post:  # one at a time: a sender's messages keep their order
-                        await self._post(output)
+                    elif type(output) is Post and self._sharing is not None:  # one at a time: sends keep their order
+                        await self._sharing.post(output)
                     else:
                         self._apply((output,))
+                if self._sharing is not None:  # what the frame changed may have no recipient here (typing)
+                    self._sharing.publish()
         except ConnectionClosed:
             pass
-
-    # ---- lines shared with other hubs ----------------------------------------------------
-
-    async def _start_backplane(self, url: str) -> None:
-        from .backplane import Backplane  # loads the redis client: only hubs that share lines need it
-
-        state = self.state
-        assert isinstance(state, SharedHubState)
-        backplane = Backplane(
-            url, state.mirror_line,
-            lambda line, info, record: self._apply(state.mirror(line, info, record)),
-            lambda line, message: self._apply(state.mirror_message(line, message)),
-            self._share_again,
-            heartbeat_ttl=self._heartbeat_ttl,
-        )
-        await backplane.start()
-        self._backplane = backplane
-
-    async def _watch_line(self, me: Outbox, raw: str | bytes) -> bool:
-        """Before a hello is taken: mirror its line's members on other hubs first; False once closed."""
-        assert self._backplane is not None
-        line = hello_line(raw)
-        if line is None or self._backplane.watching(line):
-            return True
-        try:
-            await self._backplane.watch(line)
-        except BackplaneError as exc:
-            log.warning("could not read line %r from Redis: %s", line, exc)
-            outputs = failure(me, "the hub cannot reach the store it shares with other hubs", readable_client_id(raw))
-            return await self._apply_before_join(me, outputs)
-        return True
-
-    async def _post(self, post: Post[Outbox]) -> None:
-        """Have Redis number a message; acknowledge it once the stream brought it here (so after its relay)."""
-        assert self._backplane is not None
-        message = post.message
-        try:
-            numbers = await self._backplane.post(
-                post.line, message, post.author, post.direct, last_seq=post.last_seq, epoch=post.epoch
-            )
-        except BackplaneError as exc:
-            log.warning("could not store a message on line %r: %s", post.line, exc)
-            post.to.push(encode(ErrorFrame(
-                ErrorCode.STORE_FAILED, "the hub could not store the message; send it again", message.id
-            )))
-            return
-        if numbers.entry_id:  # a resend of a stored message is acknowledged only
-            await self._backplane.relayed(post.line, numbers.entry_id, self._close_timeout)
-        if message.id is not None:
-            post.to.push(encode(Ack(message.id, numbers.seq, numbers.ts, numbers.direct_seq)))
-
-    def _share_again(self) -> list[tuple[str, str, int]]:
-        assert isinstance(self.state, SharedHubState) and self._backplane is not None
-        lines = self.state.share_again()
-        self._backplane.publish(self.state.take_shared())
-        return lines
-
-    def _release_lines(self) -> None:
-        """Stop mirroring the lines this hub has nobody on any more."""
-        if self._backplane is None:
-            return
-        assert isinstance(self.state, SharedHubState)
-        local = self.state.local_lines()
-        for line in self._backplane.watched - local:
-            self._backplane.unwatch(line)
-            self.state.drop_mirror(line)
 
     async def _store_upload(self, upload: StoreUpload[Outbox]) -> None:
         """Validate and store an avatar image off the loop; answer with the name it is served under."""

@@ -13,12 +13,13 @@ from typing import Any
 
 import msgspec
 
-from ..protocol import ClientInfo, ClientStatus, CloseCode, Gap, Hello, Send, encode
+from ..protocol import ClientInfo, ClientStatus, CloseCode, Gap, Hello, Send, Typing, TypingNotice, encode
 from .line import Line, Posted
 from .outputs import Announce, Close, Conn, Deliver, Output, Post
 from .redis_scripts import LineView, Message, Record, entry_id_order
 from .state import HubState, _Connection
 from .store import StoreError
+from .typing_relay import TypingGate
 
 log = logging.getLogger("ozchat.hub")
 
@@ -38,6 +39,23 @@ def hello_line(raw: str | bytes) -> str | None:
         return None
 
 
+class _SharingGate(TypingGate):
+    """A connection's typing gate that also notes what it let through, for the other hubs."""
+
+    __slots__ = ("_peer", "_typing")
+
+    def __init__(self, peer: _Connection, typing: list[tuple[str, str, str | None, bool]]) -> None:
+        super().__init__()
+        self._peer = peer
+        self._typing = typing
+
+    def admit(self, frame: Typing, now: float) -> bool:
+        admitted = super().admit(frame, now)
+        if admitted and self._peer.line is not None:
+            self._typing.append((self._peer.line.name, self._peer.phone_number, frame.to, frame.stopped))
+        return admitted
+
+
 class SharedHubState(HubState[Conn]):
     """A hub's state whose lines also hold the members of other hubs (mirrored, never connected here)."""
 
@@ -47,8 +65,15 @@ class SharedHubState(HubState[Conn]):
         self._shared: list[tuple[str, ClientInfo]] = []
         # Per line, the stream entry of the newest message kept in the local mirror of its history.
         self._mirrored: dict[str, str] = {}
+        # Typing this hub relayed, for the other hubs: (line, sender, to, stopped).
+        self._typing: list[tuple[str, str, str | None, bool]] = []
 
     # ---- inputs, as HubState's, and every presence change of this hub's members noted for the other hubs ----
+
+    def connect(self, conn: Conn, address: str, now: float) -> None:
+        super().connect(conn, address, now)
+        peer = self._connections[conn]
+        peer.typing = _SharingGate(peer, self._typing)
 
     def receive(self, conn: Conn, raw: str | bytes, now: float) -> list[Output[Conn]]:
         return self._note(super().receive(conn, raw, now))
@@ -87,6 +112,23 @@ class SharedHubState(HubState[Conn]):
             if line_name in self.lines and number in (line := self.lines.get(line_name)):
                 self._shared.append((line_name, line.get(number)))
         return [(line.name, line.epoch, line.last_seq) for line in self.lines]
+
+    def take_typing(self) -> list[tuple[str, str, str | None, bool]]:
+        """The typing this hub's members signalled since the last call (relayed here already): for the other hubs."""
+        typing = self._typing[:]
+        self._typing.clear()  # in place: every connection's gate appends to this list
+        return typing
+
+    def mirror_typing(self, line_name: str, sender: str, to: str | None, stopped: bool) -> list[Output[Conn]]:
+        """Another hub's member is typing: tell this hub's members of the line, or only the direct partner."""
+        members = self._members.get(line_name)
+        if not members or line_name not in self.lines or sender not in self.lines.get(line_name):
+            return []
+        notice = encode(TypingNotice(sender, to, stopped))
+        if to is None:
+            return [Deliver(tuple(members.values()), notice)]
+        partner = members.get(to)
+        return [] if partner is None else [Deliver((partner,), notice)]
 
     def local_lines(self) -> set[str]:
         """The lines this hub has members on, connected or lingering."""

@@ -1,0 +1,100 @@
+"""The server's side of lines shared through Redis: the backplane's tasks feed `SharedHubState`, and back.
+
+Loaded only by a hub started with a Redis URL; the `redis` client library comes in with `backplane.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from ..exceptions import BackplaneError
+from ..protocol import Ack, ErrorCode, ErrorFrame, encode, readable_client_id
+from .backplane import Backplane
+from .outputs import Output, Post, failure
+from .shared import SharedHubState, hello_line
+
+if TYPE_CHECKING:
+    from .outbox import Outbox
+
+log = logging.getLogger("ozchat.hub")
+
+
+class LineSharing:
+    """Runs the backplane for one hub: what it reads goes into the state, what the state decided goes out."""
+
+    def __init__(
+        self,
+        state: SharedHubState[Outbox],
+        apply: Callable[[Iterable[Output[Outbox]]], None],
+        url: str,
+        *,
+        heartbeat_ttl: float,
+        ack_timeout: float,
+    ) -> None:
+        self._state = state
+        self._apply = apply
+        self._ack_timeout = ack_timeout
+        self.backplane = Backplane(
+            url, state.mirror_line,
+            lambda line, info, record: apply(state.mirror(line, info, record)),
+            lambda line, message: apply(state.mirror_message(line, message)),
+            self._share_again,
+            lambda line, sender, to, stopped: apply(state.mirror_typing(line, sender, to, stopped)),
+            heartbeat_ttl=heartbeat_ttl,
+        )
+
+    async def start(self) -> None:
+        """Reach Redis (BackplaneError if it cannot be reached) and run the backplane's tasks."""
+        await self.backplane.start()
+
+    async def stop(self) -> None:
+        await self.backplane.stop()
+
+    def publish(self) -> None:
+        """What this hub's members changed (presence) or signalled (typing), for the other hubs."""
+        self.backplane.publish(self._state.take_shared())
+        for typing in self._state.take_typing():
+            self.backplane.publish_typing(*typing)
+
+    async def watch(self, me: Outbox, raw: str | bytes) -> list[Output[Outbox]]:
+        """Before a hello is taken: mirror its line as Redis holds it; a failure to answer the hello with if not."""
+        line = hello_line(raw)
+        if line is None or self.backplane.watching(line):
+            return []
+        try:
+            await self.backplane.watch(line)
+        except BackplaneError as exc:
+            log.warning("could not read line %r from Redis: %s", line, exc)
+            return failure(me, "the hub cannot reach the store it shares with other hubs", readable_client_id(raw))
+        return []
+
+    async def post(self, post: Post[Outbox]) -> None:
+        """Have Redis number a message; acknowledge it once the stream brought it here (so after its relay)."""
+        message = post.message
+        try:
+            numbers = await self.backplane.post(
+                post.line, message, post.author, post.direct, last_seq=post.last_seq, epoch=post.epoch
+            )
+        except BackplaneError as exc:
+            log.warning("could not store a message on line %r: %s", post.line, exc)
+            post.to.push(encode(ErrorFrame(
+                ErrorCode.STORE_FAILED, "the hub could not store the message; send it again", message.id
+            )))
+            return
+        if numbers.entry_id:  # a resend of a stored message is acknowledged only
+            await self.backplane.relayed(post.line, numbers.entry_id, self._ack_timeout)
+        if message.id is not None:
+            post.to.push(encode(Ack(message.id, numbers.seq, numbers.ts, numbers.direct_seq)))
+
+    def release_lines(self) -> None:
+        """Stop mirroring the lines this hub has nobody on any more."""
+        for line in self.backplane.watched - self._state.local_lines():
+            self.backplane.unwatch(line)
+            self._state.drop_mirror(line)
+
+    def _share_again(self) -> list[tuple[str, str, int]]:
+        lines = self._state.share_again()
+        self.backplane.publish(self._state.take_shared())
+        return lines

@@ -8,7 +8,7 @@ import re
 
 from websockets.asyncio.client import connect as ws_connect
 
-from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, TypingNotice
+from ozchat import ChatMessage, ClientInfo, ClientStatus, ConnectionState, ConnectionStateChanged, Synced, TypingNotice
 
 from redis_server import hub_url
 from relay import Relay
@@ -122,3 +122,15 @@ async def test_a_resend_on_another_hub_with_the_same_secret_and_id_is_acknowledg
     await join(url_a, nickname="Late")  # a sentinel: its ONLINE comes after anything the resend could have relayed
     await watcher.wait_for(lambda e: isinstance(e, ClientInfo) and e.get("nickname") == "Late")
     assert texts(watcher) == ["once"]
+
+
+async def test_a_line_a_hub_stopped_and_started_mirroring_again_replays_each_message_once(start_hub, join):
+    url_a, url_b = hub_url(start_hub()), hub_url(start_hub())
+    ann, _ = await join(url_a, nickname="Ann")
+    await ann.send_message("one")
+    await ann.disconnect()  # hub A has nobody left on the line: it stops mirroring it
+    bob, _ = await join(url_b, nickname="Bob")
+    await bob.send_message("two")
+    _, cid_events = await join(url_a, nickname="Cid")
+    await cid_events.wait_for(lambda e: isinstance(e, Synced))
+    assert texts(cid_events) == ["one", "two"]

@@ -1,9 +1,11 @@
-"""The Redis backplane: hubs that share a Redis server share their lines' presence.
+"""The Redis backplane: hubs that share a Redis server share their lines (presence, messages, typing).
 
-All Redis I/O of a hub lives here, on its event loop; `HubState` stays without I/O. Each line
-has one Redis stream, the single order of what happens on it, and a roster hash; each hub
-tails the streams of the lines it has members on and feeds what other hubs published into
-its state, which mirrors their members. Every write is one Lua script, so it is atomic.
+All Redis I/O of a hub lives here, on its event loop; `SharedHubState` stays without I/O. Each
+line has one Redis stream, the single order of what happens on it (presence changes and
+messages), and a roster hash; each hub tails the streams of the lines it has members on, from
+the last entry it read (so an outage loses nothing the stream still holds), and feeds what it
+reads into its state. Every write is one Lua script (redis_scripts.py), so it is atomic.
+Typing goes through one pub/sub channel: relayed, never stored.
 
 Each hub refreshes a heartbeat key with a TTL and keeps the set of its clients; any hub that
 finds a heartbeat expired runs the reaper script, which drops that hub's clients from the
@@ -55,6 +57,7 @@ STREAM_MAXLEN = 10_000
 # How long one blocking read waits: a hub that starts to watch a line wakes it sooner (its wake stream).
 _BLOCK_MS = 5_000
 _RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0)
+
 
 def _line_key(line: str, what: str) -> str:
     return f"{PREFIX}line:{line}:{what}"

@@ -206,8 +206,7 @@ class SharedHubState(HubState[Conn]):
     def drop_mirror(self, line_name: str) -> None:
         """Stop mirroring a line this hub has nobody on any more."""
         if line_name not in self.local_lines():
-            self.lines.drop(line_name)
-            self._mirrored.pop(line_name, None)
+            self.lines.drop(line_name)  # what the mirror kept stays kept (and `_mirrored` says up to where)
 
     # ---- overridden: sends are numbered by Redis, resumes may take a member over from another hub ----
 

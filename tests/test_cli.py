@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from processes import OZCHAT
 
@@ -229,3 +230,14 @@ def test_events_client_joins_a_hub_on_ipv6_loopback_by_host_and_port(processes):
     mary.wait_for(r"ACCESS_GRANTED")
     john = processes("events", "--host", "::1", "--port", port, "--nick", "John", "--no-autostart")
     john.wait_for(r"^Mary is ONLINE$")
+
+
+def test_events_json_lines_tell_of_typing(processes, hub_address):
+    watcher = processes("events", "--host", hub_address, "--nick", "Watcher", "--json")
+    watcher.wait_for(r'"state": "ACCESS_GRANTED"')
+    with ws_connect(f"ws://{hub_address}/") as ws:
+        ws.send(json.dumps({"type": "hello", "line": "Webphone1", "properties": {"nickname": "Mary"}}))
+        mary = json.loads(ws.recv())["phoneNumber"]
+        ws.send(json.dumps({"type": "typing"}))
+        typing = json.loads(watcher.wait_for(r'^\{"event": "typing".*').group(0))
+        assert typing == {"event": "typing", "type": "typing", "from": mary}

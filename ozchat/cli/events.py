@@ -12,7 +12,7 @@ import threading
 from ..client import ConnectionStateChanged, OzWebClient
 from ..exceptions import OzchatError
 from ..hub.autostart import StartedHub
-from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, Gap, encode
+from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, Gap, TypingNotice, encode
 from ..text import printable
 from .options import client_tls, local_hub_for, server_address, shared_properties
 
@@ -94,6 +94,11 @@ class EventPrinter:
         lost = f"-- {kind} {gap.after_seq + 1} to {gap.before_seq - 1} could not be replayed"
         print(lost, file=sys.stderr, flush=True)
 
+    def typing(self, notice: TypingNotice) -> None:
+        """Others' typing, as JSON lines only: as text it would drown the chat."""
+        if self._json:
+            self._out(json.dumps({"event": "typing", **json.loads(encode(notice))}))
+
     def message(self, message: ChatMessage) -> None:
         if self._json:
             self._out(json.dumps({"event": "message", **json.loads(encode(message))}))
@@ -148,6 +153,7 @@ async def run_events(args: argparse.Namespace) -> int:
     client.on_client_state_changed(printer.client)
     client.on_message_received(printer.message)
     client.on_gap(printer.gap)
+    client.on_typing(printer.typing)
     closed = asyncio.Event()
 
     def closed_for_good(change: ConnectionStateChanged) -> None:

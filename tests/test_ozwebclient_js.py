@@ -29,6 +29,7 @@ from ozchat import OzWebClient
 from ozchat.bundled_avatars import bundled_avatar
 from ozchat.hub import Hub
 from ozchat.hub.avatars import UploadStore
+from ozchat.hub.limits import RateLimit
 from ozchat.protocol import ChatMessage, ClientInfo, ClientStatus, TypingNotice
 
 from conftest import Recorder
@@ -394,3 +395,43 @@ async def test_the_script_is_revalidated_by_its_etag(hub: Hub) -> None:
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == first.headers["etag"]
     assert other.status_code == 200 and other.content == first.content
+
+
+async def test_messages_the_hub_rate_limited_are_sent_again_until_each_is_taken_once(nodes) -> None:
+    async with Hub("127.0.0.1", 0, rate_limit=RateLimit(rate=5, burst=4)) as hub:
+        js = await nodes(hub)
+        _john, events = await python_client(hub, nickname="John")
+        await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}]})
+        refs = [js.tell({"do": "send", "text": f"burst {n}"}) for n in range(8)]
+        replies = [await js.wait_for(lambda e, ref=ref: e["event"] == "reply" and e["ref"] == ref) for ref in refs]
+        assert [reply["ok"] for reply in replies] == [True] * 8
+        last = max(reply["result"]["seq"] for reply in replies)
+        await events.wait_for(lambda e: isinstance(e, ChatMessage) and e.seq == last)
+    burst = sorted(e.text for e in events.of_type(ChatMessage) if e.text.startswith("burst"))
+    assert burst == [f"burst {n}" for n in range(8)]
+
+
+async def test_back_after_the_grace_period_is_a_new_number_and_everyone_saw_it_leave(hub: Hub, nodes) -> None:
+    async with Relay(hub.port) as relay:
+        js = await nodes(hub)
+        john, events = await python_client(hub, nickname="John")
+        await js.call({"do": "connect", "args": [js_address(relay), "Webphone1", {"nickname": "Mary"}]})
+        mary = (await js.call({"do": "roster"}))["result"]["phoneNumber"]
+        await js.wait_for(lambda event: event["event"] == "client" and event["phoneNumber"] == john.phone_number)
+        relay.hold()
+        relay.cut()
+        # The test hub's grace period is 1 s: John sees Mary leave, then she may come back.
+        await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == mary
+                              and e.status is ClientStatus.OFFLINE)
+        relay.release()
+        back = await js.state("ACCESS_GRANTED", after=1)
+        assert back["details"]["resumed"] is False and back["details"]["phoneNumber"] != mary
+        again = await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Mary"
+                                      and e.phone_number != mary)
+        assert again.status is ClientStatus.ONLINE
+        await js.wait_for(lambda event: len(js.of("synced")) == 2)  # the roster is whole again
+        roster = (await js.call({"do": "roster"}))["result"]
+        assert roster["phoneNumber"] == back["details"]["phoneNumber"]
+        assert [client["phoneNumber"] for client in roster["clients"]] == [john.phone_number]
+        # John was there all along: the reconnect told nothing about him.
+        assert [e["phoneNumber"] for e in js.of("client")] == [john.phone_number]

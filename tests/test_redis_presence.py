@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -78,3 +79,14 @@ def test_a_hub_without_redis_never_loads_the_redis_client():
     code = "import sys, ozchat.hub.server, ozchat.cli.serve; print('redis' in sys.modules)"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert shown.stdout.split() == ["False"]
+
+
+async def test_a_hub_stopped_with_a_goodbye_has_its_clients_announced_offline(start_hub, join):
+    hub_a = start_hub("--heartbeat-ttl", "2")
+    url_a, url_b = hub_url(hub_a), hub_url(start_hub("--heartbeat-ttl", "2"))
+    ann, _ = await join(url_a, nickname="Ann")
+    _, bob_events = await join(url_b, nickname="Bob")
+    await bob_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Ann")
+    assert await asyncio.to_thread(hub_a.interrupt) == 0
+    offline = await bob_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
+    assert offline.phone_number == ann.phone_number

@@ -337,8 +337,8 @@ def build_serve_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--heartbeat-ttl", type=float, default=15.0, metavar="SECONDS",
-        help="with --redis: a hub silent this long is taken for dead, and the other hubs announce its clients "
-        "OFFLINE (default: 15)",
+        help="with --redis: when a hub dies without a goodbye, the other hubs announce its clients OFFLINE "
+        "within this time (default: 15)",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument(

@@ -57,6 +57,10 @@ STREAM_MAXLEN = 10_000
 # How long one blocking read waits: a hub that starts to watch a line wakes it sooner (its wake stream).
 _BLOCK_MS = 5_000
 _RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0)
+# `heartbeat_ttl` is the time within which a dead hub's clients are announced OFFLINE: its heartbeat
+# key lives this share of it, and every hub beats and reaps this often, so expiry + one tick fits.
+_KEY_SHARE = 0.75
+_TICK_SHARE = 0.125
 
 
 def _line_key(line: str, what: str) -> str:
@@ -276,7 +280,7 @@ class Backplane:
     async def _beat(self) -> bool:
         """Refresh the heartbeat; True when Redis did not know this hub (it lost its data, or reaped it)."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._alive_key, "1", px=int(self.heartbeat_ttl * 1000))
+            pipe.set(self._alive_key, "1", px=int(self.heartbeat_ttl * _KEY_SHARE * 1000))
             pipe.sadd(HUBS, self.hub_id)
             _, added = await pipe.execute()
         return bool(added)
@@ -289,10 +293,10 @@ class Backplane:
         loop = asyncio.get_running_loop()
         reap_from = loop.time()
         while True:
-            await asyncio.sleep(self.heartbeat_ttl / 4)
+            await asyncio.sleep(self.heartbeat_ttl * _TICK_SHARE)
             try:
                 if await self._beat():
-                    log.warning("Redis had lost this hub's state (restarted?): sharing its lines again")
+                    log.warning("Redis had lost this hub's state (restarted, or took it for dead): sharing it again")
                     await self._restore(self._on_lost())
                 reaped = await self._reap(keys=[HUBS], args=[PREFIX, self._keep]) if loop.time() >= reap_from else 0
             except (RedisError, OSError) as exc:

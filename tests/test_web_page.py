@@ -24,6 +24,7 @@ from tui.test_notifications import HOSTILE_TEXTS
 
 pytestmark = pytest.mark.timeout(60)
 
+TYPING_IS = "return document.getElementById('typing').textContent === arguments[0]"
 HOSTILE_HTML = "<img src=x onerror=\"document.title='pwned'\"><b>bold</b> & <script>document.title='pwned'</script>"
 
 
@@ -64,7 +65,7 @@ async def test_the_page_and_its_files_are_served_with_a_policy_that_keeps_them_t
         policy = dict(
             directive.strip().split(" ", 1) for directive in response.headers["content-security-policy"].split(";")
         )
-        assert policy["default-src"] == "'self'" and policy["script-src"] == "'self'"
+        assert policy["default-src"] == policy["script-src"] == policy["style-src"] == policy["img-src"] == "'self'"
         assert policy["connect-src"] == f"'self' ws://127.0.0.1:{web_hub.port} wss://127.0.0.1:{web_hub.port}"
         assert policy["frame-ancestors"] == "'none'" and policy["object-src"] == "'none'"
         assert "unsafe" not in response.headers["content-security-policy"]
@@ -155,6 +156,8 @@ async def test_a_browser_and_a_python_client_see_each_other_and_chat_both_ways(w
             await page.click("#composer button")
             got = await mary_events.wait_for(message_with("psst, Mary"))
             assert (got.sender, got.to) == (anna, mary.phone_number)
+            assert await mary.send_typing(anna)
+            await page.wait_for_script(TYPING_IS, "Mary typing to Anna", "Mary (to you) is typing\u2026")
             await mary.send_message("psst, Anna", to=anna)
             line = await log_line_with(page, "psst, Anna")
             assert "Mary \u2192 Anna (direct)" in line
@@ -163,9 +166,14 @@ async def test_a_browser_and_a_python_client_see_each_other_and_chat_both_ways(w
                 ".filter((t) => t.includes('psst')).length"
             ) == 2
 
-            # Mary leaves: the page drops her from the list and says so.
+            await page.wait_for_script(TYPING_IS, "her message to end her typing", "")
+
+            # Mary leaves while typing: the page drops her from the list and says so, and her typing ends.
+            assert await mary.send_typing()
+            await page.wait_for_script(TYPING_IS, "Mary typing on the line", "Mary is typing\u2026")
             await mary.disconnect()
             await log_line_with(page, "Mary is OFFLINE")
+            assert await page.script("return document.getElementById('typing').textContent") == ""
             assert not await page.script(
                 "return document.querySelector(`#roster li[data-phone-number='${arguments[0]}']`)", mary.phone_number
             )

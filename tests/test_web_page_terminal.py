@@ -10,12 +10,21 @@ from ozchat import OzWebClient
 from ozchat.avatars import AvatarService
 from ozchat.tui.app import Join, OzChatApp
 from ozchat.tui.avatar_choice import avatar_base_url
+from ozchat.tui.widgets.typing_indicator import TypingIndicator
 
 from browser import ROSTER_AVATAR, Page, chromium, join_from_page, log_line_with, page_url, started_web_hub
 from tui.conftest import fixed_clock, people_ids, said, until
 from tui.test_avatars_ui import shows_picture
 
 pytestmark = pytest.mark.timeout(60)
+
+TYPING_IS = "return document.getElementById('typing').textContent === arguments[0]"
+
+
+def typing_shown(app: OzChatApp) -> str:
+    """The terminal's typing line as drawn: empty while it is hidden."""
+    indicator = app.query_one(TypingIndicator)
+    return str(indicator.render()) if indicator.display else ""
 
 
 @pytest.fixture(autouse=True)
@@ -48,12 +57,17 @@ async def chat_across(app: OzChatApp, pilot: Pilot[None], page: Page, hub_port: 
     src = await page.wait_for_script(ROSTER_AVATAR, "John's avatar in the page's list", john)
     assert src == f"http://127.0.0.1:{hub_port}/avatars/cat"
 
-    # Line messages both ways.
+    # Line messages both ways, each side seeing the other typing until the message arrives.
     await page.type_into("text", "hi from the browser")
+    await until(pilot, lambda: typing_shown(app) == "Anna is typing…")
     await page.click("#composer button")
     await until(pilot, lambda: said(app, "<Anna> hi from the browser"))
-    await pilot.press(*"hi from the terminal", "enter")
+    await until(pilot, lambda: typing_shown(app) == "")
+    await pilot.press(*"hi from the terminal")
+    await page.wait_for_script(TYPING_IS, "John typing on the page", "John is typing…")
+    await pilot.press("enter")
     assert (await log_line_with(page, "hi from the terminal")).endswith("John:hi from the terminal")
+    await page.wait_for_script(TYPING_IS, "nobody typing on the page", "")
 
     # Direct messages both ways: /msg in the terminal, the "To" list on the page.
     await pilot.press(*"/msg Anna just for you", "enter")

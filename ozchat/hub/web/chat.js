@@ -8,6 +8,7 @@
 "use strict";
 
 (() => {
+  const TYPING_SHOWN_MS = 6000;  // a typist shows this long after their last typing, as in the terminal
   const BUNDLED_OR_UPLOADED = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
   // What the terminal client shows as stand-ins, for the same reason: C0/C1 controls, bidi
   // overrides, zero-width and other invisible format characters, lone surrogates, separators.
@@ -18,12 +19,14 @@
     join: $("join"), line: $("line"), nickname: $("nickname"), upload: $("upload"), token: $("token"),
     joinButton: $("join-button"), joinError: $("join-error"), chat: $("chat"), roster: $("roster"),
     log: $("log"), composer: $("composer"), to: $("to"), text: $("text"), connection: $("connection"),
-    leave: $("leave"), lineTitle: $("line-title"),
+    leave: $("leave"), lineTitle: $("line-title"), typing: $("typing"),
   };
 
   // phoneNumber -> {nickname, avatar, item (roster <li>), option (<option> of the "To" list)}
   const roster = new Map();
   let me = { phoneNumber: null, nickname: "", avatar: "" };
+  // phoneNumber -> {direct (typing to me), timer}: who is typing now
+  const typists = new Map();
   let joined = false;   // ACCESS_GRANTED at least once since the Join button
   let leaving = false;  // the user pressed Leave: the end of the connection is no loss
 
@@ -130,6 +133,7 @@
       known.item.remove();
       known.option.remove();
       roster.delete(phoneNumber);
+      typingStopped(phoneNumber);
       notice((known.nickname || phoneNumber) + " is OFFLINE", "presence");
       return;
     }
@@ -160,10 +164,44 @@
     ui.text.focus();
   }
 
+  // ---- typing -------------------------------------------------------------------------------
+
+  function showTypists() {
+    const names = [...typists].map(([from, typist]) => nameOf(from) + (typist.direct ? " (to you)" : ""));
+    let text = "";
+    if (names.length === 1) text = names[0] + " is typing\u2026";
+    else if (names.length === 2) text = names[0] + " and " + names[1] + " are typing\u2026";
+    else if (names.length > 2) text = names.length + " people are typing\u2026";
+    ui.typing.textContent = visible(text);
+  }
+
+  function typingStopped(from) {
+    const typist = typists.get(from);
+    if (!typist) return;
+    clearTimeout(typist.timer);
+    typists.delete(from);
+    showTypists();
+  }
+
+  function typingNoticed(notice) {
+    const from = String(notice.from);
+    typingStopped(from);
+    if (notice.stopped) return;
+    const timer = setTimeout(() => typingStopped(from), TYPING_SHOWN_MS);
+    typists.set(from, { direct: typeof notice.to === "string" && notice.to !== "", timer });
+    showTypists();
+  }
+
+  function composerChanged() {
+    // Others see "… is typing"; an emptied composer tells them it stopped.
+    if (joined) OzWebClient.sendTyping(ui.to.value || undefined, ui.text.value === "");
+  }
+
   // ---- messages -----------------------------------------------------------------------------
 
   function messageReceived(message) {
     const from = String(message.from);
+    typingStopped(from);
     const direct = typeof message.to === "string" && message.to !== "";
     const item = element("li", "message" + (direct ? " direct" : "") + (message.action ? " action" : ""));
     item.dataset.from = from;
@@ -214,6 +252,7 @@
 
   function showJoinForm() {
     joined = false;
+    for (const from of [...typists.keys()]) typingStopped(from);
     for (const known of roster.values()) known.option.remove();
     roster.clear();
     ui.roster.replaceChildren();
@@ -281,6 +320,7 @@
     if (text.trim() === "") return;
     const to = ui.to.value || undefined;
     ui.text.value = "";
+    OzWebClient.sendTyping(to, true);
     try {
       await OzWebClient.sendMessage(text, to);
     } catch (error) {
@@ -312,8 +352,10 @@
     OzWebClient.onConnectionStateChanged(connectionStateChanged);
     OzWebClient.onClientStateChanged(clientStateChanged);
     OzWebClient.onMessageReceived(messageReceived);
+    OzWebClient.onTyping(typingNoticed);
     ui.join.addEventListener("submit", join);
     ui.composer.addEventListener("submit", send);
+    ui.text.addEventListener("input", composerChanged);
     ui.to.addEventListener("change", () => chooseRecipient(ui.to.value));
     ui.leave.addEventListener("click", leave);
     ui.joinButton.disabled = false;

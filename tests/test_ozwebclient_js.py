@@ -384,6 +384,25 @@ async def test_typing_goes_both_ways_and_is_sent_once_while_keys_are_pressed(hub
     seen = await js.wait_for(lambda event: event["event"] == "typing")
     assert seen == {"event": "typing", "from": john.phone_number, "to": mary, "stopped": False}
 
+    # Typing is never acknowledged, so the hub's error about it answers no request: onErrorOccured hears it.
+    assert (await js.call({"do": "typing", "to": "ZZZZZ"}))["result"] is True
+    error = await js.wait_for(lambda event: event["event"] == "error")
+    assert error["error"]["code"] == "unknown_recipient"
+
+
+async def test_create_client_makes_a_second_independent_client(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}], "read": ["nickname"]})
+    twin = (await js.call({"do": "twin", "args": [js_address(hub), "Webphone1", {"Nickname": "Ann"}]}))["result"]
+    assert twin["state"] == "ACCESS_GRANTED" and twin["constants"] == ["ACCESS_GRANTED", "OFFLINE"]
+    assert twin["me"]["phoneNumber"] == twin["phoneNumber"] and twin["me"]["status"] == "ONLINE"
+    seen = await js.wait_for(lambda event: event["event"] == "client")
+    assert (seen["phoneNumber"], seen["reads"]["nickname"]) == (twin["phoneNumber"], "Ann")
+    mary = (await js.call({"do": "roster"}))["result"]
+    assert mary["phoneNumber"] != twin["phoneNumber"]
+    assert [state["state"] for state in js.of("state")] == ["ACCESS_GRANTED"]  # the twin's states are its own
+    assert [state["state"] for state in js.of("twin-state")] == ["ACCESS_GRANTED"]
+
 
 async def test_the_script_is_revalidated_by_its_etag(hub: Hub) -> None:
     url = f"http://127.0.0.1:{hub.port}/ozwebclient.js"

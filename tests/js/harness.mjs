@@ -9,6 +9,7 @@
 //   {"do": "update", "ref": "r2", "properties": {...}}
 //   {"do": "upload", "ref": "r3", "base64": "..."}     {"do": "typing", "ref": "r4", "to": null, "stopped": false}
 //   {"do": "urls", "ref": "r5", "servers": [...], "avatars": [...]}
+//   {"do": "twin", "ref": "r8", "args": [...]}   (a second client, from OzWebClient.createClient())
 //   {"do": "roster", "ref": "r6"}          {"do": "disconnect", "ref": "r7"}      {"do": "exit"}
 // Everything it hears is written to stdout as one JSON object a line: {"event": "state" | "client"
 // | "message" | "typing" | "error" | "synced" | "gap" | "reply" | "loaded", ...}.
@@ -95,6 +96,17 @@ const commands = {
       servers: command.servers.map((address) => attempt(() => globalThis.OzWebClient.serverUrl(address))),
       avatars: command.avatars.map((avatar) => client.avatarUrl(avatar)),
     }));
+  },
+  twin(command) {
+    // A second, independent client in the same page, as OzWebClient.createClient() makes one.
+    const twin = globalThis.OzWebClient.createClient();
+    twin.onConnectionStateChanged((state) => say({ event: "twin-state", state }));
+    reply(command.ref, twin.connect(...command.args).then((state) => ({
+      state,
+      phoneNumber: twin.getPhoneNumber(),
+      me: describe(twin.getMe()),
+      constants: [globalThis.OzWebClient.ConnectionState.ACCESS_GRANTED, globalThis.OzWebClient.ClientStatus.OFFLINE],
+    })));
   },
   disconnect(command) {
     reply(command.ref, client.disconnect());

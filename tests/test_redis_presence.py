@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 
 import pytest
+from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import AccessDenied, ClientInfo, ClientStatus
 
@@ -90,3 +92,15 @@ async def test_a_hub_stopped_with_a_goodbye_has_its_clients_announced_offline(st
     assert await asyncio.to_thread(hub_a.interrupt) == 0
     offline = await bob_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.status is ClientStatus.OFFLINE)
     assert offline.phone_number == ann.phone_number
+
+
+async def test_a_join_storm_on_a_new_line_is_welcomed_whole(start_hub):
+    """More hellos at once than Redis connections a hub keeps: the line is read once, and everyone gets in."""
+    url = hub_url(start_hub())
+
+    async def hello(index: int) -> str:
+        async with ws_connect(url, ping_interval=None) as ws:
+            await ws.send(json.dumps({"type": "hello", "line": "Storm", "properties": {"nickname": f"n{index}"}}))
+            return json.loads(await asyncio.wait_for(ws.recv(), 30))["type"]
+
+    assert await asyncio.gather(*(hello(index) for index in range(150))) == ["welcome"] * 150

@@ -30,7 +30,9 @@ from redis.exceptions import RedisError
 from ..exceptions import BackplaneError
 from ..protocol import ChatMessage, ClientInfo, ClientStatus, encode
 from .redis_scripts import (
+    HUBS,
     POST,
+    PREFIX,
     PUBLISH_PRESENCE,
     REAP,
     LineSink,
@@ -40,18 +42,17 @@ from .redis_scripts import (
     PresenceSink,
     encode_record,
     entry_id_order,
+    line_key,
     read_message,
     record_decoder,
     resend_digest,
     without_password,
 )
+from .redis_typing import TypingChannel
 from .store import Direct
 
 log = logging.getLogger("ozchat.hub")
 
-PREFIX = "ozchat:"
-HUBS = PREFIX + "hubs"
-TYPING_CHANNEL = PREFIX + "typing"  # one pub/sub channel for all lines: typing is small and short-lived
 DEFAULT_HEARTBEAT_TTL = 15.0
 STREAM_MAXLEN = 10_000
 # How long one blocking read waits: a hub that starts to watch a line wakes it sooner (its wake stream).
@@ -59,12 +60,9 @@ _BLOCK_MS = 5_000
 _RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0)
 # `heartbeat_ttl` is the time within which a dead hub's clients are announced OFFLINE: its heartbeat
 # key lives this share of it, and every hub beats and reaps this often, so expiry + one tick fits.
+_MAX_CONNECTIONS = 32
 _KEY_SHARE = 0.75
 _TICK_SHARE = 0.125
-
-
-def _line_key(line: str, what: str) -> str:
-    return f"{PREFIX}line:{line}:{what}"
 
 
 class Backplane:
@@ -93,12 +91,14 @@ class Backplane:
         self._on_message = on_message
         # Redis lost what it held: this hub publishes its members again, and returns (line, epoch, last_seq) of each.
         self._on_lost = on_lost
-        self._on_typing = on_typing
         # A few quick retries, then the caller hears of it: a sender waits a second at most for store_failed.
         retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            url, decode_responses=True, retry=retry, socket_timeout=5.0, socket_connect_timeout=2.0
+        # At most this many connections; past them a write waits for one (a join storm's writes queue, not fail).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, retry=retry, socket_timeout=5.0, socket_connect_timeout=2.0,
+            max_connections=_MAX_CONNECTIONS, timeout=5.0,
         )
+        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         # The tail blocks on a connection of its own, so writes never wait behind it.
         self._tail_redis: aioredis.Redis = aioredis.Redis.from_url(
             url, decode_responses=True, retry=retry, socket_connect_timeout=2.0
@@ -118,7 +118,8 @@ class Backplane:
         self._caught_up = asyncio.Event()
         self._caught_up.set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._typing_out: asyncio.Queue[str] = asyncio.Queue()
+        self.typing = TypingChannel(self._redis, self._tail_redis, self.hub_id, self.watching, on_typing, self._failed)
+        self._reading: dict[str, asyncio.Future[None]] = {}  # lines whose first read is under way
         self._failing = False
 
     async def start(self) -> None:
@@ -126,15 +127,15 @@ class Backplane:
         try:
             await self._beat()
         except (RedisError, OSError) as exc:
-            await self._redis.aclose()
+            await self._redis.aclose(close_connection_pool=True)
             await self._tail_redis.aclose()
             raise BackplaneError(f"cannot reach Redis at {without_password(self.url)}: {exc}") from None
         self._tasks = [
             asyncio.create_task(self._keep_beating()),
             asyncio.create_task(self._publish_forever()),
             asyncio.create_task(self._tail_forever()),
-            asyncio.create_task(self._hear_typing()),
-            asyncio.create_task(self._send_typing_forever()),
+            asyncio.create_task(self.typing.hear_forever()),
+            asyncio.create_task(self.typing.send_forever()),
         ]
         log.info("sharing lines through Redis at %s as hub %s", without_password(self.url), self.hub_id)
 
@@ -147,7 +148,7 @@ class Backplane:
             await self._redis.delete(self._alive_key, self._wake_key)
         except (RedisError, OSError):
             pass  # then its heartbeat expires by itself
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
         await self._tail_redis.aclose()
 
     # ---- lines ----------------------------------------------------------------------
@@ -160,22 +161,30 @@ class Backplane:
         return line in self._positions
 
     async def watch(self, line: str) -> None:
-        """Start to mirror a line: its roster, numbering and newest messages, read in one transaction."""
+        """Start to mirror a line: its roster, numbering and newest messages (BackplaneError if Redis fails).
+
+        The hellos of a join storm on a new line wait for one read.
+        """
         if line in self._positions:
             return
+        reading = self._reading.get(line)
+        if reading is None:
+            reading = self._reading[line] = asyncio.ensure_future(self._read_line(line))
+            reading.add_done_callback(lambda _: self._reading.pop(line, None))
+        await asyncio.shield(reading)
+
+    async def _read_line(self, line: str) -> None:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hgetall(_line_key(line, "roster"))
-                pipe.set(_line_key(line, "epoch"), secrets.token_hex(8), nx=True)
-                pipe.get(_line_key(line, "epoch"))
-                pipe.get(_line_key(line, "seq"))
-                pipe.hgetall(_line_key(line, "direct"))
-                pipe.xrevrange(_line_key(line, "events"), count=self._keep)
+                pipe.hgetall(line_key(line, "roster"))
+                pipe.set(line_key(line, "epoch"), secrets.token_hex(8), nx=True)
+                pipe.get(line_key(line, "epoch"))
+                pipe.get(line_key(line, "seq"))
+                pipe.hgetall(line_key(line, "direct"))
+                pipe.xrevrange(line_key(line, "events"), count=self._keep)
                 roster, _, epoch, last_seq, direct_seqs, entries = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise BackplaneError(str(exc)) from None
-        if line in self._positions:  # another hello for this line got here first
-            return
         self._positions[line] = entries[0][0] if entries else "0-0"
         messages = [read_message(id_, fields) for id_, fields in reversed(entries) if fields.get("kind") == "message"]
         records = [record_decoder.decode(data) for data in roster.values()]
@@ -201,38 +210,6 @@ class Backplane:
             self._queued += len(changes)
             self._caught_up.clear()
 
-    def publish_typing(self, line: str, sender: str, to: str | None, stopped: bool) -> None:
-        """Relay typing to the other hubs through Redis pub/sub: never stored, dropped if Redis is away."""
-        self._typing_out.put_nowait(json.dumps([self.hub_id, line, sender, to, stopped]))
-
-    async def _send_typing_forever(self) -> None:
-        """One at a time, so a `stopped` never overtakes its `typing`."""
-        while True:
-            payload = await self._typing_out.get()
-            try:
-                await self._redis.publish(TYPING_CHANNEL, payload)
-            except (RedisError, OSError) as exc:
-                self._failed(exc)
-
-    async def _hear_typing(self) -> None:
-        """Other hubs' typing, for the lines this hub serves."""
-        attempt = 0
-        while True:
-            try:
-                async with self._tail_redis.pubsub() as pubsub:
-                    await pubsub.subscribe(TYPING_CHANNEL)
-                    attempt = 0
-                    async for heard in pubsub.listen():
-                        if heard.get("type") != "message":
-                            continue
-                        hub, line, sender, to, stopped = json.loads(heard["data"])
-                        if hub != self.hub_id and line in self._positions:
-                            self._on_typing(line, sender, to, bool(stopped))
-            except (RedisError, OSError) as exc:
-                self._failed(exc)
-                await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
-                attempt += 1
-
     async def post(
         self, line: str, message: ChatMessage, author: str, direct: Direct | None, *, last_seq: int, epoch: str,
     ) -> Numbers:
@@ -248,8 +225,8 @@ class Backplane:
         resend_key = f"{PREFIX}line:{line}:sent:{resend}"
         try:
             answer = await self._post(
-                keys=[_line_key(line, "events"), _line_key(line, "seq"), resend_key, _line_key(line, "direct"),
-                      _line_key(line, "epoch")],
+                keys=[line_key(line, "events"), line_key(line, "seq"), resend_key, line_key(line, "direct"),
+                      line_key(line, "epoch")],
                 args=[self.hub_id, encode(message), author, last_seq, sender_identity, recipient_identity, self._keep,
                       epoch, self._resend_window if message.id is not None else "", message.ts,
                       sender_seq - 1, recipient_seq - 1],
@@ -311,8 +288,8 @@ class Backplane:
         """Put back each line's epoch and numbering as this hub knows them, unless another hub did first."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for line, epoch, last_seq in lines:
-                pipe.set(_line_key(line, "epoch"), epoch, nx=True)
-                pipe.set(_line_key(line, "seq"), last_seq, nx=True)
+                pipe.set(line_key(line, "epoch"), epoch, nx=True)
+                pipe.set(line_key(line, "seq"), last_seq, nx=True)
             await pipe.execute()
 
     async def _publish_forever(self) -> None:
@@ -324,7 +301,7 @@ class Backplane:
             while True:
                 try:
                     await self._publish_presence(
-                        keys=[_line_key(line, "roster"), _line_key(line, "events"), self._clients_key],
+                        keys=[line_key(line, "roster"), line_key(line, "events"), self._clients_key],
                         args=[self.hub_id, info.phone_number, record, int(online), member, self._keep, PREFIX],
                     )
                     break
@@ -342,7 +319,7 @@ class Backplane:
         wake = "$"
         attempt = 0
         while True:
-            streams = {_line_key(line, "events"): position for line, position in self._positions.items()}
+            streams = {line_key(line, "events"): position for line, position in self._positions.items()}
             streams[self._wake_key] = wake
             try:
                 answer: Any = await self._tail_redis.xread(streams, block=_BLOCK_MS)  # type: ignore[arg-type]

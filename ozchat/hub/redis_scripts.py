@@ -21,6 +21,15 @@ import msgspec
 from ..protocol import ChatMessage, ClientInfo
 from .store import Direct
 
+PREFIX = "ozchat:"
+HUBS = PREFIX + "hubs"
+TYPING_CHANNEL = PREFIX + "typing"  # one pub/sub channel for all lines: typing is small and short-lived
+
+
+def line_key(line: str, what: str) -> str:
+    return f"{PREFIX}line:{line}:{what}"
+
+
 # A local presence change: the member's record in the roster, this hub's client set (and the set of the
 # hub it was taken over from, on a resume here), then the change appended to the line's stream.
 PUBLISH_PRESENCE = """

@@ -56,7 +56,7 @@ class LineSharing:
         """What this hub's members changed (presence) or signalled (typing), for the other hubs."""
         self.backplane.publish(self._state.take_shared())
         for typing in self._state.take_typing():
-            self.backplane.publish_typing(*typing)
+            self.backplane.typing.publish(*typing)
 
     async def watch(self, me: Outbox, raw: str | bytes) -> list[Output[Outbox]]:
         """Before a hello is taken: mirror its line as Redis holds it; a failure to answer the hello with if not."""

@@ -190,13 +190,20 @@ async def test_connect_is_access_granted_with_a_phone_number_and_the_avatar_url_
 
 async def test_a_bad_token_is_access_denied_and_the_right_one_granted(nodes) -> None:
     async with Hub("127.0.0.1", 0, token="s3cret") as hub:
-        wrong, right = await nodes(hub), await nodes(hub)
+        wrong, right, later = await nodes(hub), await nodes(hub), await nodes(hub)
         wrong.tell({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Eve"}, "guess"]})
         right.tell({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}, "s3cret"]})
         denied = await wrong.state("ACCESS_DENIED")
         assert denied["details"]["code"] == "bad_token"
         await right.state("ACCESS_GRANTED")
         assert wrong.of("state") == [denied]
+        await right.call({"do": "send", "text": "one"})
+        await right.call({"do": "send", "text": "two"})
+        # The fourth argument as an object: the token, and how many earlier messages to replay.
+        options = {"token": "s3cret", "history": 1}
+        later.tell({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Ann"}, options]})
+        await later.wait_for(lambda event: event["event"] == "synced")
+        assert [(m["message"]["text"], m["message"]["history"]) for m in later.of("message")] == [("two", True)]
 
 
 async def test_nothing_listening_is_connection_failed(nodes, hub: Hub) -> None:
@@ -346,6 +353,12 @@ async def test_server_addresses_are_read_as_ozeki_reads_them_and_avatars_resolve
         "wss://hub.example/chat", {"error": "not a ws:// or wss:// address: http://x"},
         {"error": "bad port in server address a:b"},
     ]
+    on_https = (await js.call({"do": "urls", "page": "https://hub.example:8443/line/x", "servers": ["localhost", ""]}))
+    assert on_https["result"]["servers"] == ["wss://localhost:7779/", "wss://hub.example:8443/"]
+    on_http = (await js.call({"do": "urls", "page": "http://hub.example/", "servers": ["localhost:80", None]}))
+    assert on_http["result"]["servers"] == ["ws://localhost:80/", "ws://hub.example/"]
+    nowhere = (await js.call({"do": "urls", "servers": [""]}))["result"]["servers"]
+    assert nowhere == [{"error": "an empty server address"}]
     base = f"http://127.0.0.1:{hub.port}/avatars/"
     assert urls["avatars"] == [base + "cat", base + "3f9c.png", "https://pics.example/1.png", None, None, None]
 

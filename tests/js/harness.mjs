@@ -92,10 +92,11 @@ const commands = {
         return { error: error.message };
       }
     };
-    reply(command.ref, Promise.resolve({
-      servers: command.servers.map((address) => attempt(() => globalThis.OzWebClient.serverUrl(address))),
-      avatars: command.avatars.map((avatar) => client.avatarUrl(avatar)),
-    }));
+    // With `page`, the addresses are read as on a page loaded from that URL (what `location` says).
+    if (command.page) globalThis.location = new URL(command.page);
+    const servers = command.servers.map((address) => attempt(() => globalThis.OzWebClient.serverUrl(address)));
+    delete globalThis.location;
+    reply(command.ref, Promise.resolve({ servers, avatars: (command.avatars ?? []).map((a) => client.avatarUrl(a)) }));
   },
   twin(command) {
     // A second, independent client in the same page, as OzWebClient.createClient() makes one.

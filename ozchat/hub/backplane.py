@@ -1,16 +1,12 @@
 """The Redis backplane: hubs that share a Redis server share their lines (presence, messages, typing).
 
-All Redis I/O of a hub lives here, on its event loop; `SharedHubState` stays without I/O. Each
-line has one Redis stream, the single order of what happens on it (presence changes and
-messages), and a roster hash; each hub tails the streams of the lines it has members on, from
-the last entry it read (so an outage loses nothing the stream still holds), and feeds what it
-reads into its state. Every write is one Lua script (redis_scripts.py), so it is atomic.
-Typing goes through one pub/sub channel: relayed, never stored.
-
-Each hub refreshes a heartbeat key with a TTL and keeps the set of its clients; any hub that
-finds a heartbeat expired runs the reaper script, which drops that hub's clients from the
-shared rosters and publishes their OFFLINE, once (the script is atomic and removes the hub).
-The `redis` client library is imported here only, so a hub without --redis never loads it.
+All Redis I/O of a hub runs here, on its loop (typing's in redis_typing.py). Each line has one
+stream, the single order of its presence changes and messages, and a roster hash; each hub tails
+the streams of its lines from the last entry it read (an outage loses nothing the stream holds)
+and feeds its state. Every write is one Lua script (redis_scripts.py), so it is atomic. A hub
+keeps a heartbeat key with a TTL and the set of its clients; a hub that finds a heartbeat expired
+runs the reaper script, which publishes that hub's clients OFFLINE, once, and forgets the hub.
+Only hubs started with a Redis URL import this module (and the `redis` client library).
 """
 
 from __future__ import annotations
@@ -20,11 +16,12 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ..exceptions import BackplaneError
@@ -43,6 +40,7 @@ from .redis_scripts import (
     encode_record,
     entry_id_order,
     line_key,
+    numbers_of,
     read_message,
     record_decoder,
     resend_digest,
@@ -61,8 +59,18 @@ _RETRY_SECONDS = (0.1, 0.2, 0.5, 1.0)
 # `heartbeat_ttl` is the time within which a dead hub's clients are announced OFFLINE: its heartbeat
 # key lives this share of it, and every hub beats and reaps this often, so expiry + one tick fits.
 _MAX_CONNECTIONS = 32
+_BATCH = 256  # writes sent in one round trip at most
 _KEY_SHARE = 0.75
 _TICK_SHARE = 0.125
+
+
+class _Write(NamedTuple):
+    """One script to run: a presence change (`done` None: retried until written) or a message (its numbers)."""
+
+    script: AsyncScript
+    keys: list[str]
+    args: list[Any]
+    done: asyncio.Future[Numbers] | None
 
 
 class Backplane:
@@ -113,10 +121,7 @@ class Backplane:
         self._positions: dict[str, str] = {}
         # Senders waiting for the tail to reach their message (so it is relayed before they are acknowledged).
         self._waiters: dict[str, list[tuple[tuple[int, int], asyncio.Future[None]]]] = {}
-        self._outgoing: asyncio.Queue[tuple[str, ClientInfo, bytes]] = asyncio.Queue()
-        self._queued = self._published = 0
-        self._caught_up = asyncio.Event()
-        self._caught_up.set()
+        self._writes: asyncio.Queue[_Write] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.typing = TypingChannel(self._redis, self._tail_redis, self.hub_id, self.watching, on_typing, self._failed)
         self._reading: dict[str, asyncio.Future[None]] = {}  # lines whose first read is under way
@@ -132,7 +137,7 @@ class Backplane:
             raise BackplaneError(f"cannot reach Redis at {without_password(self.url)}: {exc}") from None
         self._tasks = [
             asyncio.create_task(self._keep_beating()),
-            asyncio.create_task(self._publish_forever()),
+            asyncio.create_task(self._write_forever()),
             asyncio.create_task(self._tail_forever()),
             asyncio.create_task(self.typing.hear_forever()),
             asyncio.create_task(self.typing.send_forever()),
@@ -203,54 +208,53 @@ class Backplane:
                 waiter.set_result(None)
 
     def publish(self, changes: list[tuple[str, ClientInfo, str, str]]) -> None:
-        """Queue local presence changes (line, state, identity, resume token hash), published in order by one task."""
+        """Queue local presence changes (line, state, identity, resume token hash), written in order, retried."""
         for line, info, identity, token in changes:
-            self._outgoing.put_nowait((line, info, encode_record(self.hub_id, identity, token, info)))
-        if changes:
-            self._queued += len(changes)
-            self._caught_up.clear()
+            online = info.status is ClientStatus.ONLINE
+            record = encode_record(self.hub_id, identity, token, info)
+            self._writes.put_nowait(_Write(
+                self._publish_presence,
+                [line_key(line, "roster"), line_key(line, "events"), self._clients_key],
+                [self.hub_id, info.phone_number, record, int(online), json.dumps([line, info.phone_number]),
+                 self._keep, PREFIX],
+                None,
+            ))
 
-    async def post(
+    def post(
         self, line: str, message: ChatMessage, author: str, direct: Direct | None, *, last_seq: int, epoch: str,
-    ) -> Numbers:
-        """Number and append a message (after this hub's presence changes before it); BackplaneError if Redis fails.
+    ) -> asyncio.Future[Numbers]:
+        """Number and append a message, after what this hub queued before it; BackplaneError if Redis fails.
 
         `direct` holds a direct message's parties and the numbers this hub would give it, `last_seq` the
         newest line number this hub saw: Redis numbers no lower (it may have lost its data).
         """
-        while not self._caught_up.is_set():
-            await self._caught_up.wait()
         sender_identity, recipient_identity, sender_seq, recipient_seq = direct or ("", "", 1, 1)
         resend = resend_digest(author, message.id, message.to, message.action, message.text) if message.id else ""
-        resend_key = f"{PREFIX}line:{line}:sent:{resend}"
-        try:
-            answer = await self._post(
-                keys=[line_key(line, "events"), line_key(line, "seq"), resend_key, line_key(line, "direct"),
-                      line_key(line, "epoch")],
-                args=[self.hub_id, encode(message), author, last_seq, sender_identity, recipient_identity, self._keep,
-                      epoch, self._resend_window if message.id is not None else "", message.ts,
-                      sender_seq - 1, recipient_seq - 1],
-            )
-        except (RedisError, OSError) as exc:
-            self._failed(exc)
-            raise BackplaneError(str(exc)) from None
-        appended, seq, ts, direct_seq, entry_id = answer
-        direct_number = int(direct_seq) if int(direct_seq) >= 0 else None
-        return Numbers(entry_id if appended else "", int(seq), int(ts), direct_number)
+        done: asyncio.Future[Numbers] = asyncio.get_running_loop().create_future()
+        self._writes.put_nowait(_Write(
+            self._post,
+            [line_key(line, "events"), line_key(line, "seq"), f"{PREFIX}line:{line}:sent:{resend}",
+             line_key(line, "direct"), line_key(line, "epoch")],
+            [self.hub_id, encode(message), author, last_seq, sender_identity, recipient_identity, self._keep,
+             epoch, self._resend_window if message.id is not None else "", message.ts,
+             sender_seq - 1, recipient_seq - 1],
+            done,
+        ))
+        return done
 
-    async def relayed(self, line: str, entry_id: str, timeout: float) -> None:
-        """Wait (at most `timeout` seconds) until the tail has fed the hub a line's stream entry `entry_id`."""
-        if line not in self._positions:
-            return
+    def relayed(self, line: str, entry_id: str, timeout: float) -> asyncio.Future[None]:
+        """Done once the tail has fed the hub a line's stream entry `entry_id` (or after `timeout` seconds)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
         target = entry_id_order(entry_id)
-        if entry_id_order(self._positions[line]) >= target:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if line not in self._positions or entry_id_order(self._positions[line]) >= target:
+            waiter.set_result(None)
+            return waiter
         self._waiters.setdefault(line, []).append((target, waiter))
-        try:
-            await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            pass  # the tail is behind: the message is stored and will be relayed
+        # The tail may be behind (Redis away): the message is stored, and it will be relayed.
+        settling = loop.call_later(timeout, waiter.cancel)  # done as well: the acknowledgement goes out
+        waiter.add_done_callback(lambda _: settling.cancel())
+        return waiter
 
     # ---- background tasks -----------------------------------------------------------
 
@@ -292,27 +296,45 @@ class Backplane:
                 pipe.set(line_key(line, "seq"), last_seq, nx=True)
             await pipe.execute()
 
-    async def _publish_forever(self) -> None:
+    async def _write_forever(self) -> None:
+        """Every write, in the order queued, as many as wait in one round trip (a burst of sends is read as one).
+
+        When Redis cannot be reached, the messages of the batch fail (store_failed: the client sends them
+        again) and the presence changes are written once it is back.
+        """
+        batch: list[_Write] = []
+        attempt = 0
         while True:
-            line, info, record = await self._outgoing.get()
-            online = info.status is ClientStatus.ONLINE
-            member = json.dumps([line, info.phone_number])
-            attempt = 0
-            while True:
-                try:
-                    await self._publish_presence(
-                        keys=[line_key(line, "roster"), line_key(line, "events"), self._clients_key],
-                        args=[self.hub_id, info.phone_number, record, int(online), member, self._keep, PREFIX],
-                    )
-                    break
-                except (RedisError, OSError) as exc:
-                    self._failed(exc)
-                    await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
-                    attempt += 1
+            if not batch:
+                batch.append(await self._writes.get())
+            while len(batch) < _BATCH and not self._writes.empty():
+                batch.append(self._writes.get_nowait())
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for write in batch:
+                        await write.script(keys=write.keys, args=write.args, client=pipe)
+                    answers = await pipe.execute(raise_on_error=False)
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+                for write in batch:
+                    if write.done is not None and not write.done.done():
+                        write.done.set_exception(BackplaneError(str(exc)))
+                batch = [write for write in batch if write.done is None]
+                await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+                attempt += 1
+                continue
             self._recovered()
-            self._published += 1
-            if self._published == self._queued:
-                self._caught_up.set()
+            attempt = 0
+            for write, answer in zip(batch, answers, strict=True):
+                if isinstance(answer, Exception):
+                    log.warning("Redis refused a write: %s", answer)
+                if write.done is None or write.done.done():
+                    continue
+                if isinstance(answer, Exception):
+                    write.done.set_exception(BackplaneError(str(answer)))
+                else:
+                    write.done.set_result(numbers_of(answer))
+            batch = []
 
     async def _tail_forever(self) -> None:
         """Read every watched line's stream from where this hub left it, and feed what others published."""

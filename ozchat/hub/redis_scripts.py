@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -154,6 +154,13 @@ message_decoder = msgspec.json.Decoder(ChatMessage)
 LineSink = Callable[[str, LineView], None]
 PresenceSink = Callable[[str, ClientInfo, "Record | None"], None]
 MessageSink = Callable[[str, Message], None]
+
+
+def numbers_of(answer: list[Any]) -> Numbers:
+    """What the POST script answered."""
+    appended, seq, ts, direct_seq, entry_id = answer
+    direct_number = int(direct_seq) if int(direct_seq) >= 0 else None
+    return Numbers(entry_id if appended else "", int(seq), int(ts), direct_number)
 
 
 def encode_record(hub: str, identity: str, token: str, info: ClientInfo) -> bytes:

@@ -297,8 +297,8 @@ class Hub:
                 for output in self.state.receive(me, raw, loop.time()):
                     if type(output) is StoreUpload:
                         await self._store_upload(output)
-                    elif type(output) is Post and self._sharing is not None:  # one at a time: sends keep their order
-                        await self._sharing.post(output)
+                    elif type(output) is Post and self._sharing is not None:
+                        self._sharing.post(output)
                     else:
                         self._apply((output,))
                 if self._sharing is not None:  # what the frame changed may have no recipient here (typing)

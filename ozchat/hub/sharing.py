@@ -5,6 +5,8 @@ Loaded only by a hub started with a Redis URL; the `redis` client library comes 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -13,6 +15,7 @@ from ..exceptions import BackplaneError
 from ..protocol import Ack, ErrorCode, ErrorFrame, encode, readable_client_id
 from .backplane import Backplane
 from .outputs import Output, Post, failure
+from .redis_scripts import Numbers
 from .shared import SharedHubState, hello_line
 
 if TYPE_CHECKING:
@@ -70,23 +73,34 @@ class LineSharing:
             return failure(me, "the hub cannot reach the store it shares with other hubs", readable_client_id(raw))
         return []
 
-    async def post(self, post: Post[Outbox]) -> None:
-        """Have Redis number a message; acknowledge it once the stream brought it here (so after its relay)."""
+    def post(self, post: Post[Outbox]) -> None:
+        """Have Redis number a message; acknowledge it once the stream brought it here (so after its relay).
+
+        Nothing waits: the sender's next frames are queued behind this one, so its messages keep their order.
+        """
+        numbered = self.backplane.post(
+            post.line, post.message, post.author, post.direct, last_seq=post.last_seq, epoch=post.epoch
+        )
+        numbered.add_done_callback(functools.partial(self._numbered, post))
+
+    def _numbered(self, post: Post[Outbox], numbered: asyncio.Future[Numbers]) -> None:
         message = post.message
         try:
-            numbers = await self.backplane.post(
-                post.line, message, post.author, post.direct, last_seq=post.last_seq, epoch=post.epoch
-            )
-        except BackplaneError as exc:
-            log.warning("could not store a message on line %r: %s", post.line, exc)
+            numbers = numbered.result()
+        except BackplaneError as exc:  # the outage itself is logged once, by the backplane
+            log.debug("could not store a message on line %r: %s", post.line, exc)
             post.to.push(encode(ErrorFrame(
                 ErrorCode.STORE_FAILED, "the hub could not store the message; send it again", message.id
             )))
             return
-        if numbers.entry_id:  # a resend of a stored message is acknowledged only
-            await self.backplane.relayed(post.line, numbers.entry_id, self._ack_timeout)
-        if message.id is not None:
-            post.to.push(encode(Ack(message.id, numbers.seq, numbers.ts, numbers.direct_seq)))
+        if message.id is None:
+            return
+        ack = encode(Ack(message.id, numbers.seq, numbers.ts, numbers.direct_seq))
+        if not numbers.entry_id:  # a resend of a stored message: acknowledged only
+            post.to.push(ack)
+            return
+        relayed = self.backplane.relayed(post.line, numbers.entry_id, self._ack_timeout)
+        relayed.add_done_callback(lambda _: post.to.push(ack))
 
     def release_lines(self) -> None:
         """Stop mirroring the lines this hub has nobody on any more."""

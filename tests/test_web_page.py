@@ -282,3 +282,19 @@ async def test_the_page_asks_for_the_hubs_token_and_says_when_it_is_refused():
         await page.click("#join-button")
         await page.wait_for_script("return document.getElementById('connection').className === 'online'", "joined")
         assert await page.script("return document.getElementById('join-error').textContent") == ""
+
+
+async def test_line_name_in_the_address_is_the_line_the_page_joins(web_hub):
+    cafe = OzWebClient(ping_interval=None)
+    cafe_events = Recorder(cafe)
+    await cafe.connect(web_hub.url, "Café", {"nickname": "Barista"})
+    try:
+        async with chromium() as page:
+            anna = await join_from_page(page, page_url(web_hub.port, "/line/Caf%C3%A9"), "Anna")
+            line = await page.script("const line = document.getElementById('line'); return [line.value, line.readOnly]")
+            assert line == ["Café", True]
+            seen = await cafe_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == anna)
+            assert seen.nickname == "Anna"
+            assert await page.script("return document.getElementById('line-title').textContent") == "Café"
+    finally:
+        await cafe.disconnect()

@@ -296,5 +296,8 @@ async def test_line_name_in_the_address_is_the_line_the_page_joins(web_hub):
             seen = await cafe_events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == anna)
             assert seen.nickname == "Anna"
             assert await page.script("return document.getElementById('line-title').textContent") == "Café"
+            await page.open(page_url(web_hub.port, "/line/Sales/East"))  # a line name may hold a slash
+            line = await page.script("const line = document.getElementById('line'); return [line.value, line.readOnly]")
+            assert line == ["Sales/East", True]
     finally:
         await cafe.disconnect()

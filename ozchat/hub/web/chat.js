@@ -330,7 +330,7 @@
   }
 
   function lineFromPath() {
-    const match = /^\/line\/([^/]+)$/.exec(window.location.pathname);
+    const match = /^\/line\/(.+)$/.exec(window.location.pathname);  // a line name may hold '/'
     if (!match) return null;
     try {
       return decodeURIComponent(match[1]);

@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable, Collection
 from functools import cache
 from http import HTTPStatus
-from importlib import resources
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -108,15 +107,15 @@ class HttpRoutes:
 
 
 @cache
-def _web_file(name: str) -> tuple[bytes, str]:
-    """A file of ozchat/hub/web and its ETag, read once."""
-    body = resources.files(__package__).joinpath("web", name).read_bytes()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+def _etag(name: str) -> str:
+    """The ETag of a shipped web file, worked out once (the files do not change while the hub runs)."""
+    return '"' + hashlib.sha256(web_file(name)).hexdigest()[:32] + '"'
 
 
 async def _script_response(connection: ServerConnection, request: Request) -> Response:
     """The OzWebClient library; revalidated on every use, so a page never runs one older than its hub."""
-    body, etag = await asyncio.to_thread(_web_file, "ozwebclient.js")
+    body = await asyncio.to_thread(web_file, "ozwebclient.js")
+    etag = _etag("ozwebclient.js")
     if request.headers.get("If-None-Match") == etag:
         response = respond(connection, HTTPStatus.NOT_MODIFIED, b"", "text/javascript; charset=utf-8")
     else:

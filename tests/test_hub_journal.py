@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from ozchat import ClientStatus, OzWebClient
 from ozchat.hub import Hub
 
 
@@ -63,3 +65,27 @@ async def test_a_client_is_never_told_its_own_change_but_hears_the_others_of_the
     assert told == [(ann_welcome["phoneNumber"], "Annie")]
     for ws in (carl, ann):
         await ws.close()
+
+
+async def test_a_client_that_stops_reading_is_dropped_for_presence_changes_alone():
+    """The slow-reader limit counts the entries a line's journal queues for a reader, as it counts frames."""
+    from test_abuse import _hello_then_never_read
+
+    async with Hub("127.0.0.1", 0, max_pending_frames=50, grace=0, close_timeout=0.5) as hub:
+        changer, watcher = (OzWebClient(ping_interval=None, reconnect=False) for _ in range(2))
+        gone = asyncio.Event()
+        watcher.on_client_state_changed(
+            lambda info: gone.set() if info.status is ClientStatus.OFFLINE and info.nickname == "Sleeper" else None
+        )
+        await watcher.connect(hub.url, "Webphone1", {"nickname": "Watcher"})
+        sleeper = await _hello_then_never_read(hub.port, "Sleeper")
+        await changer.connect(hub.url, "Webphone1", {"nickname": "Changer"})
+        for n in range(2000):  # ~7 MB of presence: more than the kernel buffers hold for one socket
+            await changer.update_properties({"status": f"{n} " + "x" * 3500})
+            if gone.is_set():
+                break
+        await asyncio.wait_for(gone.wait(), 10)
+        assert {info.nickname for info in watcher.roster} == {"Changer"}
+        sleeper.close()
+        await changer.disconnect()
+        await watcher.disconnect()

@@ -478,10 +478,14 @@ def test_a_presence_frame_carries_at_most_the_batch_limit():
 @given(st.lists(st.one_of(st.just(_SYNCED), st.integers(0, 999).map(_entry)), max_size=400), st.data())
 def test_items_queued_in_any_number_of_steps_leave_in_the_same_frames_as_queued_at_once(items, data):
     cuts = sorted(data.draw(st.lists(st.integers(0, len(items)), max_size=8)))
-    at_once, in_steps = Pending(), Pending()
+    at_once, in_steps, entries_apart = Pending(), Pending(), Pending()
     at_once.extend(items)
     for start, end in itertools.pairwise([0, *cuts, len(items)]):
         in_steps.extend(items[start:end])
+        if all(type(item) is Entry for item in items[start:end]):  # as a line's journal queues them
+            entries_apart.extend_entries(items[start:end])
+        else:
+            entries_apart.extend(items[start:end])
     expected = []
     for item in items:  # every run of consecutive entries, in frames of at most the batch limit
         if type(item) is bytes:
@@ -490,7 +494,8 @@ def test_items_queued_in_any_number_of_steps_leave_in_the_same_frames_as_queued_
             expected[-1] = ("presence", expected[-1][1] + 1)
         else:
             expected.append(("presence", 1))
-    assert _frames(in_steps) == _frames(at_once) == expected
+    assert entries_apart.counted == in_steps.counted == at_once.counted == len(items)
+    assert _frames(entries_apart) == _frames(in_steps) == _frames(at_once) == expected
 
 
 def test_entries_arriving_after_a_frame_left_make_a_new_frame():

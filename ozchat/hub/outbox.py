@@ -143,10 +143,16 @@ class Outbox:
     def read_journal(self) -> None:
         """The turn's presence entries not read yet are queued (at the end of the turn, with what it pushed)."""
         journal = self._journal
-        if journal is not None:
+        if journal is None:
+            return
+        if self._incoming:  # pushed this turn too: in order with those
             self._catch_up(journal)
             self._read = 0  # the journal starts the next turn empty
             self._flush()
+        else:
+            entries = journal.since(self._read, self) if self._read < len(journal) else []
+            self._read = 0
+            self._flush(entries)
 
     def _catch_up(self, journal: Journal) -> None:
         if self._read < len(journal):
@@ -175,19 +181,22 @@ class Outbox:
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._flush)
 
-    def _flush(self) -> None:
-        """Queue what this turn pushed, unless that makes the reader too slow; then write what has room."""
+    def _flush(self, entries: list[bytes] | None = None) -> None:
+        """Queue what this turn pushed (then `entries`, presence only), unless that makes the reader too slow;
+        then write what has room."""
         self._flush_due = False
         incoming, self._incoming = self._incoming, []
         if self._stopped or self._overflowed:
             return
-        if self._pending.counted + len(incoming) > self._max_pending:
+        if self._pending.counted + len(incoming) + (len(entries) if entries else 0) > self._max_pending:
             self._overflowed = True
             self._pending.clear()
             log.info("dropping a client that reads too slowly (%s)", self.ws.remote_address)
             asyncio.get_running_loop().create_task(self._drop())
             return
         self._pending.extend(incoming)
+        if entries:
+            self._pending.extend_entries(entries)
         if self._started and self._draining is None:
             self._write()
 

@@ -158,8 +158,8 @@ class Pending:
 
     def __init__(self) -> None:
         # None while empty: an idle connection keeps no deque block (about 600 bytes) for nothing.
-        self._items: deque[bytes | list[Entry]] | None = None
-        self._run: list[Entry] | None = None  # the run at the end, while it may grow
+        self._items: deque[bytes | list[bytes]] | None = None
+        self._run: list[bytes] | None = None  # the run at the end, while it may grow
         self._size = 0  # frames and presence entries waiting
         self._burst = 0  # of them, those of the join burst
 
@@ -182,15 +182,28 @@ class Pending:
                 self._items.extend(group)
                 self._run = None
                 continue
-            entries: list[Entry] = list(group)  # type: ignore[arg-type]
-            if self._run is not None:
-                room = MAX_PRESENCE_BATCH - len(self._run)
-                self._run.extend(entries[:room])
-                entries = entries[room:]
-            for start in range(0, len(entries), MAX_PRESENCE_BATCH):
-                self._run = entries[start:start + MAX_PRESENCE_BATCH]
-                self._items.append(self._run)
+            self._add_entries(list(group))
         self._size += len(items)
+
+    def extend_entries(self, entries: list[bytes]) -> None:
+        """Queue presence entries only (a line's journal): `extend` without looking at each one."""
+        if not entries:
+            return
+        if self._items is None:
+            self._items = deque()
+        self._add_entries(entries)
+        self._size += len(entries)
+
+    def _add_entries(self, entries: list[bytes]) -> None:
+        """Top up the run at the end, then start new ones."""
+        assert self._items is not None
+        if self._run is not None:
+            room = MAX_PRESENCE_BATCH - len(self._run)
+            self._run.extend(entries[:room])
+            entries = entries[room:]
+        for start in range(0, len(entries), MAX_PRESENCE_BATCH):
+            self._run = entries[start:start + MAX_PRESENCE_BATCH]
+            self._items.append(self._run)
 
     def extend_burst(self, items: list[bytes]) -> None:
         """Queue a join burst, which `counted` leaves out."""

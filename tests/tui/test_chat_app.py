@@ -250,7 +250,8 @@ async def test_direct_messages_open_at_most_twenty_tabs_then_show_in_the_line_ta
             stranger, _ = await connect(nickname=f"Stranger{n:02}")
             await stranger.send_message(f"psst number {n}", to=app.me.phone_number)
         last = f"psst number {MAX_DIRECT_TABS + 1}"
-        await until(pilot, lambda: any(last in line for line in chat_lines(app)))
+        # Twenty tabs opening take as long as the machine needs: the suite's own limit ends a hang.
+        await until(pilot, lambda: any(last in line for line in chat_lines(app)), timeout=None)
         tabs = [pane.id for pane in app.query(Conversation) if pane.partner is not None]
         assert len(tabs) == MAX_DIRECT_TABS
         overflow = [line for line in chat_lines(app) if "psst" in line]

@@ -54,8 +54,11 @@ class Recorder:
     def of_type(self, kind: type) -> list[Any]:
         return [event for event in self.events if isinstance(event, kind)]
 
-    async def wait_for(self, predicate: Callable[[Any], bool], timeout: float = 5.0) -> Any:
-        """Return the first recorded event matching `predicate`, waiting for it if need be."""
+    async def wait_for(self, predicate: Callable[[Any], bool], timeout: float = 30.0) -> Any:
+        """Return the first recorded event matching `predicate`, waiting for it if need be.
+
+        The timeout only turns a missing event into a clear failure; two busy cores may take seconds.
+        """
 
         async def _wait() -> Any:
             while True:

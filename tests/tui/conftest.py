@@ -27,8 +27,10 @@ def fixed_clock() -> datetime:
     return FIXED_TIME
 
 
-async def until(pilot, predicate: Callable[[], object], timeout: float | None = 5.0) -> None:
+async def until(pilot, predicate: Callable[[], object], timeout: float | None = 30.0) -> None:
     """Let the app run until `predicate()` holds; fail the test after `timeout` seconds.
+
+    The timeout only turns a hang into a clear failure, well past what two busy cores need.
 
     `timeout=None` waits as long as it takes (the suite's own per-test limit still ends a hang):
     for work whose duration depends on the machine, such as hundreds of joins.

@@ -30,7 +30,7 @@ from ozchat.bundled_avatars import bundled_avatar
 from ozchat.hub import Hub
 from ozchat.hub.avatars import UploadStore
 from ozchat.hub.limits import RateLimit
-from ozchat.protocol import ChatMessage, ClientInfo, ClientStatus, TypingNotice
+from ozchat.protocol import TYPING_INTERVAL, ChatMessage, ClientInfo, ClientStatus, TypingNotice
 
 from conftest import Recorder
 from relay import Relay
@@ -467,3 +467,40 @@ async def test_back_after_the_grace_period_is_a_new_number_and_everyone_saw_it_l
         assert [client["phoneNumber"] for client in roster["clients"]] == [john.phone_number]
         # John was there all along: the reconnect told nothing about him.
         assert [e["phoneNumber"] for e in js.of("client")] == [john.phone_number]
+
+
+async def test_typing_again_after_a_stop_goes_out_once_the_hub_would_relay_it(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    await js.call({"do": "clock", "ms": 0})  # the script's typing is timed by this clock, moved by the test
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}]})
+    john, events = await python_client(hub, nickname="John")
+    await js.wait_for(lambda event: event["event"] == "client" and event["phoneNumber"] == john.phone_number)
+    assert (await js.call({"do": "typing", "to": None}))["result"] is True
+    assert (await js.call({"do": "typing", "to": None, "stopped": True}))["result"] is True
+    # Within the hub's second since the last typing it relayed, a typing would be dropped: none goes out.
+    assert (await js.call({"do": "typing", "to": None}))["result"] is False
+    await events.wait_for(lambda e: isinstance(e, TypingNotice) and e.stopped)
+    # John heard the first typing before the stop, so the hub relayed it before now: a second here
+    # is a second at the hub too.
+    await asyncio.sleep(TYPING_INTERVAL)
+    await js.call({"do": "advance", "ms": int(TYPING_INTERVAL * 1000) - 1})
+    assert (await js.call({"do": "typing", "to": None}))["result"] is False
+    await js.call({"do": "advance", "ms": 1})
+    assert (await js.call({"do": "typing", "to": None}))["result"] is True
+    await events.wait_for(lambda e: len(events.of_type(TypingNotice)) == 3)
+    assert [notice.stopped for notice in events.of_type(TypingNotice)] == [False, True, False]
+
+
+async def test_sending_a_message_ends_the_senders_typing_there_first(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}]})
+    john, events = await python_client(hub, nickname="John")
+    await js.wait_for(lambda event: event["event"] == "client" and event["phoneNumber"] == john.phone_number)
+    assert (await js.call({"do": "typing", "to": john.phone_number}))["result"] is True
+    await js.call({"do": "send", "text": "done typing", "to": john.phone_number})
+    await events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "done typing")
+    heard = [("stopped" if e.stopped else "typing") if isinstance(e, TypingNotice) else e.text
+             for e in events.events if isinstance(e, TypingNotice | ChatMessage)]
+    assert heard == ["typing", "stopped", "done typing"]
+    # The message's stop was sent: another has no typing to end.
+    assert (await js.call({"do": "typing", "to": john.phone_number, "stopped": True}))["result"] is False

@@ -11,6 +11,8 @@
 //   {"do": "urls", "ref": "r5", "servers": [...], "avatars": [...]}
 //   {"do": "twin", "ref": "r8", "args": [...]}   (a second client, from OzWebClient.createClient())
 //   {"do": "roster", "ref": "r6"}          {"do": "disconnect", "ref": "r7"}      {"do": "exit"}
+//   {"do": "clock", "ref": "r9", "ms": 0}  (before connect: the client becomes one from
+//       OzWebClient.createClient({now}) whose clock reads `ms`)   {"do": "advance", "ref": "r10", "ms": 1000}
 // Everything it hears is written to stdout as one JSON object a line: {"event": "state" | "client"
 // | "message" | "typing" | "error" | "synced" | "gap" | "reply" | "loaded", ...}.
 import * as readline from "node:readline";
@@ -30,8 +32,9 @@ say({
   etag: response.headers.get("etag"),
 });
 vm.runInThisContext(source, { filename: "ozwebclient.js" });
-const client = globalThis.OzWebClient;
+let client = globalThis.OzWebClient;
 let reads = [];
+let clockMs = 0; // what a client made by the "clock" command reads as the time
 
 // The clientInfo as a page sees it: what it is, and what the names asked for read on it.
 function describe(info) {
@@ -44,13 +47,16 @@ function describe(info) {
   };
 }
 
-client.onConnectionStateChanged((state, details) => say({ event: "state", state, details }));
-client.onClientStateChanged((info) => say({ event: "client", ...describe(info) }));
-client.onMessageReceived((message) => say({ event: "message", message }));
-client.onErrorOccured((error) => say({ event: "error", error }));
-client.onSynced((synced) => say({ event: "synced", ...synced }));
-client.onGap((gap) => say({ event: "gap", ...gap }));
-client.onTyping((typing) => say({ event: "typing", ...typing }));
+function listen(target) {
+  target.onConnectionStateChanged((state, details) => say({ event: "state", state, details }));
+  target.onClientStateChanged((info) => say({ event: "client", ...describe(info) }));
+  target.onMessageReceived((message) => say({ event: "message", message }));
+  target.onErrorOccured((error) => say({ event: "error", error }));
+  target.onSynced((synced) => say({ event: "synced", ...synced }));
+  target.onGap((gap) => say({ event: "gap", ...gap }));
+  target.onTyping((typing) => say({ event: "typing", ...typing }));
+}
+listen(client);
 
 function reply(ref, promise) {
   promise.then(
@@ -108,6 +114,16 @@ const commands = {
       me: describe(twin.getMe()),
       constants: [globalThis.OzWebClient.ConnectionState.ACCESS_GRANTED, globalThis.OzWebClient.ClientStatus.OFFLINE],
     })));
+  },
+  clock(command) {
+    clockMs = command.ms;
+    client = globalThis.OzWebClient.createClient({ now: () => clockMs });
+    listen(client);
+    reply(command.ref, Promise.resolve(clockMs));
+  },
+  advance(command) {
+    clockMs += command.ms;
+    reply(command.ref, Promise.resolve(clockMs));
   },
   disconnect(command) {
     reply(command.ref, client.disconnect());

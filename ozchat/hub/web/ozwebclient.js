@@ -21,6 +21,7 @@
   var RATE_LIMIT_PAUSES_S = [0.2, 0.4, 0.8, 1.6, 3.2]; // before resending a rate-limited request
   var ANSWERS_REMEMBERED = 256; // answered ids: a second answer to a resent request is dropped
   var TYPING_REFRESH_MS = 3000; // while keys are pressed, one typing frame per conversation this often
+  var TYPING_INTERVAL_MS = 1000; // the hub relays one typing per conversation this often, after a stopped too
   var RESERVED = { phoneNumber: true, status: true, properties: true };
 
   var ConnectionState = Object.freeze({
@@ -139,7 +140,9 @@
   }
 
   /** One connection to one line of a hub, across reconnects. The global OzWebClient is one of these. */
-  function Client() {
+  function Client(options) {
+    // options.now: the clock typing is timed by, in milliseconds (a seam for tests; Date.now by default).
+    this._now = options && typeof options.now === "function" ? options.now : Date.now;
     this._listeners = { state: [], client: [], message: [], error: [], synced: [], gap: [], typing: [] };
     this._clientSecret = randomText(32, URL_SAFE);
     this._reset();
@@ -166,7 +169,8 @@
     this._socket = null;
     this._failures = 0;
     this._timers = new Set();
-    this._typingSent = new Map(); // conversation ("" the line, else a phone number) -> when a typing went out
+    // conversation ("" the line, else a phone number) -> {at: when a typing went out, active: no stop since}
+    this._typingSent = new Map();
   };
 
   Client.prototype._on = function (kind, fn) {
@@ -497,6 +501,7 @@
     var frame = { type: "send", text: String(text) };
     if (to !== undefined && to !== null && to !== "") frame.to = String(to);
     if (options && options.action) frame.action = true;
+    this.sendTyping(frame.to, true); // the message ends its sender's typing there, as in the Python client
     return this._request(frame).then(function (ack) {
       var message = { seq: ack.seq, ts: ack.ts, from: self._phoneNumber, text: frame.text, id: ack.id };
       var nickname = propertyValue(self._properties, "nickname");
@@ -537,23 +542,24 @@
 
   /**
    * Call on every key pressed in a conversation (the line, or with `to` a direct one): at most one
-   * typing frame goes out every 3 s; with `stopped` (the input was cleared, or the message is being
-   * sent) one stop, only after a typing. Nothing waits or is resent: true when a frame went out.
+   * typing frame goes out every 3 s; with `stopped` (the input was cleared) one stop, only after a
+   * typing; after a stop, typing again goes out once the hub would relay it (1 s after the last).
+   * Nothing waits or is resent: true when a frame went out.
    */
   Client.prototype.sendTyping = function (to, stopped) {
     var conversation = to === undefined || to === null ? "" : String(to);
-    var now = Date.now();
+    var now = this._now();
     var last = this._typingSent.get(conversation);
     if (!this._open || !this._socket) return false;
     var frame = { type: "typing" };
     if (conversation) frame.to = conversation;
     if (stopped) {
-      if (last === undefined) return false;
-      this._typingSent.delete(conversation);
+      if (last === undefined || !last.active) return false;
+      last.active = false; // its time is kept: the hub drops a typing within a second of it, stop or not
       frame.stopped = true;
     } else {
-      if (last !== undefined && now - last < TYPING_REFRESH_MS) return false;
-      this._typingSent.set(conversation, now);
+      if (last !== undefined && now - last.at < (last.active ? TYPING_REFRESH_MS : TYPING_INTERVAL_MS)) return false;
+      this._typingSent.set(conversation, { at: now, active: true });
     }
     this._socket.send(JSON.stringify(frame));
     return true;
@@ -689,8 +695,8 @@
   OzWebClient.ConnectionState = ConnectionState;
   OzWebClient.ClientStatus = ClientStatus;
   OzWebClient.DEFAULT_PORT = DEFAULT_PORT;
-  /** Another, independent client (one page may hold several connections). */
-  OzWebClient.createClient = function () { return new Client(); };
+  /** Another, independent client (one page may hold several connections); options.now: its clock, for tests. */
+  OzWebClient.createClient = function (options) { return new Client(options); };
   OzWebClient.serverUrl = serverUrl;
   OzWebClient.propertyValue = propertyValue;
   root.OzWebClient = OzWebClient;

@@ -24,12 +24,14 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect as ws_connect
 
 from ozchat import OzWebClient
 from ozchat.bundled_avatars import bundled_avatar
 from ozchat.hub import Hub
 from ozchat.hub.avatars import UploadStore
 from ozchat.hub.limits import RateLimit
+from ozchat.hub.store import MemoryStore
 from ozchat.protocol import TYPING_INTERVAL, ChatMessage, ClientInfo, ClientStatus, TypingNotice
 
 from conftest import Recorder
@@ -504,3 +506,143 @@ async def test_sending_a_message_ends_the_senders_typing_there_first(hub: Hub, n
     assert heard == ["typing", "stopped", "done typing"]
     # The message's stop was sent: another has no typing to end.
     assert (await js.call({"do": "typing", "to": john.phone_number, "stopped": True}))["result"] is False
+
+
+async def test_synced_follows_the_snapshot_and_history_and_connect_twice_rejects(hub: Hub, nodes) -> None:
+    john, _ = await python_client(hub, nickname="John")
+    earlier = await john.send_message("earlier")
+    js = await nodes(hub)
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}], "read": ["nickname"]})
+    synced = await js.wait_for(lambda event: event["event"] == "synced")
+    assert synced["lastSeq"] == earlier.seq
+    heard = [event["event"] for event in js.events if event["event"] in ("client", "message", "synced")]
+    assert heard == ["client", "message", "synced"]  # John, then the replayed message, then synced
+    john_info = js.of("client")[0]
+    assert john_info["reads"]["nickname"] == "John" and john_info["frozen"] is True
+    again = await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Ann"}]})
+    assert again["ok"] is False and again["message"] == "already connected; disconnect first"
+    assert [state["state"] for state in js.of("state")] == ["ACCESS_GRANTED"]  # the first connection goes on
+
+
+async def test_update_with_null_removes_a_property_and_an_action_reaches_python_as_one(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    _john, events = await python_client(hub, nickname="John")
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary", "away": "lunch"}]})
+    mary = (await js.call({"do": "roster"}))["result"]["phoneNumber"]
+    updated = await js.call({"do": "update", "properties": {"AWAY": None}})  # names matched ignoring case
+    assert updated["result"]["properties"] == {"nickname": "Mary"}
+    seen = await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == mary
+                                 and e.properties == {"nickname": "Mary"})
+    assert seen.status is ClientStatus.ONLINE
+    sent = await js.call({"do": "send", "text": "waves", "options": {"action": True}})
+    assert sent["result"]["action"] is True
+    heard = await events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "waves")
+    assert heard.action is True and heard.sender == mary
+    echo = await js.wait_for(lambda event: event["event"] == "message" and event["message"]["text"] == "waves")
+    assert echo["message"]["action"] is True
+
+
+async def test_a_reconnect_the_hub_refuses_gives_up_with_access_denied(hub: Hub, nodes) -> None:
+    async with Relay(hub.port) as relay:
+        js = await nodes(hub)
+        _john, events = await python_client(hub, nickname="John")
+        await js.call({"do": "connect", "args": [js_address(relay), "Webphone1", {"nickname": "Mary"}]})
+        mary = (await js.call({"do": "roster"}))["result"]["phoneNumber"]
+        relay.hold()
+        relay.cut()
+        await js.state("CONNECTION_CLOSED")
+        # The test hub's grace period is 1 s: Mary is gone, and someone else takes her nickname.
+        await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == mary
+                              and e.status is ClientStatus.OFFLINE)
+        await python_client(hub, nickname="Mary")
+        relay.release()
+        denied = await js.state("ACCESS_DENIED")
+        assert denied["details"]["code"] == "nickname_in_use"
+        assert [state["state"] for state in js.of("state")] == ["ACCESS_GRANTED", "CONNECTION_CLOSED", "ACCESS_DENIED"]
+        # Given up: a message is refused at once, where a client still reconnecting would keep it.
+        refused = await js.call({"do": "send", "text": "anyone?"})
+        assert refused["code"] == "not_connected"
+
+
+async def test_after_a_resume_only_real_changes_are_told_departures_first(lasting_hub: Hub, nodes) -> None:
+    async with Relay(lasting_hub.port) as relay:
+        js = await nodes(lasting_hub)
+        _stays, _ = await python_client(lasting_hub, nickname="Stays")
+        leaves, _ = await python_client(lasting_hub, nickname="Leaves")
+        changes, _ = await python_client(lasting_hub, nickname="Changes")
+        await js.call({"do": "connect", "args": [js_address(relay), "Webphone1", {"nickname": "Mary"}],
+                       "read": ["nickname", "away"]})
+        await js.wait_for(lambda event: event["event"] == "synced")
+        assert sorted(event["reads"]["nickname"] for event in js.of("client")) == ["Changes", "Leaves", "Stays"]
+        relay.hold()
+        relay.cut()
+        await js.state("CONNECTION_CLOSED")
+        await python_client(lasting_hub, nickname="Arrives")
+        await changes.update_properties({"away": "lunch"})
+        await leaves.disconnect()
+        relay.release()
+        resumed = await js.state("ACCESS_GRANTED", after=1)
+        assert resumed["details"]["resumed"] is True
+        await js.wait_for(lambda event: len(js.of("synced")) == 2)
+        told = [(e["reads"]["nickname"], e["status"], e["reads"]["away"]) for e in js.of("client")[3:]]
+        assert told == [("Leaves", "OFFLINE", None), ("Changes", "ONLINE", "lunch"), ("Arrives", "ONLINE", None)]
+
+
+async def test_back_on_a_hub_that_lost_its_history_is_history_reset_and_misses_nothing(
+    unused_tcp_port: int, nodes
+) -> None:
+    async with Relay(unused_tcp_port) as relay:
+        async with Hub("127.0.0.1", unused_tcp_port, store=MemoryStore(), ping_interval=None) as first:
+            js = await nodes(first)
+            await js.call({"do": "connect", "args": [js_address(relay), "Webphone1", {"nickname": "Mary"}]})
+            bob, _ = await python_client(first, nickname="Bob")
+            await bob.send_message("old")
+            await js.wait_for(lambda event: event["event"] == "message" and event["message"]["text"] == "old")
+            relay.hold()  # Mary's reconnects wait at the door while the new hub fills up
+            await bob.disconnect()
+        async with Hub("127.0.0.1", unused_tcp_port, store=MemoryStore(), ping_interval=None) as second:
+            carol, _ = await python_client(second, nickname="Carol")
+            await carol.send_message("new")
+            relay.release()
+            back = await js.state("ACCESS_GRANTED", after=1)
+            assert back["details"]["historyReset"] is True
+            await js.wait_for(lambda event: event["event"] == "message" and event["message"]["text"] == "new")
+            await carol.disconnect()
+    assert [(m["message"]["text"], m["message"]["seq"]) for m in js.of("message")] == [("old", 1), ("new", 1)]
+    assert [s["details"]["historyReset"] for s in js.of("state") if s["state"] == "ACCESS_GRANTED"] == [False, True]
+
+
+async def test_messages_the_hub_no_longer_has_are_told_as_a_gap(nodes) -> None:
+    async with Hub("127.0.0.1", 0, store=MemoryStore(keep_messages=5)) as hub, Relay(hub.port) as relay:
+        js = await nodes(hub)
+        await js.call({"do": "connect", "args": [js_address(relay), "Webphone1", {"nickname": "Mary"}]})
+        bob, _ = await python_client(hub, nickname="Bob")
+        seen = await bob.send_message("seen")
+        await js.wait_for(lambda event: event["event"] == "message" and event["message"]["text"] == "seen")
+        relay.hold()  # Mary's resume waits at the door until the burst is over
+        relay.cut()
+        for n in range(20):
+            await bob.send_message(f"burst {n}")
+        relay.release()
+        gap = await js.wait_for(lambda event: event["event"] == "gap")
+        assert (gap["afterSeq"], gap["beforeSeq"], gap["direct"]) == (seen.seq, seen.seq + 16, False)
+        await js.wait_for(lambda event: event["event"] == "message" and event["message"]["text"] == "burst 19")
+        await bob.disconnect()
+    assert [m["message"]["text"] for m in js.of("message")] == ["seen"] + [f"burst {n}" for n in range(15, 20)]
+
+
+async def test_a_newer_connection_taking_over_ends_it_with_4009_and_no_retry(hub: Hub, nodes) -> None:
+    js = await nodes(hub)
+    await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}]})
+    welcome = (await js.call({"do": "welcome"}))["result"]
+    # Another connection resumes Mary's number with her resume token: the hub closes hers with 4009.
+    async with ws_connect(hub.url) as newer:
+        await newer.send(json.dumps({"type": "hello", "version": 1, "line": "Webphone1", "resume": {
+            "phoneNumber": welcome["phoneNumber"], "token": welcome["resumeToken"]}}))
+        again = json.loads(await newer.recv())
+        assert again["type"] == "welcome" and again["resumed"] is True
+        closed = await js.state("CONNECTION_CLOSED")
+        assert closed["details"]["code"] == 4009 and "retrying" not in closed["details"]
+        refused = await js.call({"do": "send", "text": "still here?"})
+        assert refused["code"] == "not_connected"
+        assert [state["state"] for state in js.of("state")] == ["ACCESS_GRANTED", "CONNECTION_CLOSED"]

@@ -11,6 +11,7 @@
 //   {"do": "urls", "ref": "r5", "servers": [...], "avatars": [...]}
 //   {"do": "twin", "ref": "r8", "args": [...]}   (a second client, from OzWebClient.createClient())
 //   {"do": "roster", "ref": "r6"}          {"do": "disconnect", "ref": "r7"}      {"do": "exit"}
+//   {"do": "welcome", "ref": "r11"}  (the last welcome frame heard on the wire)
 //   {"do": "clock", "ref": "r9", "ms": 0}  (before connect: the client becomes one from
 //       OzWebClient.createClient({now}) whose clock reads `ms`)   {"do": "advance", "ref": "r10", "ms": 1000}
 // Everything it hears is written to stdout as one JSON object a line: {"event": "state" | "client"
@@ -31,6 +32,17 @@ say({
   cacheControl: response.headers.get("cache-control"),
   etag: response.headers.get("etag"),
 });
+// A tap on the wire, outside the script: the last welcome heard, for tests that act as this client elsewhere.
+let lastWelcome = null;
+globalThis.WebSocket = class TappedWebSocket extends globalThis.WebSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", (event) => {
+      const frame = typeof event.data === "string" && event.data.startsWith("{") ? JSON.parse(event.data) : null;
+      if (frame?.type === "welcome") lastWelcome = frame;
+    });
+  }
+};
 vm.runInThisContext(source, { filename: "ozwebclient.js" });
 let client = globalThis.OzWebClient;
 let reads = [];
@@ -44,6 +56,7 @@ function describe(info) {
     properties: info.properties,
     reads: Object.fromEntries(reads.map((name) => [name, info[name] === undefined ? null : info[name]])),
     has: Object.fromEntries(reads.map((name) => [name, name in info])),
+    frozen: Object.isFrozen(info),
   };
 }
 
@@ -124,6 +137,9 @@ const commands = {
   advance(command) {
     clockMs += command.ms;
     reply(command.ref, Promise.resolve(clockMs));
+  },
+  welcome(command) {
+    reply(command.ref, Promise.resolve(lastWelcome));
   },
   disconnect(command) {
     reply(command.ref, client.disconnect());

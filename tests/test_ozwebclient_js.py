@@ -216,6 +216,8 @@ async def test_nothing_listening_is_connection_failed(nodes, hub: Hub) -> None:
     reply = await js.call({"do": "connect", "args": [f"127.0.0.1:{port}", "Webphone1", {"nickname": "Mary"}]})
     assert reply["result"] == "CONNECTION_FAILED"
     assert [event["state"] for event in js.of("state")] == ["CONNECTION_FAILED"]
+    # Told from the refused dial itself, not from the wait for a welcome that never comes.
+    assert js.of("state")[0]["details"]["reason"].startswith("cannot reach the hub")
 
 
 async def test_the_classic_example_john_is_online_then_offline(hub: Hub, nodes) -> None:

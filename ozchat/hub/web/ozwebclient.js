@@ -355,6 +355,12 @@
       }
       self._receive(frame);
     };
+    socket.onerror = function () {
+      // Node's WebSocket reports a refused dial with an error and no close: end the attempt here.
+      if (!finished && !welcomed && refusal === null) {
+        finish("cannot reach the hub at " + self._url, null, true);
+      }
+    };
     socket.onclose = function (event) {
       if (finished) return;
       if (welcomed) {

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from ..exceptions import BackplaneError
 from ..protocol import ChatMessage, ClientInfo, ClientStatus, encode
+from .redis_numbers import PhoneNumbers
 from .redis_scripts import (
     HUBS,
     POST,
@@ -124,6 +125,7 @@ class Backplane:
         self._writes: asyncio.Queue[_Write] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.typing = TypingChannel(self._redis, self._tail_redis, self.hub_id, self.watching, on_typing, self._failed)
+        self.numbers = PhoneNumbers(self._redis, self.hub_id, self._clients_key)
         self._reading: dict[str, asyncio.Future[None]] = {}  # lines whose first read is under way
         self._failing = False
 
@@ -214,7 +216,7 @@ class Backplane:
             record = encode_record(self.hub_id, identity, token, info)
             self._writes.put_nowait(_Write(
                 self._publish_presence,
-                [line_key(line, "roster"), line_key(line, "events"), self._clients_key],
+                [line_key(line, "roster"), line_key(line, "events"), self._clients_key, line_key(line, "numbers")],
                 [self.hub_id, info.phone_number, record, int(online), json.dumps([line, info.phone_number]),
                  self._keep, PREFIX],
                 None,

@@ -68,6 +68,8 @@ class Line:
         self._nickname_keys: dict[str, frozenset[str]] = {}
         self._nickname_holders: dict[str, str] = {}
         self._phone_numbers = phone_numbers
+        # A number reserved for the next join elsewhere (in Redis, by a hub sharing the line), taken instead of a draw.
+        self.offered_number: str | None = None
 
     def __len__(self) -> int:
         return len(self._members)
@@ -125,7 +127,7 @@ class Line:
     def join(self, properties: dict[str, Any]) -> ClientInfo:
         """Add a client under a fresh phone number, unique on this line; its nickname must be free."""
         keys = self.check_nickname(None, properties)
-        phone_number = self._phone_numbers()
+        phone_number, self.offered_number = self.offered_number or self._phone_numbers(), None
         while phone_number in self._members:
             phone_number = self._phone_numbers()
         info = ClientInfo(phone_number, ClientStatus.ONLINE, properties)

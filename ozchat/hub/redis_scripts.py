@@ -2,7 +2,8 @@
 
 No I/O here: `backplane.py` runs the scripts. Keys, under `ozchat:`: `hubs` (the set of hub ids),
 `hub:ID` (a hub's heartbeat, with a TTL), `hub:ID:clients` (its members, as JSON [line, phone]),
-`line:NAME:roster` (a hash: phone number -> member record), `line:NAME:events` (the stream:
+`line:NAME:roster` (a hash: phone number -> member record), `line:NAME:numbers` (a hash: phone
+number -> the hub holding it, see redis_numbers.py), `line:NAME:events` (the stream:
 presence changes and messages in the line's one order), `line:NAME:seq`, `line:NAME:direct` (a
 hash: identity -> newest direct number), `line:NAME:epoch`, `line:NAME:sent:DIGEST` (a message's
 numbers, for a resend within the window).
@@ -31,7 +32,7 @@ def line_key(line: str, what: str) -> str:
 
 
 # A local presence change: the member's record in the roster, this hub's client set (and the set of the
-# hub it was taken over from, on a resume here), then the change appended to the line's stream.
+# hub it was taken over from, on a resume here), who holds its number, then the change appended to the stream.
 PUBLISH_PRESENCE = """
 local old = redis.call('HGET', KEYS[1], ARGV[2])
 if old then
@@ -41,9 +42,11 @@ end
 if ARGV[4] == '1' then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[5])
+  redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])
 else
   redis.call('HDEL', KEYS[1], ARGV[2])
   redis.call('SREM', KEYS[3], ARGV[5])
+  if redis.call('HGET', KEYS[4], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[4], ARGV[2]) end
 end
 return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'hub', ARGV[1], 'kind', 'presence', 'data', ARGV[3])
 """
@@ -85,7 +88,8 @@ end
 return {1, seq, tonumber(ARGV[10]), sender_seq, entry}
 """
 
-# Every hub whose heartbeat expired: its clients leave the rosters, each OFFLINE published once ('gone').
+# Every hub whose heartbeat expired: its clients leave the rosters, each OFFLINE published once ('gone'),
+# and the numbers it held (its members' and those reserved for hellos) are free again.
 REAP = """
 local reaped = 0
 for _, hub in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -93,6 +97,8 @@ for _, hub in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     local clients = ARGV[1] .. 'hub:' .. hub .. ':clients'
     for _, member in ipairs(redis.call('SMEMBERS', clients)) do
       local pair = cjson.decode(member)
+      local numbers = ARGV[1] .. 'line:' .. pair[1] .. ':numbers'
+      if redis.call('HGET', numbers, pair[2]) == hub then redis.call('HDEL', numbers, pair[2]) end
       local roster = ARGV[1] .. 'line:' .. pair[1] .. ':roster'
       local record = redis.call('HGET', roster, pair[2])
       if record and cjson.decode(record)['hub'] == hub then

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..addresses import url_host
 from ..images import AvatarError
-from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame, Uploaded, encode
+from ..protocol import MAX_UPLOAD_FRAME_BYTES, CloseCode, ErrorCode, ErrorFrame, Uploaded, encode, new_phone_number
 from .http import HttpRoutes
 from .keepalive import Keepalive
 from .limits import AddressLimiter, AddressLimits, RateLimit
@@ -66,11 +66,13 @@ class Hub:
         ssl_context: ssl.SSLContext | None = None,
         redis_url: str | None = None,
         heartbeat_ttl: float = 15.0,
+        phone_numbers: Callable[[], str] = new_phone_number,
     ) -> None:
         """With `ssl_context` (a server context holding the certificate) the hub serves wss:// and https.
 
         With `redis_url`, it shares its lines with every hub using that Redis server (see backplane.py);
-        a hub that stops beating for `heartbeat_ttl` seconds has its clients announced OFFLINE by the others.
+        a hub that stops beating for `heartbeat_ttl` seconds has its clients announced OFFLINE by the others,
+        and newcomers' numbers, drawn from `phone_numbers`, are reserved in Redis so no two hubs give out one.
         """
         self.host = host
         self.port = port
@@ -94,6 +96,7 @@ class Hub:
         self._ssl_context = ssl_context
         self._redis_url = redis_url
         self._heartbeat_ttl = heartbeat_ttl
+        self._phone_numbers = phone_numbers
         self._sharing: LineSharing | None = None
         # Linger deadlines armed on the loop, by deadline (members sharing one share its timer).
         self._timers: dict[float, asyncio.TimerHandle] = {}
@@ -126,7 +129,7 @@ class Hub:
             assert isinstance(self.state, SharedHubState)
             sharing = LineSharing(
                 self.state, self._apply, self._redis_url, heartbeat_ttl=self._heartbeat_ttl,
-                ack_timeout=self._close_timeout,
+                ack_timeout=self._close_timeout, phone_numbers=self._phone_numbers,
             )
             await sharing.start()
             self._sharing = sharing
@@ -284,7 +287,10 @@ class Hub:
                 if self._sharing is not None:  # the line's members on other hubs are mirrored first
                     if not await self._apply_before_join(me, await self._sharing.watch(me, raw)):
                         return False
-                if not await self._apply_before_join(me, self.state.receive(me, raw, loop.time())):
+                outputs = self.state.receive(me, raw, loop.time())
+                if self._sharing is not None:  # given back before the answer: the hello's number is free again
+                    await self._sharing.settle(me)
+                if not await self._apply_before_join(me, outputs):
                     return False
         except ConnectionClosed:
             return False

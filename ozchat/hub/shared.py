@@ -67,6 +67,8 @@ class SharedHubState(HubState[Conn]):
         self._mirrored: dict[str, str] = {}
         # Typing this hub relayed, for the other hubs: (line, sender, to, stopped).
         self._typing: list[tuple[str, str, str | None, bool]] = []
+        # The number reserved in Redis for a connection's hello, by line (see `reserve`).
+        self._reserved: dict[Conn, tuple[str, str]] = {}
 
     # ---- inputs, as HubState's, and every presence change of this hub's members noted for the other hubs ----
 
@@ -83,6 +85,15 @@ class SharedHubState(HubState[Conn]):
 
     def expire(self, now: float) -> list[Output[Conn]]:
         return self._note(super().expire(now))
+
+    def reserve(self, conn: Conn, line_name: str, phone_number: str) -> None:
+        """The number Redis holds for this connection's next hello on `line_name`: a join there takes it."""
+        self._reserved[conn] = (line_name, phone_number)
+
+    def unused_number(self, conn: Conn) -> tuple[str, str] | None:
+        """After a hello: the (line, number) reserved for it if it did not take it (refused, or resumed)."""
+        reserved = self._reserved.pop(conn, None)
+        return None if reserved is None or self.member(conn) == reserved else reserved
 
     def _note(self, outputs: list[Output[Conn]]) -> list[Output[Conn]]:
         self._shared += ((output.line, output.info) for output in outputs if type(output) is Announce)
@@ -221,7 +232,12 @@ class SharedHubState(HubState[Conn]):
         claim = hello.resume
         number = claim.phone_number if claim is not None else None
         elsewhere = number is not None and number in line and not self._is_ours(line.name, number)
-        info, resumed = super()._admit(conn, line, hello, outputs)
+        reserved = self._reserved.get(conn)
+        line.offered_number = reserved[1] if reserved is not None and reserved[0] == line.name else None
+        try:
+            info, resumed = super()._admit(conn, line, hello, outputs)
+        finally:
+            line.offered_number = None  # a resume, or a refusal, leaves it unused
         if resumed and elsewhere:
             self._shared.append((line.name, info))  # the other hubs learn it is served here now
         return info, resumed

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..exceptions import BackplaneError
-from ..protocol import Ack, ErrorCode, ErrorFrame, encode, readable_client_id
+from ..protocol import Ack, ErrorCode, ErrorFrame, encode, new_phone_number, readable_client_id
 from .backplane import Backplane
 from .outputs import Output, Post, failure
 from .redis_scripts import Numbers
@@ -35,8 +35,10 @@ class LineSharing:
         *,
         heartbeat_ttl: float,
         ack_timeout: float,
+        phone_numbers: Callable[[], str] = new_phone_number,
     ) -> None:
         self._state = state
+        self._phone_numbers = phone_numbers  # what newcomers' numbers are drawn from (Redis keeps them unique)
         self._apply = apply
         self._ack_timeout = ack_timeout
         self.backplane = Backplane(
@@ -62,16 +64,28 @@ class LineSharing:
             self.backplane.typing.publish(*typing)
 
     async def watch(self, me: Outbox, raw: str | bytes) -> list[Output[Outbox]]:
-        """Before a hello is taken: mirror its line as Redis holds it; a failure to answer the hello with if not."""
+        """Before a hello is taken: mirror its line as Redis holds it and reserve a number there for a newcomer.
+
+        Returns a failure to answer the hello with if Redis cannot be reached.
+        """
         line = hello_line(raw)
-        if line is None or self.backplane.watching(line):
+        if line is None:
             return []
         try:
-            await self.backplane.watch(line)
+            if not self.backplane.watching(line):
+                await self.backplane.watch(line)
+            number = await self.backplane.numbers.reserve(line, self._phone_numbers)
         except BackplaneError as exc:
             log.warning("could not read line %r from Redis: %s", line, exc)
             return failure(me, "the hub cannot reach the store it shares with other hubs", readable_client_id(raw))
+        self._state.reserve(me, line, number)
         return []
+
+    async def settle(self, me: Outbox) -> None:
+        """After a hello: give back the number reserved for it if it did not take it (refused, or resumed)."""
+        unused = self._state.unused_number(me)
+        if unused is not None:
+            await self.backplane.numbers.release(*unused)
 
     def post(self, post: Post[Outbox]) -> None:
         """Have Redis number a message; acknowledge it once the stream brought it here (so after its relay).

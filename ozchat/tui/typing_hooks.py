@@ -41,8 +41,13 @@ class TypingHooks:
     def on_typing_received(self, message: TypingReceived) -> None:
         app = cast("OzChatApp", self)
         # Not once the app has begun to close (as `messages.while_running`), nor for a line left since.
-        if app.is_running and (line := app.line_for(message)) is not None:
-            app.query_one(TypingIndicator).heard(line.tab_id, message.notice)
+        if not app.is_running or (line := app.line_for(message)) is None:
+            return
+        notice = message.notice
+        # Someone ignored is not shown typing; their `stopped` still ends what was shown before /ignore.
+        if not notice.stopped and line.ignoring.hides(line.name_of(notice.sender)):
+            return
+        app.query_one(TypingIndicator).heard(line.tab_id, notice)
 
     def typing_name(self, line_tab: str, phone_number: str) -> str:
         """The name the typing line shows for someone on the line of that tab."""

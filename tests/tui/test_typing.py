@@ -211,3 +211,17 @@ def test_typing_is_on_unless_the_settings_or_the_command_line_turn_it_off(tmp_pa
     settings = load_settings(path)
     assert build_parser(settings).parse_args([]).typing is False
     assert build_parser(settings).parse_args(["--typing"]).typing is True
+
+
+async def test_someone_ignored_is_not_shown_typing(hub, connect):
+    app = make_app(hub.url, "John")
+    async with joined(app) as pilot:
+        FakeTimers(app.query_one(TypingIndicator))
+        mary, _ = await listed(pilot, app, connect(nickname="Mary"))
+        ann, _ = await listed(pilot, app, connect(nickname="Ann"))
+        await pilot.press(*"/ignore mary", "enter")
+        await until(pilot, lambda: said(app, "You now ignore Mary"))
+        await mary.send_typing()
+        await ann.send_typing()  # the sentinel: Mary's typing, relayed first, would be shown with it
+        await until(pilot, lambda: "Ann" in shown(app))
+        assert shown(app) == "Ann is typing…"

@@ -110,6 +110,7 @@ async def test_two_typists_are_named_and_one_leaving_goes_at_once(hub, connect):
 async def test_a_nickname_with_markup_is_shown_as_typed(hub, connect):
     app = make_app(hub.url, "John")
     async with joined(app) as pilot:
+        FakeTimers(app.query_one(TypingIndicator))  # nobody's typing times out meanwhile
         eve, _ = await listed(pilot, app, connect(nickname="[b]Eve[/b] [@click=app.quit]x[/]"))
         await eve.send_typing()
         await until(pilot, lambda: shown(app) == "[b]Eve[/b] [@click=app.quit]x[/] is typing…")
@@ -119,6 +120,7 @@ async def test_a_nickname_with_markup_is_shown_as_typed(hub, connect):
 async def test_direct_typing_shows_in_its_tab_only(hub, connect):
     app = make_app(hub.url, "John")
     async with joined(app) as pilot:
+        FakeTimers(app.query_one(TypingIndicator))  # nobody's typing times out meanwhile
         mary, _ = await listed(pilot, app, connect(nickname="Mary"))
         assert app.me is not None
         await mary.send_typing(to=app.me.phone_number)

@@ -26,7 +26,8 @@ from typing import Any
 
 import platformdirs
 
-from .exceptions import OzchatError
+from .exceptions import OzchatError, ProtocolError
+from .protocol import validate_line
 
 DEFAULT_SCROLLBACK = 2000
 NOTIFY_CHOICES = ("osc777", "osc9", "bell", "off")  # how a message for me is told while the terminal is not focused
@@ -89,6 +90,12 @@ def load_settings(path: Path) -> ChatSettings:
             raise SettingsError(f"{path}: {key} should be a {kind}")
         if key == "lines" and not (isinstance(value, list) and value and all(isinstance(n, str) and n for n in value)):
             raise SettingsError(f"{path}: lines should be a list of line names, such as [\"Webphone1\", \"Sales\"]")
+        names: list[str] = [data[key]] if key == "line" else data[key] if key == "lines" else []
+        for name in names:
+            try:
+                validate_line(name)  # the hub's own rule: a name it would refuse is refused here, before joining
+            except ProtocolError as exc:
+                raise SettingsError(f"{path}: {key}: {name!r} is not a line name ({exc.message})") from None
         if key == "notify" and value not in NOTIFY_CHOICES:
             raise SettingsError(f"{path}: notify should be one of {', '.join(NOTIFY_CHOICES)}, not {value!r}")
         if key == "scrollback" and isinstance(value, int) and value < 1:

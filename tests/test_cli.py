@@ -241,3 +241,11 @@ def test_events_json_lines_tell_of_typing(processes, hub_address):
         ws.send(json.dumps({"type": "typing"}))
         typing = json.loads(watcher.wait_for(r'^\{"event": "typing".*').group(0))
         assert typing == {"event": "typing", "type": "typing", "from": mary}
+
+
+@pytest.mark.parametrize("command", [[], ["events"]])
+def test_a_line_name_the_hub_would_refuse_is_a_usage_error(command):
+    done = subprocess.run([*OZCHAT, *command, "--line", "Sales", "--line", "Sa les"], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 2
+    assert "argument --line: 'Sa les' is not a line name (a line name has no spaces" in done.stderr, done.stderr

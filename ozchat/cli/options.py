@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 
 from .. import __version__
 from ..addresses import url_host
+from ..exceptions import ProtocolError
 from ..hub.autostart import LocalHub, is_loopback
 from ..hub.origins import normalize_origin
-from ..protocol import DEFAULT_PORT, server_url
+from ..protocol import DEFAULT_PORT, server_url, validate_line
 from ..settings import DEFAULT_SCROLLBACK, NOTIFY_CHOICES, ChatSettings, SettingsError, load_settings, settings_path
 
 DEFAULT_LINE = "Webphone1"
@@ -27,6 +28,14 @@ def _property(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
+
+
+def _line_name(text: str) -> str:
+    """A --line value the hub would take (the protocol's rule), else a usage error naming it."""
+    try:
+        return validate_line(text)
+    except ProtocolError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a line name ({exc.message})") from None
 
 
 def _at_least_one(text: str) -> int:
@@ -118,11 +127,13 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, settings: bool =
     parser.add_argument("--port", type=int, default=None, help=f"hub port (default: {DEFAULT_PORT})")
     if settings:  # the chat: several lines, each in its own tab with its own connection
         parser.add_argument(
-            "--line", action="append", metavar="LINE",
+            "--line", action="append", metavar="LINE", type=_line_name,
             help=f"a line to join, in its own tab (repeatable; default: {DEFAULT_LINE}; /join adds more)",
         )
     else:
-        parser.add_argument("--line", default=DEFAULT_LINE, help=f"the line to join (default: {DEFAULT_LINE})")
+        parser.add_argument(
+            "--line", default=DEFAULT_LINE, type=_line_name, help=f"the line to join (default: {DEFAULT_LINE})"
+        )
     parser.add_argument("--nick", help="your nickname, shared with everyone on the line")
     parser.add_argument(
         "--avatar", metavar="URL|NAME|FILE",

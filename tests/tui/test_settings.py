@@ -75,3 +75,18 @@ def test_save_setting_sets_a_top_level_key_and_keeps_the_rest(tmp_path):
     save_setting(path, "theme", 'say "hi" ☃')
     settings = load_settings(path)
     assert (settings.theme, settings.properties) == ('say "hi" ☃', {"mood": "sunny"})
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('lines = ["Sales", "Sa les"]', r"lines: 'Sa les' is not a line name \(a line name has no spaces"),
+        ('lines = ["Sales", "' + "x" * 65 + '"]', r"lines: 'x{65}' is not a line name \(a line name has 1 to 64"),
+        ('line = "Bell\\u0007"', r"line: 'Bell\\x07' is not a line name \(a line name has no spaces or control"),
+    ],
+)
+def test_line_names_the_hub_would_refuse_are_refused_in_the_settings_file(tmp_path, text, error):
+    path = tmp_path / "settings.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(SettingsError, match=error):
+        load_settings(path)

@@ -109,7 +109,9 @@ async def test_typing_is_neither_stored_nor_replayed_to_a_newcomer(connect):
     assert [m.text for m in late_events.of_type(ChatMessage)] == ["sentinel"]
 
 
-async def test_a_second_typing_within_a_second_is_dropped_silently_and_stopped_only_follows_a_typing(hub, connect):
+async def test_a_stopped_only_follows_a_typing_and_what_is_dropped_gets_no_error(hub, connect):
+    # Which of the three `typing` are relayed depends on how fast they arrive (at most one a second):
+    # that rule is tested on the clock it takes, in test_typing_state.py; here, what holds at any speed.
     _john, john_events = await connect(nickname="John")
     ws, number = await _raw(hub, "Mary")
     frames = [{"type": "typing", "stopped": True}, {"type": "typing"}, {"type": "typing"}, {"type": "typing"}]
@@ -120,7 +122,9 @@ async def test_a_second_typing_within_a_second_is_dropped_silently_and_stopped_o
     answered = await _until(ws, "ack")
     assert [frame["type"] for frame in answered] == ["message", "ack"]  # no error for what was dropped
     await john_events.wait_for(lambda e: isinstance(e, ChatMessage) and e.text == "sentinel")
-    assert [(e.sender, e.stopped) for e in _typing(john_events)] == [(number, False), (number, True)]
+    heard = [(e.sender, e.stopped) for e in _typing(john_events)]
+    assert heard[0] == (number, False) and heard[-1] == (number, True)  # the first `stopped` came before any typing
+    assert [stopped for _, stopped in heard].count(True) == 1 and 2 <= len(heard) <= 4
     await ws.close()
 
 
@@ -180,11 +184,11 @@ async def test_typing_frames_both_ways_meet_the_schema(hub, connect):
     await ws.close()
 
 
-async def test_typing_is_sent_at_most_once_a_refresh_and_stopped_only_after_it(connect):
+async def test_typing_is_sent_and_stopped_only_after_it(connect):
+    # At most one `typing` a TYPING_REFRESH is tested on the clock it takes, in test_typing_state.py.
     mary, _ = await connect(nickname="Mary")
     assert await mary.send_typing(stopped=True) is False
     assert await mary.send_typing() is True
-    assert await mary.send_typing() is False  # within TYPING_REFRESH seconds of the last
     assert await mary.send_typing(stopped=True) is True
     assert await mary.send_typing(stopped=True) is False
 

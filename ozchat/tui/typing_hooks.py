@@ -15,6 +15,7 @@ from .messages import TypingReceived
 from .widgets.typing_indicator import TypingIndicator
 
 if TYPE_CHECKING:
+    from ..client import OzWebClient
     from .app import OzChatApp
 
 
@@ -29,6 +30,9 @@ class TypingHooks:
 
     # Off (`typing = false`, `--no-typing`): this client sends no typing frames; it still shows others'.
     send_typing = True
+    # Where my typing was last told (the line's client, the partner or None): the input is shared by
+    # every tab, so a tab left with text in it gets its `stopped` rather than fading on its own.
+    _typing_in: tuple[OzWebClient, str | None] | None = None
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         app = cast("OzChatApp", self)
@@ -36,7 +40,15 @@ class TypingHooks:
             return
         stopped = not counts_as_typing(event.text_area.text)
         to = app.active_conversation.partner
+        self._typing_in = (app.client, to)
         app.run_worker(app.client.send_typing(to, stopped=stopped), group="typing", exit_on_error=False)
+
+    def on_tabbed_content_tab_activated(self) -> None:
+        app = cast("OzChatApp", self)
+        left, self._typing_in = self._typing_in, None
+        if left is not None and left != (app.client, app.active_conversation.partner) and left[0].connected:
+            client, to = left  # its client sends a `stopped` only after a `typing`
+            app.run_worker(client.send_typing(to, stopped=True), group="typing", exit_on_error=False)
 
     def on_typing_received(self, message: TypingReceived) -> None:
         app = cast("OzChatApp", self)

@@ -227,3 +227,15 @@ async def test_someone_ignored_is_not_shown_typing(hub, connect):
         await ann.send_typing()  # the sentinel: Mary's typing, relayed first, would be shown with it
         await until(pilot, lambda: "Ann" in shown(app))
         assert shown(app) == "Ann is typing…"
+
+
+async def test_leaving_a_tab_with_text_in_the_input_stops_my_typing_there(hub, connect):
+    app = make_app(hub.url, "John")
+    async with joined(app) as pilot:
+        mary, mary_events = await listed(pilot, app, connect(nickname="Mary"))
+        await pilot.press("h", "i")
+        await mary_events.wait_for(lambda e: isinstance(e, TypingNotice))
+        await app.open_conversation(mary.phone_number, activate=True)  # "hi" stays in the shared input
+        stopped = await mary_events.wait_for(lambda e: isinstance(e, TypingNotice) and e.stopped)
+        assert (stopped.sender, stopped.to) == (app.me.phone_number, None)  # on the line, not to Mary
+        assert app.query_one(Composer).value == "hi"

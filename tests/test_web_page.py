@@ -297,7 +297,11 @@ async def test_line_name_in_the_address_is_the_line_the_page_joins(web_hub):
             assert seen.nickname == "Anna"
             assert await page.script("return document.getElementById('line-title').textContent") == "Café"
             await page.open(page_url(web_hub.port, "/line/Sales/East"))  # a line name may hold a slash
-            line = await page.script("const line = document.getElementById('line'); return [line.value, line.readOnly]")
-            assert line == ["Sales/East", True]
+            line = await page.wait_for_script(
+                "const line = document.getElementById('line');"
+                "return location.pathname === '/line/Sales/East' && line.readOnly && line.value",
+                "the new page's join form to take its line from the address",
+            )
+            assert line == "Sales/East"
     finally:
         await cafe.disconnect()

@@ -154,6 +154,18 @@ async def test_a_bad_typing_frame_gets_a_precise_error_and_others_notice_nothing
     await ws.close()
 
 
+async def test_a_typing_with_an_id_is_relayed_and_never_acknowledged(hub, connect):
+    _john, john_events = await connect(nickname="John")
+    ws, number = await _raw(hub, "Mary")
+    await ws.send(json.dumps({"type": "typing", "id": "t-1"}))
+    await john_events.wait_for(lambda e: isinstance(e, TypingNotice) and e.sender == number)
+    await ws.send(json.dumps({"type": "send", "text": "sentinel", "id": "s-1"}))
+    # Nothing answers the typing: the first frames back are the message and its own ack.
+    frames = await _until(ws, "ack")
+    assert [frame["type"] for frame in frames] == ["message", "ack"] and frames[-1]["id"] == "s-1"
+    await ws.close()
+
+
 async def test_typing_before_the_hello_is_answered_hello_required(hub):
     async with ws_connect(hub.url, ping_interval=None) as ws:
         await ws.send('{"type": "typing", "id": "t-1"}')

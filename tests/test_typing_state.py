@@ -6,7 +6,8 @@ from typing import Any
 
 from test_hub_state import Hub
 
-from ozchat.protocol import TYPING_INTERVAL, TYPING_REFRESH, ChatMessage, TypingNotice
+from ozchat.hub.typing_relay import MAX_CONVERSATIONS, TypingGate
+from ozchat.protocol import TYPING_INTERVAL, TYPING_REFRESH, ChatMessage, Typing, TypingNotice
 from ozchat.session import ClientSession
 from ozchat.typing_signals import TypingBoard, TypingSender
 
@@ -45,6 +46,17 @@ def test_the_hub_relays_a_stopped_only_to_end_a_relayed_typing():
     assert hub.feed("a", {"type": "typing"}) == []
     hub.now += TYPING_INTERVAL
     assert len(_typing_to(hub.feed("a", {"type": "typing"}))) == 2
+
+
+def test_the_hub_forgets_the_conversation_typed_in_longest_ago_past_sixty_four():
+    gate = TypingGate()
+    assert gate.admit(Typing(None), 0.0)
+    for n in range(MAX_CONVERSATIONS):
+        assert gate.admit(Typing(f"N{n:04}"), 0.0)
+    # The line, typed in longest ago, is forgotten: its stopped is dropped, a typing relayed as a first.
+    assert not gate.admit(Typing(None, stopped=True), 0.1)
+    assert gate.admit(Typing(None), 0.2)
+    assert not gate.admit(Typing(f"N{MAX_CONVERSATIONS - 1:04}"), 0.3)  # still remembered: within its second
 
 
 def test_the_hub_sends_direct_typing_to_the_partner_only_and_none_to_a_lingering_one():

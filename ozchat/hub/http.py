@@ -90,14 +90,7 @@ class HttpRoutes:
         png = await asyncio.to_thread(self._avatar_bytes, name)
         if png is None:
             return respond(connection, HTTPStatus.NOT_FOUND, b"no such avatar\n", "text/plain")
-        etag = '"' + hashlib.sha256(png).hexdigest()[:32] + '"'
-        if request.headers.get("If-None-Match") == etag:
-            response = respond(connection, HTTPStatus.NOT_MODIFIED, b"", "image/png")
-        else:
-            response = respond(connection, HTTPStatus.OK, png, "image/png")
-        response.headers["ETag"] = etag
-        response.headers["Cache-Control"] = "public, max-age=3600"
-        return response
+        return _revalidated(connection, request, png, "image/png", _etag_of(png), "public, max-age=3600")
 
     def _avatar_bytes(self, name: str) -> bytes | None:
         found = bundled_avatar(name)
@@ -106,22 +99,35 @@ class HttpRoutes:
         return found
 
 
+def _etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
 @cache
 def _etag(name: str) -> str:
     """The ETag of a shipped web file, worked out once (the files do not change while the hub runs)."""
-    return '"' + hashlib.sha256(web_file(name)).hexdigest()[:32] + '"'
+    return _etag_of(web_file(name))
+
+
+def _revalidated(
+    connection: ServerConnection, request: Request, body: bytes, content_type: str, etag: str, cache_control: str
+) -> Response:
+    """`body`, or 304 when the request already holds this ETag."""
+    if request.headers.get("If-None-Match") == etag:
+        response = respond(connection, HTTPStatus.NOT_MODIFIED, b"", content_type)
+    else:
+        response = respond(connection, HTTPStatus.OK, body, content_type)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control
+    return response
 
 
 async def _script_response(connection: ServerConnection, request: Request) -> Response:
     """The OzWebClient library; revalidated on every use, so a page never runs one older than its hub."""
     body = await asyncio.to_thread(web_file, "ozwebclient.js")
-    etag = _etag("ozwebclient.js")
-    if request.headers.get("If-None-Match") == etag:
-        response = respond(connection, HTTPStatus.NOT_MODIFIED, b"", "text/javascript; charset=utf-8")
-    else:
-        response = respond(connection, HTTPStatus.OK, body, "text/javascript; charset=utf-8")
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = "no-cache"
+    response = _revalidated(
+        connection, request, body, "text/javascript; charset=utf-8", _etag("ozwebclient.js"), "no-cache"
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 

@@ -15,17 +15,20 @@ from collections.abc import Callable
 from ..exceptions import ProtocolError
 from ..protocol import (
     ClientFrame,
+    CloseCode,
     ErrorCode,
     ErrorFrame,
     Hello,
     Upload,
     decode_client_frame,
     decode_client_frame_unchecked,
+    decode_hello,
+    encode,
     frame_type,
     readable_client_id,
 )
 from .limits import AddressLimiter, RateLimit, TokenBucket
-from .outputs import retry_after
+from .outputs import Close, Conn, Deliver, Output, answer, refusal, retry_after
 
 log = logging.getLogger("ozchat.hub")
 
@@ -87,6 +90,36 @@ def join_refusal(
     message = f"{message}: at most {window.count} in {window.window:g} s; try again in {math.ceil(wait)} s"
     log.debug("turned away a hello from %s: %s", address, message)
     return ErrorFrame(ErrorCode.RATE_LIMITED, message, hello_id, retry_after(wait))
+
+
+def check_hello(
+    conn: Conn, raw: str | bytes, now: float, bucket: TokenBucket | None, rate_limit: RateLimit | None,
+    limiter: AddressLimiter | None, address: str, *, token: str | None, is_new_line: Callable[[str], bool],
+) -> list[Output[Conn]] | tuple[Hello, str | None]:
+    """A frame before the hello, through the checks that need no line's state: its answer, or the hello (and its id).
+
+    Those are steps 0 to 6 of the order in docs/PROTOCOL.md; a hub sharing Redis reads the line only after them.
+    """
+    if (limited := frame_refusal(bucket, rate_limit, limiter, address, raw, now)) is not None:
+        if is_hello(raw):  # every refused hello closes: connect again after retryAfter
+            return [Deliver((conn,), encode(limited)), Close(conn, CloseCode.RATE_LIMITED, "rate limited")]
+        return [Deliver((conn,), encode(limited))]
+    try:
+        if isinstance(raw, bytes) or frame_type(raw) != "hello":
+            frame = decode_frame(raw, check=False)
+            assert not isinstance(frame, Hello)
+            raise ProtocolError(ErrorCode.HELLO_REQUIRED, "send a hello first", frame.id)
+    except ProtocolError as exc:
+        return answer(conn, exc, raw)
+    hello_id = readable_client_id(raw)
+    try:
+        hello = decode_hello(raw, required_token=token)
+    except ProtocolError as exc:
+        return refusal(conn, ErrorFrame(exc.code, exc.message, hello_id), CloseCode.ACCESS_DENIED, exc.code)
+    turned_away = join_refusal(limiter, address, hello, hello_id, now, is_new_line)
+    if turned_away is not None:
+        return refusal(conn, turned_away, CloseCode.RATE_LIMITED, "rate limited")
+    return hello, hello_id
 
 
 def upload_data(frame: Upload, *, enabled: bool) -> bytes:

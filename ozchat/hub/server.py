@@ -284,12 +284,9 @@ class Hub:
                 except TimeoutError:
                     await me.ws.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
                     return False
-                if self._sharing is not None:  # the line's members on other hubs are mirrored first
-                    if not await self._apply_before_join(me, await self._sharing.watch(me, raw)):
-                        return False
                 outputs = self.state.receive(me, raw, loop.time())
-                if self._sharing is not None:  # given back before the answer: the hello's number is free again
-                    await self._sharing.settle(me)
+                if self._sharing is not None:  # only a hello that passed its own checks has its line read from Redis
+                    outputs += await self._sharing.admit(me, loop.time)
                 if not await self._apply_before_join(me, outputs):
                     return False
         except ConnectionClosed:

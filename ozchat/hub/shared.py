@@ -11,32 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import msgspec
-
 from ..protocol import ClientInfo, ClientStatus, CloseCode, Gap, Hello, Send, Typing, TypingNotice, encode
 from .line import Line, Posted
-from .outputs import Announce, Close, Conn, Deliver, Output, Post
+from .outputs import Announce, Close, Conn, Deliver, Output, Post, failure
 from .redis_scripts import LineView, Message, Record, entry_id_order
 from .state import HubState, _Connection
 from .store import StoreError
 from .typing_relay import TypingGate
 
 log = logging.getLogger("ozchat.hub")
-
-
-class _LineOnly(msgspec.Struct):
-    line: str | None = None
-
-
-_line_only = msgspec.json.Decoder(_LineOnly)
-
-
-def hello_line(raw: str | bytes) -> str | None:
-    """The line a hello names, if it can be read at all (the state checks the hello in full afterwards)."""
-    try:
-        return _line_only.decode(raw).line
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
 
 
 class _SharingGate(TypingGate):
@@ -69,6 +52,8 @@ class SharedHubState(HubState[Conn]):
         self._typing: list[tuple[str, str, str | None, bool]] = []
         # The number reserved in Redis for a connection's hello, by line (see `reserve`).
         self._reserved: dict[Conn, tuple[str, str]] = {}
+        # Hellos past every check that needs no line's state, waiting for their line to be read from Redis.
+        self._checked: dict[Conn, tuple[Hello, str | None]] = {}
 
     # ---- inputs, as HubState's, and every presence change of this hub's members noted for the other hubs ----
 
@@ -81,10 +66,32 @@ class SharedHubState(HubState[Conn]):
         return self._note(super().receive(conn, raw, now))
 
     def closed(self, conn: Conn, *, clean: bool, now: float, stopping: bool = False) -> list[Output[Conn]]:
+        self._checked.pop(conn, None)
         return self._note(super().closed(conn, clean=clean, now=now, stopping=stopping))
 
     def expire(self, now: float) -> list[Output[Conn]]:
         return self._note(super().expire(now))
+
+    def checked_line(self, conn: Conn) -> str | None:
+        """The line of this connection's hello, once it passed every check that needs no line's state.
+
+        Until `admit_checked` or `refuse_checked`, the hello waits: only now is its line read from Redis,
+        so a hello refused for its token, line name or limits never reaches Redis.
+        """
+        checked = self._checked.get(conn)
+        return None if checked is None else checked[0].line
+
+    def admit_checked(self, conn: Conn, now: float) -> list[Output[Conn]]:
+        """The waiting hello, its line mirrored and a number reserved: the checks against the line, then it joins."""
+        hello, hello_id = self._checked.pop(conn)
+        peer = self._connections.get(conn)
+        if peer is None or peer.replaced:
+            return []
+        return self._note(super()._welcome(conn, peer, hello, hello_id, now))
+
+    def refuse_checked(self, conn: Conn, message: str) -> list[Output[Conn]]:
+        """The waiting hello, answered with the hub's own failure (Redis could not be read)."""
+        return failure(conn, message, self._checked.pop(conn)[1])
 
     def reserve(self, conn: Conn, line_name: str, phone_number: str) -> None:
         """The number Redis holds for this connection's next hello on `line_name`: a join there takes it."""
@@ -241,6 +248,12 @@ class SharedHubState(HubState[Conn]):
         if resumed and elsewhere:
             self._shared.append((line.name, info))  # the other hubs learn it is served here now
         return info, resumed
+
+    def _welcome(
+        self, conn: Conn, peer: _Connection, hello: Hello, hello_id: str | None, now: float
+    ) -> list[Output[Conn]]:
+        self._checked[conn] = hello, hello_id  # to wait for its line to be read from Redis: see `checked_line`
+        return []
 
     def _mirror_member(self, line: Line, record: Record) -> bool:
         number = record.info.phone_number

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..exceptions import BackplaneError
-from ..protocol import Ack, ErrorCode, ErrorFrame, encode, new_phone_number, readable_client_id
+from ..protocol import Ack, ErrorCode, ErrorFrame, encode, new_phone_number
 from .backplane import Backplane
-from .outputs import Output, Post, failure
+from .outputs import Output, Post
 from .redis_scripts import Numbers
-from .shared import SharedHubState, hello_line
+from .shared import SharedHubState
 
 if TYPE_CHECKING:
     from .outbox import Outbox
@@ -63,12 +63,13 @@ class LineSharing:
         for typing in self._state.take_typing():
             self.backplane.typing.publish(*typing)
 
-    async def watch(self, me: Outbox, raw: str | bytes) -> list[Output[Outbox]]:
-        """Before a hello is taken: mirror its line as Redis holds it and reserve a number there for a newcomer.
+    async def admit(self, me: Outbox, now: Callable[[], float]) -> list[Output[Outbox]]:
+        """A hello past every check that needs no line's state: mirror its line as Redis holds it, reserve a number
+        there for a newcomer, then admit it (or answer with a failure if Redis cannot be reached).
 
-        Returns a failure to answer the hello with if Redis cannot be reached.
+        Nothing to do (no outputs) for a connection whose last frame left no hello waiting.
         """
-        line = hello_line(raw)
+        line = self._state.checked_line(me)
         if line is None:
             return []
         try:
@@ -77,15 +78,13 @@ class LineSharing:
             number = await self.backplane.numbers.reserve(line, self._phone_numbers)
         except BackplaneError as exc:
             log.warning("could not read line %r from Redis: %s", line, exc)
-            return failure(me, "the hub cannot reach the store it shares with other hubs", readable_client_id(raw))
+            return self._state.refuse_checked(me, "the hub cannot reach the store it shares with other hubs")
         self._state.reserve(me, line, number)
-        return []
-
-    async def settle(self, me: Outbox) -> None:
-        """After a hello: give back the number reserved for it if it did not take it (refused, or resumed)."""
-        unused = self._state.unused_number(me)
+        outputs = self._state.admit_checked(me, now())
+        unused = self._state.unused_number(me)  # refused, or resumed: the number is free again, before the answer
         if unused is not None:
             await self.backplane.numbers.release(*unused)
+        return outputs
 
     def post(self, post: Post[Outbox]) -> None:
         """Have Redis number a message; acknowledge it once the stream brought it here (so after its relay).

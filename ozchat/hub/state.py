@@ -32,14 +32,11 @@ from ..protocol import (
     Update,
     Upload,
     Welcome,
-    decode_hello,
     encode,
-    frame_type,
     merge_properties,
-    readable_client_id,
     same_properties,
 )
-from .admission import decode_frame, digest, frame_refusal, is_hello, join_refusal, upload_data
+from .admission import check_hello, decode_frame, digest, frame_refusal, upload_data
 from .limits import AddressLimiter, RateLimit, TokenBucket
 from .line import Line, LineRegistry
 from .outputs import Announce, Burst, Close, Conn, Deliver, Item, Output, StoreUpload, Timer, answer, failure, refusal
@@ -205,25 +202,16 @@ class HubState(Generic[Conn]):
 
     def _greet(self, conn: Conn, peer: _Connection, raw: str | bytes, now: float) -> list[Output[Conn]]:
         """Before the hello: check it in the documented order, then admit it."""
-        if (limited := frame_refusal(peer.bucket, self._rate_limit, self.limiter, peer.address, raw, now)) is not None:
-            if is_hello(raw):  # every refused hello closes: connect again after retryAfter
-                return [Deliver((conn,), encode(limited)), Close(conn, CloseCode.RATE_LIMITED, "rate limited")]
-            return [Deliver((conn,), encode(limited))]
-        try:
-            if isinstance(raw, bytes) or frame_type(raw) != "hello":
-                frame = decode_frame(raw, check=False)
-                assert not isinstance(frame, Hello)
-                raise ProtocolError(ErrorCode.HELLO_REQUIRED, "send a hello first", frame.id)
-        except ProtocolError as exc:
-            return answer(conn, exc, raw)
-        hello_id = readable_client_id(raw)
-        try:
-            hello = decode_hello(raw, required_token=self._token)
-        except ProtocolError as exc:
-            return refusal(conn, ErrorFrame(exc.code, exc.message, hello_id), CloseCode.ACCESS_DENIED, exc.code)
-        turned_away = join_refusal(self.limiter, peer.address, hello, hello_id, now, self._is_new_line)
-        if turned_away is not None:
-            return refusal(conn, turned_away, CloseCode.RATE_LIMITED, "rate limited")
+        checked = check_hello(
+            conn, raw, now, peer.bucket, self._rate_limit, self.limiter, peer.address,
+            token=self._token, is_new_line=self._is_new_line,
+        )
+        return checked if isinstance(checked, list) else self._welcome(conn, peer, *checked, now)
+
+    def _welcome(
+        self, conn: Conn, peer: _Connection, hello: Hello, hello_id: str | None, now: float
+    ) -> list[Output[Conn]]:
+        """A hello past `check_hello` (`hello_id`: its id, for answers): the checks against its line, then it joins."""
         try:
             line = self.lines.get(hello.line)
         except StoreError as exc:  # the line's numbering is unreadable: numbering anew would reuse numbers

@@ -10,8 +10,11 @@ import threading
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Write `data` to `path` so that a reader sees the old file or the new one, never a part.
+
+    `mode` (permission bits) is set on the new file before it takes the place of the old one;
+    without it the new file has the process's default mode.
 
     The bytes go to a temporary file beside `path` (named after this process and thread, so
     concurrent writers never share one), which then replaces `path` in one rename. No fsync:
@@ -20,6 +23,8 @@ def write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         temporary.write_bytes(data)
+        if mode is not None:
+            os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 import platformdirs
 
 from .exceptions import OzchatError, ProtocolError
+from .files import write_atomically
 from .protocol import validate_line
 
 DEFAULT_SCROLLBACK = 2000
@@ -107,7 +109,10 @@ def save_setting(path: Path, key: str, value: str) -> None:
     """Set one top-level string setting in the file, keeping every other line as it was.
 
     Used for what is chosen inside the chat (the theme), so the next start begins with it.
+    The file is replaced whole (a crash never leaves half of it), keeps its permissions, and a
+    symbolic link (settings kept with one's dotfiles) stays a link: its target is replaced.
     """
+    path = path.resolve()
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -123,5 +128,9 @@ def save_setting(path: Path, key: str, value: str) -> None:
             break
     else:
         lines.insert(0, line)
+    try:
+        mode: int | None = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_atomically(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=mode)

@@ -90,3 +90,30 @@ def test_line_names_the_hub_would_refuse_are_refused_in_the_settings_file(tmp_pa
     path.write_text(text + "\n")
     with pytest.raises(SettingsError, match=error):
         load_settings(path)
+
+
+def test_save_setting_replaces_the_file_whole_and_keeps_its_permissions(tmp_path):
+    from ozchat.settings import save_setting
+
+    path = tmp_path / "settings.toml"
+    old = 'nick = "John"\ntheme = "gruvbox"\n'
+    path.write_text(old)
+    path.chmod(0o600)
+    with path.open() as reader_of_the_old_file:
+        save_setting(path, "theme", "nord")
+        assert reader_of_the_old_file.read() == old  # written in place, an open reader would see it cut or changed
+    assert path.read_text() == 'nick = "John"\ntheme = "nord"\n'
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [entry.name for entry in tmp_path.iterdir()] == ["settings.toml"]
+
+
+def test_save_setting_through_a_symbolic_link_replaces_its_target(tmp_path):
+    from ozchat.settings import save_setting
+
+    (tmp_path / "dotfiles").mkdir()
+    target = tmp_path / "dotfiles" / "settings.toml"
+    target.write_text('nick = "John"\n')
+    link = tmp_path / "settings.toml"
+    link.symlink_to(target)
+    save_setting(link, "theme", "nord")
+    assert link.is_symlink() and load_settings(target).theme == "nord"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -79,10 +80,37 @@ def test_events_output_is_terminal_safe(processes, hub_address):
     assert "␛]52;c;SGVsbG8=␇" in line
 
 
-def test_events_reports_a_refused_connection(processes):
-    denied = processes("events", "--host", "127.0.0.1:9", "--nick", "Nobody", "--no-autostart")
-    denied.wait_for(r"^-- CONNECTION_FAILED \(cannot reach ws://127\.0\.0\.1:9/: ")
-    assert denied.proc.wait(10) == 1
+def _free_port() -> int:
+    """A loopback port no one listens on now (the hub is started there later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_events_keeps_trying_a_hub_not_up_yet_and_then_shows_its_events(processes):
+    port = _free_port()
+    early = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Early", "--no-autostart")
+    early.wait_for(
+        rf"^-- CONNECTION_FAILED \(cannot reach ws://127\.0\.0\.1:{port}/: .*\(attempt 1; trying again in [\d.]+ s\)\)$"
+    )
+    processes("serve", "--host", "127.0.0.1", "--port", str(port)).wait_for(r"listening on")
+    early.wait_for(r"^-- ACCESS_GRANTED as ", timeout=30)
+    john = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "John", stdin=True)
+    john.wait_for(r"ACCESS_GRANTED")
+    john.send("you made it")
+    early.wait_for(r"^John is ONLINE$")
+    early.wait_for(r"^<John> you made it$")
+    assert early.interrupt() == 0
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_events_still_trying_to_reach_a_hub_stops_cleanly_when_told(processes, stop):
+    waiting = processes("events", "--host", f"127.0.0.1:{_free_port()}", "--nick", "Nobody", "--no-autostart")
+    waiting.wait_for(r"^-- CONNECTION_FAILED \(cannot reach .*\(attempt 1; trying again in ")
+    waiting.proc.send_signal(stop)
+    assert waiting.proc.wait(10) == 0
+    waiting.wait_for(r"^-- CONNECTION_CLOSED")
+    assert not any("Traceback" in line for line in waiting.lines)
 
 
 def test_bare_command_has_help():

@@ -10,7 +10,7 @@ import sys
 import threading
 
 from ..client import ConnectionStateChanged, OzWebClient
-from ..exceptions import OzchatError
+from ..exceptions import ConnectionClosed, OzchatError
 from ..hub.autostart import StartedHub
 from ..protocol import ChatMessage, ClientInfo, ClientStatus, ConnectionState, Gap, TypingNotice, encode
 from ..text import printable
@@ -59,7 +59,8 @@ class EventPrinter:
         )
         code = f"{printable(str(change.code))}: " if change.code is not None else ""
         why = f" ({code}{printable(change.reason)})" if change.code is not None or change.reason else ""
-        retrying = ", reconnecting" if change.retrying else ""
+        # A first connection's failure says itself when the next attempt comes; a dropped one is told so here.
+        retrying = ", reconnecting" if change.retrying and change.state is ConnectionState.CONNECTION_CLOSED else ""
         print(f"-- {change.state.value}{detail}{why}{retrying}", file=sys.stderr, flush=True)
         if change.taken_nickname is not None:
             taken, given = printable(change.taken_nickname), printable(self._client.nickname or "")
@@ -161,21 +162,38 @@ async def run_events(args: argparse.Namespace) -> int:
             closed.set()
 
     client.on_connection_state_changed(closed_for_good)
-    try:
-        started = await local_hub.ensure() if local_hub is not None else None
-        if started is not None:
-            print(started_hub_line(started), file=sys.stderr, flush=True)
-        await client.connect(server_address(args), args.line, shared_properties(args), token=args.token)
-    except ValueError as exc:
-        print(f"ozchat events: {printable(str(exc))}", file=sys.stderr)
-        return 2
-    except OzchatError as exc:
-        print(f"ozchat events: {printable(str(exc))}", file=sys.stderr)
-        return 1
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupted.set)
+    stop_asked = asyncio.create_task(interrupted.wait())
+
+    async def join() -> None:
+        started = await local_hub.ensure() if local_hub is not None else None
+        if started is not None:
+            print(started_hub_line(started), file=sys.stderr, flush=True)
+        if interrupted.is_set():  # checked with no await before connect() begins, which a disconnect() would miss
+            raise ConnectionClosed("interrupted before joining")
+        # A hub not up yet (or restarting) is tried again, each failure told on standard error.
+        address = server_address(args)
+        await client.connect(address, args.line, shared_properties(args), token=args.token, keep_trying=True)
+
+    joining = asyncio.create_task(join())
+    await asyncio.wait((joining, stop_asked), return_when=asyncio.FIRST_COMPLETED)
+    if not joining.done():
+        await client.disconnect()  # ends the trying: connect() raises ConnectionClosed
+    try:
+        await joining
+    except ValueError as exc:
+        print(f"ozchat events: {printable(str(exc))}", file=sys.stderr)
+        return 2
+    except OzchatError as exc:
+        if interrupted.is_set():
+            return 0
+        print(f"ozchat events: {printable(str(exc))}", file=sys.stderr)
+        return 1
+    finally:
+        stop_asked.cancel()
     typed: asyncio.Queue[str | None] = asyncio.Queue()
     if sys.stdin is not None and not sys.stdin.closed:
         threading.Thread(target=_read_stdin_lines, args=(loop, typed), daemon=True).start()

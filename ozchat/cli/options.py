@@ -365,7 +365,8 @@ def build_events_parser() -> argparse.ArgumentParser:
         prog="ozchat events",
         description="Join a line and print one line per event until interrupted: "
         "`John is ONLINE`, `John is OFFLINE`, `<John> hi`, with messages said before you joined "
-        "replayed first and marked `[history] `. Lines typed on standard input are sent to the line.",
+        "replayed first and marked `[history] `. Lines typed on standard input are sent to the line. "
+        "A hub not up yet, or restarting, is tried again, each attempt told on standard error.",
     )
     _add_connection_options(parser)
     parser.add_argument(

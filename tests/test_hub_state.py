@@ -94,7 +94,8 @@ def frames_to(outputs: list[Output[str]], state: HubState[str]) -> list[tuple[st
         elif isinstance(output, Announce):
             sent += [(to, _decoded(output.info)) for to in state.connections_on(output.line) if to != output.about]
         elif isinstance(output, Burst):
-            sent += [(output.to, _decoded(item)) for item in output.items]
+            roster = [b'{"type":"presence","clients":[' + b",".join(output.roster) + b"]}"] if output.roster else []
+            sent += [(output.to, _decoded(item)) for item in (output.welcome, *roster, *output.rest)]
     return sent
 
 
@@ -339,6 +340,27 @@ def _say(hub: Hub, conn: str, text: str, **fields: Any) -> dict[str, Any]:
     return next(frame for to, frame in frames if to == conn and frame["type"] == "ack")
 
 
+def test_a_roster_holds_everyone_else_as_they_are_now_for_a_resumer_in_the_middle_and_a_later_newcomer():
+    hub = Hub()
+    ann, ben, cat = hub.hello("a", "Ann"), hub.hello("b", "Ben"), hub.hello("c", "Cat")
+    hub.close("b", clean=False)
+    _resume(hub, "b2", ben, "Benny")  # joined between Ann and Cat: its own entry is left out of the middle
+    roster = _roster(frames_to(hub.outputs, hub.state), "b2")
+    assert roster == [(ann["phoneNumber"], "Ann"), (cat["phoneNumber"], "Cat")]
+    hub.feed("c", {"type": "update", "properties": {"nickname": "Kat"}})
+    hub.close("a", clean=True)
+    frames = hub.feed("d", {"type": "hello", "line": "L", "properties": {"nickname": "Dan"}})
+    assert _roster(frames, "d") == [(ben["phoneNumber"], "Benny"), (cat["phoneNumber"], "Kat")]
+
+
+def _roster(frames: list[tuple[str, dict[str, Any]]], to: str) -> list[tuple[str, str]]:
+    return [
+        (client["phoneNumber"], client["properties"]["nickname"])
+        for recipient, frame in frames if recipient == to and frame["type"] == "presence"
+        for client in frame["clients"]
+    ]
+
+
 def test_line_messages_take_the_next_line_number_and_reach_everyone_with_the_sender_acknowledged():
     hub = Hub()
     hub.hello("a", "Ann")
@@ -508,7 +530,7 @@ def test_entries_arriving_after_a_frame_left_make_a_new_frame():
 
 def test_the_join_burst_does_not_count_toward_the_slow_reader_limit_but_what_queues_behind_it_does():
     pending = Pending()
-    pending.extend_burst([b'{"type":"welcome"}', *(_entry(n) for n in range(150)), _SYNCED])
+    pending.extend_burst(b'{"type":"welcome"}', [_entry(n) for n in range(150)], [_SYNCED])
     assert pending.counted == 0
     pending.extend([_entry(200), b'{"type":"message"}'])
     assert pending.counted == 2
@@ -524,7 +546,7 @@ def test_a_presence_frame_of_entries_encoded_once_is_the_frame_encoded_whole():
     infos = [ClientInfo(f"P{n:04d}", ClientStatus.ONLINE, {"nickname": f"Zoë {n}", "away": None}) for n in range(3)]
     cache = EntryCache()
     pending = Pending()
-    pending.extend(cache.encoded_all(list(infos)))
+    pending.extend([cache.encoded(info) for info in infos])
     assert pending.take() == encode(Presence(infos))
 
 

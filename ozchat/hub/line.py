@@ -16,10 +16,12 @@ from ..protocol import (
     ClientStatus,
     ErrorCode,
     ProtocolError,
+    encode,
     merge_properties,
     new_phone_number,
     nickname_of,
 )
+from .outputs import Entry
 from .store import Direct
 
 
@@ -64,6 +66,8 @@ class Line:
         self._direct_seqs: dict[str, int] = {}
         self._identities: dict[str, str] = {}
         self._members: dict[str, ClientInfo] = {}
+        # Each member's presence entry, encoded once, in the same order: a newcomer's roster is these, joined.
+        self._entries: dict[str, Entry] = {}
         # Look-alike keys of every member's nickname, and who holds each: one holder per key.
         self._nickname_keys: dict[str, frozenset[str]] = {}
         self._nickname_holders: dict[str, str] = {}
@@ -82,6 +86,21 @@ class Line:
 
     def members(self) -> list[ClientInfo]:
         return list(self._members.values())
+
+    def roster(self, but: str) -> list[bytes]:
+        """The presence entry (an `Entry`) of every member but `but`: a newcomer's roster, in the order they joined."""
+        roster: list[bytes] = list(self._entries.values())
+        own = self._entries.get(but)
+        if own is not None:
+            if roster[-1] is own:  # a newcomer: the last to join
+                roster.pop()
+            else:
+                del roster[list(self._entries).index(but)]
+        return roster
+
+    def _put(self, info: ClientInfo) -> None:
+        self._members[info.phone_number] = info
+        self._entries[info.phone_number] = Entry(encode(info))
 
     def set_identity(self, phone_number: str, identity: str) -> None:
         """Who a present member is across numbers and restarts (its hashed client secret or resume token)."""
@@ -131,7 +150,7 @@ class Line:
         while phone_number in self._members:
             phone_number = self._phone_numbers()
         info = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
-        self._members[phone_number] = info
+        self._put(info)
         self._hold_nickname(phone_number, keys)
         return info
 
@@ -143,7 +162,7 @@ class Line:
             keys = self.check_nickname(None, properties)
         except ProtocolError:
             return False
-        self._members[phone_number] = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
+        self._put(ClientInfo(phone_number, ClientStatus.ONLINE, properties))
         self._hold_nickname(phone_number, keys)
         return True
 
@@ -154,13 +173,14 @@ class Line:
         if self._members.get(info.phone_number) == info:
             return False
         nickname = nickname_of(info.properties)
-        self._members[info.phone_number] = info
+        self._put(info)
         self._hold_nickname(info.phone_number, nickname_keys(nickname) if nickname is not None else frozenset())
         return True
 
     def leave(self, phone_number: str) -> ClientInfo | None:
         """Remove a client; return its OFFLINE state carrying its last properties."""
         info = self._members.pop(phone_number, None)
+        self._entries.pop(phone_number, None)
         self._identities.pop(phone_number, None)
         if info is None:
             return None
@@ -171,7 +191,7 @@ class Line:
         """Set a present client's whole properties (merged and checked here, nickname included); return the state."""
         keys = self.check_nickname(phone_number, properties)
         info = ClientInfo(phone_number, ClientStatus.ONLINE, properties)
-        self._members[phone_number] = info
+        self._put(info)
         self._hold_nickname(phone_number, keys)
         return info
 
@@ -180,7 +200,7 @@ class Line:
         merged = merge_properties(self._members[phone_number].properties, changes)
         keys = self.check_nickname(phone_number, merged)
         info = ClientInfo(phone_number, ClientStatus.ONLINE, merged)
-        self._members[phone_number] = info
+        self._put(info)
         self._hold_nickname(phone_number, keys)
         return info
 

@@ -117,11 +117,11 @@ class Outbox:
         """Whether the connection has joined: before that, the hub answers it directly."""
         return self._started
 
-    def start(self, burst: list[bytes]) -> None:
-        """Queue the join burst (after anything pushed before it) and start writing."""
+    def start(self, welcome: bytes, roster: list[bytes], rest: list[bytes]) -> None:
+        """Queue the join burst (see `Burst`; after anything pushed before it) and start writing."""
         self._pending.extend(self._incoming)
         self._incoming = []
-        self._pending.extend_burst(burst)
+        self._pending.extend_burst(welcome, roster, rest)
         self._started = True
         self._schedule()
 

@@ -53,10 +53,13 @@ class Announce(NamedTuple, Generic[Conn]):
 
 
 class Burst(NamedTuple, Generic[Conn]):
-    """What a hello is owed (welcome, presence snapshot, replay, synced): sent whole, however large."""
+    """What a hello is owed, sent whole however large: the welcome, the roster (each member's presence
+    entry, encoded once: see `Line.roster`), then the rest (replay, gaps, synced)."""
 
     to: Conn
-    items: list[Item]
+    welcome: bytes
+    roster: list[bytes]
+    rest: list[bytes]
 
 
 class Close(NamedTuple, Generic[Conn]):
@@ -102,11 +105,13 @@ class Entry(bytes):
     __slots__ = ()
 
 
-_PRESENCE_HEAD, _PRESENCE_TAIL = encode(Presence([])).split(b"[]")  # the frame around the entries
+# The frame around the entries, brackets included: a frame is one join of three parts, not a copy per `+`.
+_PRESENCE_HEAD, _PRESENCE_TAIL = encode(Presence([])).split(b"[]")
+_PRESENCE_OPEN, _PRESENCE_CLOSE = _PRESENCE_HEAD + b"[", b"]" + _PRESENCE_TAIL
 
 
 class EntryCache:
-    """Each presence entry encoded once, however many recipients and rosters it goes to.
+    """Each presence change encoded once, however many recipients it goes to (rosters: `Line.roster`).
 
     Keyed by the id of the ClientInfo object (immutable; a change makes a new one), which the
     cache holds, so while an id is cached no other object can have it. Emptied once it holds
@@ -131,17 +136,6 @@ class EntryCache:
         entry = self._entries[id(item)] = Entry(encode(item))
         self._held.append(item)
         return entry
-
-    def encoded_all(self, items: list[Item]) -> list[bytes]:
-        """`encoded` for each item: a roster, N entries for each of N newcomers, looked up in one pass."""
-        found: list[bytes | None] = list(map(self._entries.get, map(id, items)))
-        missing = 0
-        while True:  # the few not found: frames (welcome, replay, synced) and entries new to the cache
-            try:
-                missing = found.index(None, missing)
-            except ValueError:
-                return found  # type: ignore[return-value]  # every None replaced
-            found[missing] = self.encoded(items[missing])
 
 
 class Pending:
@@ -205,10 +199,12 @@ class Pending:
             self._run = entries[start:start + MAX_PRESENCE_BATCH]
             self._items.append(self._run)
 
-    def extend_burst(self, items: list[bytes]) -> None:
-        """Queue a join burst, which `counted` leaves out."""
-        self.extend(items)
-        self._burst += len(items)
+    def extend_burst(self, welcome: bytes, roster: list[bytes], rest: list[bytes]) -> None:
+        """Queue a join burst (see `Burst`), which `counted` leaves out."""
+        self.extend([welcome])
+        self.extend_entries(roster)
+        self.extend(rest)
+        self._burst += 1 + len(roster) + len(rest)
 
     def take(self) -> bytes:
         """The next frame to write."""
@@ -221,7 +217,7 @@ class Pending:
         else:
             if item is self._run:
                 self._run = None
-            taken, frame = len(item), _PRESENCE_HEAD + b"[" + b",".join(item) + b"]" + _PRESENCE_TAIL
+            taken, frame = len(item), b"".join((_PRESENCE_OPEN, b",".join(item), _PRESENCE_CLOSE))
         self._size -= taken
         self._burst = max(0, self._burst - taken)
         return frame

@@ -11,14 +11,13 @@ import msgspec
 
 from ..protocol import MAX_REPLAY, ErrorCode, ErrorFrame, Gap, Hello, encode
 from .line import Line, missing_runs
-from .outputs import Item
 from .store import HistoryStore, StoreError
 
 log = logging.getLogger("ozchat.hub")
 
 
 def replay(
-    burst: list[Item], store: HistoryStore, line: Line, phone_number: str, identity: str, hello: Hello, history: int
+    burst: list[bytes], store: HistoryStore, line: Line, phone_number: str, identity: str, hello: Hello, history: int
 ) -> None:
     """Add the stored messages owed to this client to its join burst; a store that cannot be read costs the replay only.
 
@@ -41,7 +40,7 @@ def replay(
 
 
 def _replay_stored(
-    burst: list[Item], store: HistoryStore, line: Line, phone_number: str, identity: str, hello: Hello, history: int
+    burst: list[bytes], store: HistoryStore, line: Line, phone_number: str, identity: str, hello: Hello, history: int
 ) -> None:
     """The newest few stored messages, or all this client missed since last_seq and last_direct_seq."""
     if hello.last_seq is None:

@@ -208,7 +208,7 @@ class Hub:
                     if outbox is not skip:
                         outbox.push(item)
             elif type(output) is Burst:
-                output.to.start(self._entries.encoded_all(output.items))
+                output.to.start(output.welcome, output.roster, output.rest)
                 if (member := self.state.member(output.to)) is not None:
                     self._journals.subscribe(member[0], output.to)
             elif type(output) is Close:

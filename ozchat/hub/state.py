@@ -39,7 +39,7 @@ from ..protocol import (
 from .admission import check_hello, decode_frame, digest, frame_refusal, upload_data
 from .limits import AddressLimiter, RateLimit, TokenBucket
 from .line import Line, LineRegistry
-from .outputs import Announce, Burst, Close, Conn, Deliver, Item, Output, StoreUpload, Timer, answer, failure, refusal
+from .outputs import Announce, Burst, Close, Conn, Deliver, Output, StoreUpload, Timer, answer, failure, refusal
 from .replay import replay
 from .store import HistoryStore, StoreError
 from .typing_relay import TypingGate, relay_typing
@@ -250,13 +250,10 @@ class HubState(Generic[Conn]):
             me.phone_number, line.name, me.properties, line.last_seq, resume_token, resumed,
             epoch=line.epoch, last_direct_seq=last_direct_seq,
         )
-        burst: list[Item] = [encode(welcome)]
-        others = line.members()
-        others.remove(me)  # the newcomer's own entry: everyone else goes in as ONLINE
-        burst += others
-        replay(burst, self.store, line, me.phone_number, author, hello, self._history)
-        burst.append(encode(Synced(line.last_seq)))
-        outputs.append(Burst(conn, burst))
+        rest: list[bytes] = []
+        replay(rest, self.store, line, me.phone_number, author, hello, self._history)
+        rest.append(encode(Synced(line.last_seq)))
+        outputs.append(Burst(conn, encode(welcome), line.roster(but=me.phone_number), rest))
         return outputs
 
     def _admit(self, conn: Conn, line: Line, hello: Hello, outputs: list[Output[Conn]]) -> tuple[ClientInfo, bool]:

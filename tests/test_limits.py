@@ -104,6 +104,15 @@ def test_client_address(peer, forwarded, expected):
     assert client_address(peer, forwarded, _PROXY) == expected
 
 
+@pytest.mark.parametrize(
+    ("peer", "expected"),
+    [("127.0.0.1", "127.0.0.1"), ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"), ("::ffff:192.0.2.7", "192.0.2.7")],
+)
+def test_without_a_trusted_proxy_the_peer_counts_as_itself_whatever_it_forwards(peer, expected):
+    for _ in range(2):  # the second time from what was worked out the first
+        assert client_address(peer, ["198.51.100.1"], []) == expected
+
+
 # ---- over a socket -------------------------------------------------------------------------
 
 

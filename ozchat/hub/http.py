@@ -52,7 +52,7 @@ class HttpRoutes:
 
     def client_address(self, connection: ServerConnection, request: Request | None) -> str:
         """Who the rate limits count this connection as: its peer, or who a trusted proxy forwarded."""
-        forwarded = request.headers.get_all("X-Forwarded-For") if request is not None else []
+        forwarded = request.headers.get_all("X-Forwarded-For") if request is not None and self._trusted_proxies else []
         return client_address(str(connection.remote_address[0]), forwarded, self._trusted_proxies)
 
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -68,12 +68,8 @@ class HttpRoutes:
             return await _script_response(connection, request)
         if is_page_path(path) and not _asks_for_websocket(request):
             return _page_response(connection, request, path)
-        origins, hosts = request.headers.get_all("Origin"), request.headers.get_all("Host")
-        host = hosts[0] if len(hosts) == 1 else None
-        loopback = _is_loopback_address(connection.local_address)
-        if len(origins) > 1 or not origin_allowed(
-            next(iter(origins), None), host, self._allowed_origins, loopback_hub=loopback
-        ):
+        origins = request.headers.get_all("Origin")
+        if origins and not self._origin_allowed(connection, request, origins):
             return respond(connection, HTTPStatus.FORBIDDEN, b"this origin may not connect to the hub\n", "text/plain")
         if self._limiter is not None:
             wait = self._limiter.connection(self.client_address(connection, request), asyncio.get_running_loop().time())
@@ -84,6 +80,13 @@ class HttpRoutes:
                 response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
                 return response
         return None
+
+    def _origin_allowed(self, connection: ServerConnection, request: Request, origins: list[str]) -> bool:
+        """A browser's handshake (it sent an Origin): from a page this hub may serve."""
+        hosts = request.headers.get_all("Host")
+        host = hosts[0] if len(hosts) == 1 else None
+        loopback = _is_loopback_address(connection.local_address)
+        return len(origins) == 1 and origin_allowed(origins[0], host, self._allowed_origins, loopback_hub=loopback)
 
     async def _avatar_response(self, connection: ServerConnection, request: Request, name: str) -> Response:
         """A bundled or uploaded avatar as image/png, revalidated by its ETag."""

@@ -6,6 +6,7 @@ which the hub hands on as a retry-after hint.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections import deque
@@ -172,12 +173,18 @@ def client_address(peer: str, forwarded_for: list[str], trusted_proxies: Collect
     since one host is commonly given a whole /64.
     """
     address = peer
-    if _trusted(peer, trusted_proxies):
+    if trusted_proxies and _trusted(peer, trusted_proxies):
         hops = [hop.strip() for header in forwarded_for for hop in header.split(",") if hop.strip()]
         while hops:
             address = hops.pop()
             if not _trusted(address, trusted_proxies):
                 break
+    return _counted_as(address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _counted_as(address: str) -> str:
+    """An address as the limits count it (parsed once per address, not once per connection: a crowd shares few)."""
     ip = _ip(address)
     if ip is None:
         return address

@@ -22,6 +22,17 @@ def is_unprintable(char: str) -> bool:
     return category in ("Cc", "Cs", "Zl", "Zp")
 
 
+def has_unprintable(text: str, *, or_space: bool = False) -> bool:
+    """Whether any character of `text` is unprintable (or, with `or_space`, white space).
+
+    `str.isprintable()` answers most text at C speed: it is False for every category above and
+    for every space but U+0020, so only text it refuses is looked at character by character.
+    """
+    if text.isprintable():
+        return or_space and " " in text
+    return any(is_unprintable(char) or (or_space and char.isspace()) for char in text)
+
+
 def _visible(char: str) -> str:
     code = ord(char)
     if code < 0x20:

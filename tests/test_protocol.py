@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import string
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,7 @@ from ozchat.protocol import (
     validate_line,
     validate_nickname,
 )
-from ozchat.text import printable
+from ozchat.text import has_unprintable, is_unprintable, printable
 
 
 def test_hello_round_trip_keeps_property_names():
@@ -186,10 +188,11 @@ def test_avatar_property_must_be_a_plain_address():
         assert caught.value.code == "bad_property"
 
 
-def test_phone_numbers_are_five_alphanumerics():
-    for _ in range(200):
-        number = new_phone_number()
-        assert len(number) == 5 and number.isascii() and number.isalnum()
+def test_phone_numbers_are_five_alphanumerics_drawn_from_all_62():
+    numbers = [new_phone_number() for _ in range(2000)]
+    assert all(len(number) == 5 and number.isascii() and number.isalnum() for number in numbers)
+    # 10,000 draws of 62 characters: about 161 of each; one never drawn would mean a part of the alphabet is lost.
+    assert set("".join(numbers)) == set(string.ascii_letters + string.digits)
 
 
 @pytest.mark.parametrize(
@@ -244,6 +247,13 @@ def test_printable_shows_invisible_format_characters_but_keeps_emoji_joiners():
 @given(st.text())
 def test_printable_output_never_has_controls(text):
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in printable(text))
+
+
+def test_the_quick_unprintable_check_agrees_with_the_character_rule_on_every_code_point():
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        assert has_unprintable(f"a {char}") is is_unprintable(char), hex(code)
+        assert has_unprintable(char, or_space=True) is (is_unprintable(char) or char.isspace()), hex(code)
 
 
 @given(st.characters())

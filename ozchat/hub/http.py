@@ -11,7 +11,7 @@ import hashlib
 import ipaddress
 import json
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
 from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING
@@ -55,17 +55,19 @@ class HttpRoutes:
         forwarded = request.headers.get_all("X-Forwarded-For") if request is not None and self._trusted_proxies else []
         return client_address(str(connection.remote_address[0]), forwarded, self._trusted_proxies)
 
-    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """An HTTP response, or None to go on with the WebSocket handshake."""
+    def process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Coroutine[None, None, Response] | None:
+        """An HTTP response (to be awaited for files read off the loop), or None to go on with the handshake."""
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
             lines, clients = self._counts()
             body = {"status": "ok", "version": PROTOCOL_VERSION, "lines": lines, "clients": clients}
             return respond(connection, HTTPStatus.OK, (json.dumps(body) + "\n").encode(), "application/json")
         if path.startswith("/avatars/"):
-            return await self._avatar_response(connection, request, path.removeprefix("/avatars/"))
+            return self._avatar_response(connection, request, path.removeprefix("/avatars/"))
         if path == "/ozwebclient.js":
-            return await _script_response(connection, request)
+            return _script_response(connection, request)
         if is_page_path(path) and not _asks_for_websocket(request):
             return _page_response(connection, request, path)
         origins = request.headers.get_all("Origin")

@@ -11,7 +11,7 @@ import msgspec
 from ..addresses import url_host
 from ..exceptions import ProtocolError
 from ..names import is_blank
-from ..text import is_unprintable
+from ..text import has_unprintable
 from .frames import (
     DEFAULT_PORT,
     MAX_AVATAR_CHARS,
@@ -55,7 +55,7 @@ def check_client_frame(frame: ClientFrame) -> ClientFrame:
 def validate_line(line: str) -> str:
     if not line or len(line) > MAX_LINE_CHARS:
         raise ProtocolError(ErrorCode.BAD_LINE, f"a line name has 1 to {MAX_LINE_CHARS} characters")
-    if any(char.isspace() or is_unprintable(char) for char in line):
+    if has_unprintable(line, or_space=True):
         raise ProtocolError(ErrorCode.BAD_LINE, "a line name has no spaces or control characters")
     return line
 
@@ -84,7 +84,7 @@ def _check_depth(value: Any, depth: int = 1) -> None:
 def _check_names(properties: dict[str, Any]) -> None:
     seen: set[str] = set()
     for key in properties:
-        if not key or len(key) > MAX_PROPERTY_KEY_CHARS or any(is_unprintable(c) for c in key):
+        if not key or len(key) > MAX_PROPERTY_KEY_CHARS or has_unprintable(key):
             raise ProtocolError(
                 ErrorCode.BAD_PROPERTY,
                 f"property names have 1 to {MAX_PROPERTY_KEY_CHARS} printable characters",
@@ -122,7 +122,7 @@ def _is_avatar_name(value: Any) -> bool:
     return (
         isinstance(value, str)
         and len(value) <= MAX_AVATAR_CHARS
-        and not any(is_unprintable(char) or char.isspace() for char in value)
+        and not has_unprintable(value, or_space=True)
     )
 
 
@@ -131,7 +131,7 @@ def validate_nickname(value: Any) -> str:
         raise ProtocolError(ErrorCode.BAD_NICKNAME, "a nickname is a non-empty string")
     if len(value) > MAX_NICKNAME_CHARS:
         raise ProtocolError(ErrorCode.NICKNAME_TOO_LONG, f"a nickname has at most {MAX_NICKNAME_CHARS} characters")
-    if any(is_unprintable(char) for char in value):
+    if has_unprintable(value):
         raise ProtocolError(ErrorCode.BAD_NICKNAME, "a nickname has no control or formatting characters")
     if is_blank(value):
         raise ProtocolError(ErrorCode.BAD_NICKNAME, "a nickname needs a visible character, not only fillers or blanks")
@@ -168,8 +168,20 @@ def nickname_of(properties: dict[str, Any]) -> str | None:
     return nickname if isinstance(nickname, str) else None
 
 
+# Random bytes below this stand for a character (their value modulo the alphabet's size); the few above are skipped,
+# so every character is equally likely.
+_USABLE_BYTES = 256 - 256 % len(PHONE_NUMBER_ALPHABET)
+
+
 def new_phone_number() -> str:
-    return "".join(secrets.choice(PHONE_NUMBER_ALPHABET) for _ in range(PHONE_NUMBER_LENGTH))
+    """Random characters of the alphabet, from one read of the system's randomness rather than one per character."""
+    while True:
+        picked = [
+            PHONE_NUMBER_ALPHABET[byte % len(PHONE_NUMBER_ALPHABET)]
+            for byte in secrets.token_bytes(2 * PHONE_NUMBER_LENGTH) if byte < _USABLE_BYTES
+        ]
+        if len(picked) >= PHONE_NUMBER_LENGTH:
+            return "".join(picked[:PHONE_NUMBER_LENGTH])
 
 
 def server_url(address: str, default_port: int = DEFAULT_PORT) -> str:

@@ -34,7 +34,7 @@ from .avatar_board import RETRY_FAILED, AvatarBoard
 from .bridge import PRESENCE_TICK, Join
 from .chat_logger import ChatLogger
 from .command_runner import CommandRunner
-from .conversations import LINE_TAB, Conversation, Conversations, RateLimit
+from .conversations import LINE_TAB, Conversation, Conversations
 from .ignoring import IgnoreList
 from .keys import TAB_KEYS, read_alt_digits_as_alt
 from .lines import LineFactory, LineParts, LineSession, join_line, same_hub
@@ -49,7 +49,7 @@ from .messages import (
     SystemNotice,
     while_running,
 )
-from .notifications import Notifier
+from .notifications import Notifier, RateLimit
 from .own_avatar import OwnAvatarWatch
 from .palette import chat_commands
 from .typing_hooks import TypingHooks

@@ -6,11 +6,9 @@ the status bar is told (`Conversations.UnreadChanged`) which other lines have un
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from textual.content import Content
@@ -24,50 +22,13 @@ from ..text import printable
 from .ignoring import IgnoreList
 
 if TYPE_CHECKING:
-    from .notifications import Notifier
+    from .notifications import Notifier, RateLimit
 from .texts import HIDDEN_KEY, followed_text, hidden_text, offline_text
+from .unread import UNREAD_MARKS, Unread, mentions
 from .widgets import ChatLog
 
 LINE_TAB = "line"  # the first line's tab; the lines joined later are line-2, line-3…
 MAX_DIRECT_TABS = 20  # direct messages that would open more tabs are shown in the line's tab
-
-
-class Unread(IntEnum):
-    """How much the unread messages in a tab matter: a tab shows the highest."""
-
-    NONE = 0
-    MESSAGE = 1
-    MENTION = 2
-    DIRECT = 3
-
-
-UNREAD_MARKS = {
-    Unread.NONE: ("", ""),
-    Unread.MESSAGE: ("", "dim"),
-    Unread.MENTION: (" @", "bold $text-warning"),
-    Unread.DIRECT: (" DM", "bold $text-error"),
-}
-
-
-def mentions(text: str, name: str) -> bool:
-    """Whether `text` names `name` as a word of its own, ignoring case."""
-    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE) is not None
-
-
-class RateLimit:
-    """Allows one event per `interval` seconds of `clock`."""
-
-    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
-        self._interval = interval
-        self._clock = clock
-        self._last: float | None = None
-
-    def allow(self) -> bool:
-        now = self._clock()
-        if self._last is not None and now - self._last < self._interval:
-            return False
-        self._last = now
-        return True
 
 
 class Conversation(TabPane):
@@ -82,10 +43,18 @@ class Conversation(TabPane):
     """
 
     def __init__(
-        self, caption: str, partner: str | None, max_entries: int, *, id: str, line_tab: str | None = None
+        self,
+        caption: str,
+        partner: str | None,
+        max_entries: int,
+        *,
+        id: str,
+        line_tab: str | None = None,
+        line_caption: str | None = None,
     ) -> None:
         self.caption = caption
         self.partner = partner
+        self.line_caption = line_caption  # a direct tab's line, shown after its caption while several lines are open
         self.line_tab = line_tab or id
         self.unread = 0
         self.unread_level = Unread.NONE
@@ -95,7 +64,8 @@ class Conversation(TabPane):
         super().__init__(self.label(), self.chat, self.unseen_notice, id=id)
 
     def label(self) -> Content:
-        title = Content(printable(self.caption))
+        shown = f"{self.caption} · {self.line_caption}" if self.line_caption else self.caption
+        title = Content(printable(shown))
         if not self.unread:
             return title
         marker, style = UNREAD_MARKS[self.unread_level]
@@ -204,9 +174,12 @@ class Conversations(TabbedContent):
         """The direct-message tab with this number on `home`'s line, added (captioned `name`) after its tabs if new."""
         conversation = self.direct(phone_number, home)
         if conversation is None:
-            caption = self._unique_caption(name, phone_number, None)
+            caption = self._unique_caption(name, phone_number, None, home)
             tab_id = self._new_tab_id(phone_number, home)
-            conversation = Conversation(caption, phone_number, self._max_entries, id=tab_id, line_tab=home.id)
+            line_caption = self._line_caption(home)
+            conversation = Conversation(
+                caption, phone_number, self._max_entries, id=tab_id, line_tab=home.id, line_caption=line_caption
+            )
             conversation.chat.set_reading(False)  # not shown yet: its first message needs no marker, the next do
             await self.add_pane(conversation, after=self.of_line(home)[-1])
             self.app.refresh_bindings()
@@ -309,18 +282,35 @@ class Conversations(TabbedContent):
             tab_id = f"{base}-{n}"
         return tab_id
 
-    def _unique_caption(self, name: str, phone_number: str, conversation: Conversation | None) -> str:
-        """`name`, or `name number` when another tab already shows that name: no two tabs look alike."""
+    def _unique_caption(
+        self, name: str, phone_number: str, conversation: Conversation | None, home: Conversation
+    ) -> str:
+        """`name`, or `name number` when another tab of the line already shows that name: no two tabs look alike
+        (tabs of different lines differ by their line's name, shown while several are open)."""
         folded = name.casefold()
-        if any(other is not conversation and other.caption.casefold() == folded for other in self.query(Conversation)):
+        if any(other is not conversation and other.caption.casefold() == folded for other in self.of_line(home)):
             return f"{name} {phone_number}"
         return name
 
+    def _line_caption(self, home: Conversation) -> str | None:
+        """The line's name as its direct tabs show it: only while more than one line is open."""
+        several = sum(1 for tab in self.query(Conversation) if tab.partner is None) > 1
+        return home.caption if several else None
+
+    def lines_changed(self) -> None:
+        """A line was opened, closed or renamed: each direct tab shows its line's name, or not, as that now asks."""
+        for conversation in self.query(Conversation):
+            if conversation.partner is not None:
+                conversation.line_caption = self._line_caption(self.home(conversation))
+                self.relabel(conversation)
+
     def retitle(self, conversation: Conversation, caption: str) -> None:
         if conversation.partner is not None:
-            caption = self._unique_caption(caption, conversation.partner, conversation)
+            caption = self._unique_caption(caption, conversation.partner, conversation, self.home(conversation))
         conversation.caption = caption
         self.relabel(conversation)
+        if conversation.partner is None:
+            self.lines_changed()
 
     def relabel(self, conversation: Conversation) -> None:
         if not conversation.is_attached:

@@ -216,6 +216,7 @@ async def join_line(app: OzChatApp, name: str, *, activate: bool = True) -> Line
         line = LineSession(app, app.line_factory(name), tab_id, app.max_chat_lines)
         app.lines.append(line)
         await app.tabs.add_pane(line.tab)
+        app.tabs.lines_changed()  # the direct tabs now say which line they are on
         line.start()
     if activate:
         app.tabs.active = line.tab_id
@@ -230,4 +231,5 @@ async def part_line(app: OzChatApp, line: LineSession) -> None:
     await line.close()
     for tab in app.tabs.of_line(line.tab):
         await app.tabs.remove_pane(tab.id or "")
+    app.tabs.lines_changed()
     app.refresh_bindings()

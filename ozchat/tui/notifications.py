@@ -13,11 +13,26 @@ from collections.abc import Callable
 
 from ..settings import NOTIFY_CHOICES
 from ..text import printable
-from .conversations import RateLimit
 
 __all__ = ["NOTIFY_CHOICES", "Notifier", "notification_sequence", "notification_text"]
 NOTIFY_INTERVAL = 5.0  # seconds: at most one desktop notification this often
 MAX_NOTIFICATION_CHARS = 160
+
+
+class RateLimit:
+    """Allows one event per `interval` seconds of `clock`."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+
+    def allow(self) -> bool:
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            return False
+        self._last = now
+        return True
 
 
 def notification_text(text: str) -> str:

@@ -266,3 +266,38 @@ async def test_the_command_line_opens_each_line_with_its_own_files_and_avatar(up
             assert "/Sales/" in logged and "/Webphone1/" not in logged
     finally:
         await bob.disconnect()
+
+
+def tab_label(app: OzChatApp, tab: str) -> str:
+    """A tab's name as the tab bar shows it, its unread mark included."""
+    return app.tabs.get_tab(tab).label.plain
+
+
+async def test_direct_tabs_name_their_line_while_several_lines_are_open(hub, connect):
+    app = make_app(hub.url, more_lines=["Sales"])
+    async with joined(app) as pilot:
+        await both_joined(pilot, app)
+        mary_webphone, webphone_events = await connect(nickname="Mary")
+        mary_sales, sales_events = await connect("Sales", nickname="Mary")
+        await mary_webphone.send_message("from webphone1", to=app.lines[0].me.phone_number)
+        await mary_sales.send_message("from sales", to=app.lines[1].me.phone_number)
+        webphone_dm, sales_dm = f"dm-{mary_webphone.phone_number}", f"line-2-dm-{mary_sales.phone_number}"
+        await until(pilot, lambda: said(app, "from webphone1", webphone_dm) and said(app, "from sales", sales_dm))
+        await until(pilot, lambda: tab_label(app, sales_dm) == "Mary · #Sales (1 DM)")
+        assert tab_label(app, webphone_dm) == "Mary · #Webphone1 (1 DM)"
+        assert [pane.id for pane in app.tabs.in_tab_order()] == ["line", webphone_dm, "line-2", sales_dm]
+
+        await pilot.press("alt+4")  # Mary of Sales: read, and /msg goes to her, not to Mary of Webphone1
+        await until(pilot, lambda: tab_label(app, sales_dm) == "Mary · #Sales")
+        await pilot.press(*"/msg Mary back to sales", "enter")
+        reply = await sales_events.wait_for(lambda e: getattr(e, "text", None) == "back to sales")
+        assert reply.to == mary_sales.phone_number
+        await mary_webphone.send_message("sentinel", to=app.lines[0].me.phone_number)
+        await until(pilot, lambda: tab_label(app, webphone_dm) == "Mary · #Webphone1 (2 DM)")
+        assert not any(getattr(e, "text", None) == "back to sales" for e in webphone_events.events)
+        assert len(app.tabs.in_tab_order()) == 4
+
+        await pilot.press("alt+3", *"/part", "enter")  # one line left: its direct tab looks as a one-line user's
+        await until(pilot, lambda: len(app.lines) == 1 and tab_label(app, webphone_dm) == "Mary (2 DM)")
+        await pilot.press(*"/join Sales", "enter")
+        await until(pilot, lambda: tab_label(app, webphone_dm) == "Mary · #Webphone1 (2 DM)")

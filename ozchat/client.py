@@ -139,7 +139,8 @@ class OzWebClient(Dispatcher):
 
         Returns once access is granted; raises ConnectionFailed or AccessDenied otherwise,
         after the connection-state callbacks have heard the same. With `keep_trying`, a hub
-        that cannot be reached is tried again by the reconnect policy, each failure told as
+        that cannot be reached (or answers the hello `store_failed`: its store or Redis away)
+        is tried again by the reconnect policy, each failure told as
         CONNECTION_FAILED with `retrying` set and a reason naming the attempt and the wait,
         until it answers or `disconnect()` is called (then ConnectionClosed).
         """

@@ -188,7 +188,8 @@ class ClientSession:
         """The hub's answer to the hello: the Welcome, or a Hello under a free nickname to send on a new connection.
 
         Raises AccessDenied when the hub refused, ConnectionFailed when it asks to wait (carrying
-        its retryAfter) or answered with something else.
+        its retryAfter), could not read its store (`store_failed`: tried again, like a hub that
+        cannot be reached) or answered with something else.
         """
         if isinstance(frame, Welcome):
             return frame
@@ -196,6 +197,8 @@ class ClientSession:
             raise ConnectionFailed(f"the hub answered the hello with a {type(frame).__name__} frame")
         if frame.code == ErrorCode.RATE_LIMITED:  # too many joins from here: not a refusal, a "later"
             raise ConnectionFailed(f"the hub asks to wait: {frame.message}", frame.retry_after)
+        if frame.code == ErrorCode.STORE_FAILED:  # the hub's own trouble (its store, or Redis away): not a refusal
+            raise ConnectionFailed(f"the hub cannot let anyone in for now: {frame.message}")
         assert self._hello is not None
         properties = self._hello.properties if isinstance(self._hello.properties, dict) else {}
         nickname = nickname_of(properties)

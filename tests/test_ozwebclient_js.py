@@ -648,3 +648,57 @@ async def test_a_newer_connection_taking_over_ends_it_with_4009_and_no_retry(hub
         refused = await js.call({"do": "send", "text": "still here?"})
         assert refused["code"] == "not_connected"
         assert [state["state"] for state in js.of("state")] == ["ACCESS_GRANTED", "CONNECTION_CLOSED"]
+
+
+class _HubLogSentinel(logging.Handler):
+    """Set once the in-process hub logs a line holding `text` (the hub runs on the test's own loop)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = text
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+
+@pytest.fixture
+async def redis_hub(redis_server) -> AsyncIterator[tuple[Hub, Any]]:
+    """A hub in this process sharing its lines through a real redis-server (which a test may stop)."""
+    async with Hub("127.0.0.1", 0, redis_url=redis_server.url) as running:
+        yield running, redis_server
+
+
+async def test_a_first_connection_answered_store_failed_is_connection_failed_not_access_denied(
+    redis_hub, nodes
+) -> None:
+    hub, redis_server = redis_hub
+    js = await nodes(hub)
+    await asyncio.to_thread(redis_server.stop)
+    reply = await js.call({"do": "connect", "args": [js_address(hub), "Webphone1", {"nickname": "Mary"}]})
+    assert reply["result"] == "CONNECTION_FAILED"
+    [failed] = js.of("state")
+    assert failed["details"]["reason"].startswith("the hub cannot let anyone in for now")
+
+
+async def test_a_reconnect_answered_store_failed_keeps_trying_until_redis_is_back(redis_hub, nodes, caplog) -> None:
+    hub, redis_server = redis_hub
+    refused = _HubLogSentinel("from Redis for a hello")
+    caplog.set_level(logging.DEBUG, logger="ozchat.hub")
+    logging.getLogger("ozchat.hub").addHandler(refused)
+    try:
+        async with Relay(hub.port) as relay:
+            js = await nodes(hub)
+            await js.call({"do": "connect", "args": [js_address(relay), "Webphone1", {"nickname": "Mary"}]})
+            await asyncio.to_thread(redis_server.stop)
+            relay.cut()
+            await js.state("CONNECTION_CLOSED")
+            await refused.seen.wait()  # a reconnect's hello was answered store_failed
+            await asyncio.to_thread(redis_server.start)
+            await js.wait_for(lambda _: len(js.of("state")) >= 3)
+            assert [(s["state"], s["details"].get("retrying")) for s in js.of("state")] == [
+                ("ACCESS_GRANTED", None), ("CONNECTION_CLOSED", True), ("ACCESS_GRANTED", None)
+            ]
+    finally:
+        logging.getLogger("ozchat.hub").removeHandler(refused)

@@ -160,6 +160,14 @@ def test_a_rate_limited_hello_is_a_failure_to_retry_after_the_hubs_wait():
     assert later.value.retry_after == 4.0
 
 
+def test_a_hello_the_hub_could_not_store_is_a_failure_to_retry_not_a_refusal():
+    john = session()
+    john.hello()
+    with pytest.raises(ConnectionFailed, match="cannot reach the store") as later:
+        john.answer(ErrorFrame(ErrorCode.STORE_FAILED, "the hub cannot reach the store it shares with other hubs"))
+    assert later.value.retry_after is None  # the reconnect policy's own wait
+
+
 def test_a_hello_answered_with_anything_but_a_welcome_fails():
     john = session()
     john.hello()

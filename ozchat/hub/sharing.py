@@ -76,8 +76,8 @@ class LineSharing:
             if not self.backplane.watching(line):
                 await self.backplane.watch(line)
             number = await self.backplane.numbers.reserve(line, self._phone_numbers)
-        except BackplaneError as exc:
-            log.warning("could not read line %r from Redis: %s", line, exc)
+        except BackplaneError as exc:  # the outage itself is logged once, by the backplane
+            log.debug("could not read line %r from Redis for a hello: %s", line, exc)
             return self._state.refuse_checked(me, "the hub cannot reach the store it shares with other hubs")
         self._state.reserve(me, line, number)
         outputs = self._state.admit_checked(me, now())

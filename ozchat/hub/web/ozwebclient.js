@@ -368,6 +368,8 @@
         self._dropped(event);
       } else if (refusal && refusal.code === "rate_limited") {
         finish("the hub asks to wait: " + refusal.message, refusal.retryAfter, true);
+      } else if (refusal && refusal.code === "store_failed") { // the hub's own trouble (Redis away): not a refusal
+        finish("the hub cannot let anyone in for now: " + refusal.message, null, true);
       } else if (refusal) {
         finish(null, null, false);
         self._denied(refusal);

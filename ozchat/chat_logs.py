@@ -9,7 +9,7 @@ Folders are 0700 and files 0600: what people said to you is for your eyes only.
 
 History the hub replays on every join is logged once: `LoggedUpTo` (pure) remembers, per line,
 the highest sequence number written and the epoch it counts in; it is kept beside the logs.
-Appends are small and go through files kept open, so they are written from the event loop.
+Appends go through files kept open; the chat makes them in a thread of its own (`tui/chat_logger.py`).
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ class LineSession:
         if self._worker is not None:
             self._worker.cancel()
         await disconnect(self.client)
-        self.chat_logger.close()
+        await self.chat_logger.close()
 
     def post(self, message: Message) -> None:
         """Post a Message of this line's worker to the app, stamped with the line's tab."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import threading
 from pathlib import Path
 
 from ozchat import OzWebClient
-from ozchat.chat_logs import LineLogs
+from ozchat.chat_logs import LineLogs, make_private_folder
 from ozchat.cli import build_parser
 from ozchat.hub import Hub
 from ozchat.settings import ChatSettings, load_settings
@@ -99,7 +101,9 @@ async def test_a_log_that_cannot_be_written_is_said_once_and_the_chat_goes_on(hu
         mary, _ = await listed(pilot, app, connect(nickname="Mary"))
         await mary.send_message("first")
         await mary.send_message("second")
-        await until(pilot, lambda: said(app, "<Mary> second"))
+        await until(pilot, lambda: said(app, "<Mary> second") and said(app, "no longer logged"))  # told by the writer
+        await mary.send_message("third")
+        await until(pilot, lambda: said(app, "<Mary> third"))
         failures = [line for line in app.line_conversation.chat.plain_lines if "no longer logged" in line]
         assert len(failures) == 1
 
@@ -113,3 +117,37 @@ def test_logging_is_on_unless_turned_off_by_flag_or_setting(tmp_path):
     assert settings.log is False
     assert build_parser(settings).parse_args([]).log is False
     assert build_parser(settings).parse_args(["--log"]).log is True
+
+
+def read_until_closed(fifo: Path, lines: list[str]) -> None:
+    """Open the named pipe (waiting for its writer) and keep what is written, without date and time, until the
+    writer closes it."""
+    with fifo.open(encoding="utf-8") as reader:
+        lines.extend(line[20:] for line in reader.read().splitlines())
+
+
+async def test_a_stalled_log_file_holds_up_no_chat_and_every_line_is_written_by_exit(hub, connect, tmp_path):
+    root = tmp_path / "logs"
+    folder = line_folder(hub, root)
+    make_private_folder(folder, root)
+    # Events are stamped by the app's fixed clock, so they go to this day's file: here a pipe no one reads yet,
+    # where a write waits as on a stalled disk.
+    stalled = folder / f"{fixed_clock():%Y-%m-%d}.log"
+    os.mkfifo(stalled, 0o600)
+    burst = [f"burst {n} " + "x" * 200 for n in range(300)]
+    app = logging_app(hub, root)
+    events: list[str] = []
+    disk_back = threading.Thread(target=read_until_closed, args=(stalled, events))
+    async with joined(app) as pilot:
+        try:
+            mary, _ = await listed(pilot, app, connect(nickname="Mary"))  # `-- Mary is ONLINE`: to the stalled file
+            for text in burst:
+                await mary.send_message(text)
+            await until(pilot, lambda: said(app, burst[-1]))  # the chat went on meanwhile
+        finally:
+            disk_back.start()  # the disk is back; the app's exit writes all that waited
+    disk_back.join()
+    assert events == ["-- Mary is ONLINE"]
+    days = [path for path in sorted(folder.glob("*.log")) if path.is_file()]  # the messages' days, by the hub's clock
+    assert [line[20:] for day in days for line in day.read_text().splitlines()] == [f"<Mary> {text}" for text in burst]
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in folder.glob("*.log"))

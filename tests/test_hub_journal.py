@@ -7,9 +7,13 @@ import json
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.protocol import Protocol, Side, State
 
-from ozchat import ClientStatus, OzWebClient
+from ozchat import ClientInfo, ClientStatus, OzWebClient
 from ozchat.hub import Hub
+from ozchat.hub.outbox import Journals, Outbox
+from ozchat.hub.outputs import Entry
+from ozchat.protocol import encode
 
 
 async def _join(hub: Hub, nickname: str) -> tuple[ClientConnection, dict[str, Any]]:
@@ -89,3 +93,62 @@ async def test_a_client_that_stops_reading_is_dropped_for_presence_changes_alone
         sleeper.close()
         await changer.disconnect()
         await watcher.disconnect()
+
+
+class _Wire:
+    """A connection's sending side as an outbox uses it: websockets' own framing, and a write buffer that
+    holds all that is written until the outbox waits for it to drain (the peer then reads it all)."""
+
+    def __init__(self, room: int) -> None:
+        self.protocol = Protocol(Side.SERVER, state=State.OPEN)
+        self.transport = self
+        self.remote_address = ("192.0.2.1", 1)
+        self.room = room
+        self.buffered = 0
+        self.drains = 0
+        self.written = bytearray()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return 0, self.room
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+        self.buffered += len(data)
+
+    async def send(self, message: bytes, text: bool) -> None:
+        self.drains += 1
+        self.buffered = 0
+        self.protocol.send_text(message)
+        self.write(b"".join(self.protocol.data_to_send()))
+
+    def frames(self) -> list[dict[str, Any]]:
+        reader = Protocol(Side.CLIENT)
+        reader.receive_data(bytes(self.written))
+        return [json.loads(event.data) for event in reader.events_received()]
+
+
+async def test_a_turn_of_presence_leaves_in_the_same_frames_when_the_write_buffer_fills_midway():
+    roomy, tight = _Wire(room=10**9), _Wire(room=10_000)  # two frames of 100 entries fill the tight one
+    journals = Journals()
+    for wire in (roomy, tight):
+        outbox = Outbox(wire, 2000, 1.0)  # type: ignore[arg-type]  # the sending side is all it uses
+        outbox.start(b'{"type":"welcome"}', [], [b'{"type":"synced"}'])
+        journals.subscribe("L", outbox)
+    await asyncio.sleep(0)  # the join bursts are written
+    infos = [ClientInfo(f"P{n:04d}", ClientStatus.ONLINE, {"nickname": f"Nick {n}"}) for n in range(250)]
+    for info in infos:  # one turn of the loop
+        journals.announce("L", Entry(encode(info)), None)
+    for _ in range(100):  # the rest of the turn waits for the tight buffer to drain
+        if len(tight.frames()) == 5:
+            break
+        await asyncio.sleep(0)
+    assert tight.drains == 1 and roomy.drains == 0
+    assert tight.frames() == roomy.frames()
+    assert [(frame["type"], len(frame.get("clients", []))) for frame in roomy.frames()] == [
+        ("welcome", 0), ("synced", 0), ("presence", 100), ("presence", 100), ("presence", 50),
+    ]
+    told = [client["phoneNumber"] for frame in tight.frames() for client in frame.get("clients", [])]
+    assert told == [info.phone_number for info in infos]

@@ -11,8 +11,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from ..protocol import CloseCode
-from .outputs import Pending
+from ..protocol import MAX_PRESENCE_BATCH, CloseCode
+from .outputs import Pending, presence_frames
 
 log = logging.getLogger("ozchat.hub")
 
@@ -23,10 +23,11 @@ class Journal:
     At the end of the turn each reader takes what it has not read yet (all but the entries about
     itself) into its queue in one step, so a change told to a thousand members costs one append,
     not a thousand pushes. A reader sent a frame of its own meanwhile takes the entries before it
-    first, so the order stays as it was told.
+    first, so the order stays as it was told. Readers with nothing waiting (most, in a join storm)
+    are written the same presence frames, joined once for all of them.
     """
 
-    __slots__ = ("_about", "_abouts", "_due", "_entries", "line", "readers")
+    __slots__ = ("_about", "_abouts", "_due", "_entries", "_frames", "line", "readers")
 
     def __init__(self, line: str) -> None:
         self.line = line
@@ -35,6 +36,7 @@ class Journal:
         self._abouts: list[Outbox | None] = []  # beside each entry: the connection it is about, not told
         self._about: set[Outbox] = set()  # the same, as a set: the other readers take a plain slice
         self._due = False
+        self._frames: tuple[int, list[bytes]] | None = None  # the turn's entries as frames (and how many entries)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -55,6 +57,16 @@ class Journal:
         return [entry for entry, about in zip(self._entries[start:], self._abouts[start:], strict=True)
                 if about is not reader]
 
+    def tells_all(self, reader: Outbox) -> bool:
+        """Whether `reader` is told every entry of the turn (none is about itself)."""
+        return reader not in self._about
+
+    def frames(self) -> list[bytes]:
+        """Every entry of the turn in presence frames, joined once for all the readers that have nothing waiting."""
+        if self._frames is None or self._frames[0] != len(self._entries):
+            self._frames = (len(self._entries), presence_frames(self._entries))
+        return self._frames[1]
+
     def _deliver(self) -> None:
         self._due = False
         for reader in list(self.readers):  # a reader found closing leaves the set meanwhile
@@ -62,6 +74,7 @@ class Journal:
         self._entries = []
         self._abouts = []
         self._about = set()
+        self._frames = None
 
 
 class Journals:
@@ -149,6 +162,8 @@ class Outbox:
             self._catch_up(journal)
             self._read = 0  # the journal starts the next turn empty
             self._flush()
+        elif self._read == 0 and self._idle() and len(journal) <= self._max_pending and journal.tells_all(self):
+            self._write_shared(journal)  # what most readers get in a storm: the same frames as every other
         else:
             entries = journal.since(self._read, self) if self._read < len(journal) else []
             self._read = 0
@@ -206,6 +221,32 @@ class Outbox:
             await asyncio.wait_for(self.ws.close(CloseCode.TOO_SLOW, "too slow"), self._close_timeout)
         except TimeoutError:
             self.ws.transport.abort()
+
+    def _idle(self) -> bool:
+        """Writing, with nothing waiting: frames can go straight into the write buffer."""
+        return (self._started and not self._stopped and not self._overflowed and self._draining is None
+                and not self._pending)
+
+    def _write_shared(self, journal: Journal) -> None:
+        """The turn's presence frames, shared by all readers, while the write buffer has room; the rest queued.
+
+        The same frames an empty queue would make of the entries (see `Pending`), without joining them again.
+        """
+        protocol, transport = self.ws.protocol, self.ws.transport
+        if protocol.state is not State.OPEN:  # closing: nothing more can go out
+            self.stop()
+            return
+        room = transport.get_write_buffer_limits()[1]
+        queued = transport.get_write_buffer_size()
+        for sent, frame in enumerate(journal.frames()):
+            if queued >= room:
+                transport.write(b"".join(protocol.data_to_send()))
+                self._pending.extend_entries(journal.since(sent * MAX_PRESENCE_BATCH, self))
+                self._write()
+                return
+            protocol.send_text(frame)
+            queued += len(frame)
+        transport.write(b"".join(protocol.data_to_send()))
 
     def _write(self) -> None:
         """Write what waits while the write buffer has room; once it is full, wait for it to drain."""

@@ -110,6 +110,17 @@ _PRESENCE_HEAD, _PRESENCE_TAIL = encode(Presence([])).split(b"[]")
 _PRESENCE_OPEN, _PRESENCE_CLOSE = _PRESENCE_HEAD + b"[", b"]" + _PRESENCE_TAIL
 
 
+def presence_frame(entries: list[bytes]) -> bytes:
+    """One `presence` frame of encoded entries (at most MAX_PRESENCE_BATCH)."""
+    return b"".join((_PRESENCE_OPEN, b",".join(entries), _PRESENCE_CLOSE))
+
+
+def presence_frames(entries: list[bytes]) -> list[bytes]:
+    """Entries in `presence` frames of MAX_PRESENCE_BATCH, as an empty queue would send them."""
+    return [presence_frame(entries[start:start + MAX_PRESENCE_BATCH])
+            for start in range(0, len(entries), MAX_PRESENCE_BATCH)]
+
+
 class EntryCache:
     """Each presence change encoded once, however many recipients it goes to (rosters: `Line.roster`).
 
@@ -217,7 +228,7 @@ class Pending:
         else:
             if item is self._run:
                 self._run = None
-            taken, frame = len(item), b"".join((_PRESENCE_OPEN, b",".join(item), _PRESENCE_CLOSE))
+            taken, frame = len(item), presence_frame(item)
         self._size -= taken
         self._burst = max(0, self._burst - taken)
         return frame

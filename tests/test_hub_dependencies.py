@@ -68,3 +68,11 @@ def test_ozchat_serve_loads_no_ui_http_client_or_image_library():
     assert "websockets" in imported and "ozchat" in imported  # the listing is read right
     assert imported.isdisjoint(CLIENT_ONLY)
     assert _avatar_package_in(modules) == set()
+
+
+def test_the_command_line_loads_the_chat_ui_only_for_the_chat():
+    """`ozchat serve` starts without the UI's modules (their import alone took a tenth of a second)."""
+    loaded = _modules_after("import ozchat.cli")
+    assert {"ozchat.cli.chat", "ozchat.cli.events", "ozchat.tui", "ozchat.client"}.isdisjoint(loaded)
+    assert _loaded_after("import ozchat.cli").isdisjoint(CLIENT_ONLY)
+    assert "ozchat.cli.chat" in _modules_after("from ozchat.cli import build_chat_app")

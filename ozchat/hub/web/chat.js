@@ -9,6 +9,9 @@
 
 (() => {
   const TYPING_SHOWN_MS = 6000;  // a typist shows this long after their last typing, as in the terminal
+  // Worded as the terminal client words them.
+  const HISTORY_RESET_NOTICE =
+    "The hub's history was reset; below is everything it still has (older messages are gone from it)";
   const BUNDLED_OR_UPLOADED = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
   // What the terminal client shows as stand-ins, for the same reason: C0/C1 controls, bidi
   // overrides, zero-width and other invisible format characters, lone surrogates, separators.
@@ -29,6 +32,15 @@
   const typists = new Map();
   let joined = false;   // ACCESS_GRANTED at least once since the Join button
   let leaving = false;  // the user pressed Leave: the end of the connection is no loss
+  // Presence changes are told in batches: the library tells a (re)connect's roster all at once,
+  // before anything else the hub sent after it. "first": the roster found on joining, shown in
+  // the list but not told as arrivals; "again": what changed while reconnecting; "live": as it comes.
+  let presencePhase = "live";
+  let rosterShown = false;  // the roster found on joining has been received since the Join button
+  let heldChanges = [];     // [{info, known}] of the batch not yet told
+  let flushQueued = false;
+  // The conversation ("" the line, else a phone number) last told that this page is typing, or null.
+  let typingTo = null;
 
   /** Text from someone else, with every character that could hide or rearrange text made visible. */
   function visible(text) {
@@ -123,43 +135,123 @@
     else ui.roster.prepend(item);
   }
 
+  function optionFor(phoneNumber, nickname) {
+    const option = element("option", "", nickname || phoneNumber);
+    option.value = phoneNumber;
+    return option;
+  }
+
   function clientStateChanged(info) {
     const phoneNumber = String(info.phoneNumber);
     const nickname = fieldOf(info, "nickname");
     const avatar = fieldOf(info, "avatar");
     const known = roster.get(phoneNumber);
+    heldChanges.push({ info, known });
+    if (!flushQueued) {
+      flushQueued = true;
+      queueMicrotask(tellPresence);
+    }
     if (info.status === "OFFLINE") {
       if (!known) return;
       known.item.remove();
-      known.option.remove();
       roster.delete(phoneNumber);
       typingStopped(phoneNumber);
-      notice((known.nickname || phoneNumber) + " is OFFLINE", "presence");
+      if (typingTo === phoneNumber) typingTo = null;  // the hub relays nothing to someone gone
+      if (ui.to.value === phoneNumber) {
+        // Still chosen, so what was being written to them is not sent to everyone unnoticed.
+        const left = optionFor(phoneNumber, (known.nickname || phoneNumber) + " (left)");
+        left.className = "left";
+        left.dataset.nickname = known.nickname || phoneNumber;
+        known.option.replaceWith(left);
+        ui.to.value = phoneNumber;
+      } else {
+        known.option.remove();
+      }
       return;
     }
     const item = rosterItem(phoneNumber, nickname, avatar, false);
-    const option = element("option", "", nickname || phoneNumber);
-    option.value = phoneNumber;
+    const option = optionFor(phoneNumber, nickname);
     if (known) {
       const wasChosen = ui.to.value === phoneNumber;
       known.item.replaceWith(item);
       known.option.replaceWith(option);
-      if (wasChosen) chooseRecipient(phoneNumber);
-      if (known.nickname !== nickname) {
-        notice((known.nickname || phoneNumber) + " is now " + (nickname || phoneNumber), "presence");
-      }
+      if (wasChosen) showRecipient(phoneNumber);
     } else {
       ui.roster.append(item);
       ui.to.append(option);
-      notice((nickname || phoneNumber) + " is ONLINE", "presence");
     }
     roster.set(phoneNumber, { nickname, avatar, item, option });
   }
 
-  function chooseRecipient(phoneNumber) {
+  /**
+   * Tell the presence changes held so far: none for the roster found on joining; after a
+   * reconnect, a departure and an arrival with the same properties as one person given a new
+   * number (a hub that restarted without its store), followed by the "To" list, and not told.
+   */
+  function tellPresence() {
+    flushQueued = false;
+    const changes = heldChanges;
+    heldChanges = [];
+    const phase = presencePhase;
+    presencePhase = "live";
+    if (phase === "first") {
+      rosterShown = true;
+      return;
+    }
+    const renumbered = new Set();
+    if (phase === "again") {
+      for (const departure of changes) {
+        if (departure.info.status !== "OFFLINE" || !departure.known) continue;
+        const same = JSON.stringify(departure.info.properties);
+        const arrival = changes.find((change) => !renumbered.has(change) && change.info.status === "ONLINE" &&
+          !change.known && JSON.stringify(change.info.properties) === same);
+        if (!arrival) continue;
+        renumbered.add(departure).add(arrival);
+        const from = String(departure.info.phoneNumber);
+        const to = String(arrival.info.phoneNumber);
+        if (ui.to.value === from && roster.has(to)) showRecipient(to);
+      }
+    }
+    for (const change of changes) {
+      if (!renumbered.has(change)) tellChange(change.info, change.known);
+    }
+  }
+
+  function tellChange(info, known) {
+    const phoneNumber = String(info.phoneNumber);
+    const nickname = fieldOf(info, "nickname");
+    if (info.status === "OFFLINE") {
+      if (known) notice((known.nickname || phoneNumber) + " is OFFLINE", "presence");
+    } else if (!known) {
+      notice((nickname || phoneNumber) + " is ONLINE", "presence");
+    } else if (known.nickname !== nickname) {
+      notice((known.nickname || phoneNumber) + " is now " + (nickname || phoneNumber), "presence");
+    }
+  }
+
+  /** Before anything else the hub sent is shown: the presence it told first is told first. */
+  function presenceBefore() {
+    if (heldChanges.length || presencePhase !== "live") tellPresence();
+  }
+
+  /** The "To" list and the list's highlight show `phoneNumber` (or everyone). */
+  function showRecipient(phoneNumber) {
     ui.to.value = roster.has(phoneNumber) ? phoneNumber : "";
     for (const item of ui.roster.children) {
       item.classList.toggle("chosen", item.dataset.phoneNumber === ui.to.value);
+    }
+    // Someone who left stays in the list only while chosen.
+    for (const left of ui.to.querySelectorAll("option.left")) {
+      if (left.value !== ui.to.value) left.remove();
+    }
+  }
+
+  function chooseRecipient(phoneNumber) {
+    showRecipient(phoneNumber);
+    // What was typed to the one chosen before is no longer being typed to them.
+    if (typingTo !== null && typingTo !== ui.to.value) {
+      if (joined) OzWebClient.sendTyping(typingTo || undefined, true);
+      typingTo = null;
     }
     ui.text.focus();
   }
@@ -194,12 +286,21 @@
 
   function composerChanged() {
     // Others see "… is typing"; an emptied composer tells them it stopped.
-    if (joined) OzWebClient.sendTyping(ui.to.value || undefined, ui.text.value === "");
+    if (!joined) return;
+    const to = ui.to.value;
+    if (ui.text.value === "") {
+      if (typingTo !== null) OzWebClient.sendTyping(typingTo || undefined, true);
+      typingTo = null;
+    } else if (to === "" || roster.has(to)) {
+      OzWebClient.sendTyping(to || undefined, false);
+      typingTo = to;
+    }
   }
 
   // ---- messages -----------------------------------------------------------------------------
 
   function messageReceived(message) {
+    presenceBefore();
     const from = String(message.from);
     typingStopped(from);
     const direct = typeof message.to === "string" && message.to !== "";
@@ -215,6 +316,22 @@
     appendToLog(item);
   }
 
+  // ---- what the hub could not give back ------------------------------------------------------
+
+  function gapHeard(gap) {
+    presenceBefore();
+    const missing = gap.beforeSeq - gap.afterSeq - 1;
+    notice(missing + " earlier " + (gap.direct ? "direct messages" : "messages") + " could not be replayed", "warning");
+  }
+
+  function errorHeard(error) {
+    presenceBefore();
+    // Errors that answer none of the page's requests; those of a typing frame (a typing to
+    // someone who has just left, one over the frame rate) matter to nobody, as typing is never resent.
+    if (error.code === "unknown_recipient" || error.code === "rate_limited") return;
+    notice("the hub says " + error.code + ": " + (error.message || ""), "warning");
+  }
+
   // ---- the connection -----------------------------------------------------------------------
 
   function connectionStateChanged(state, details) {
@@ -222,10 +339,16 @@
     if (state === "ACCESS_GRANTED") {
       const wasJoined = joined;
       joined = true;
+      if (heldChanges.length) tellPresence();  // live changes of the connection before
+      // Until the hub's roster has come once, whatever the library tells is that roster, not arrivals.
+      presencePhase = rosterShown ? "again" : "first";
       me.phoneNumber = details.phoneNumber || OzWebClient.getPhoneNumber();
       showChat();
       setConnection("online as " + visible(me.nickname), "online");
       if (wasJoined) notice(details.resumed ? "connected again" : "connected again under a new number");
+      else ui.text.focus();
+      // The replay that follows is the new numbering's: what is above belongs to the old one.
+      if (details.historyReset) notice(HISTORY_RESET_NOTICE, "warning");
       return;
     }
     if (state === "ACCESS_DENIED") {
@@ -252,8 +375,13 @@
 
   function showJoinForm() {
     joined = false;
+    rosterShown = false;
+    presencePhase = "live";
+    heldChanges = [];
+    typingTo = null;
     for (const from of [...typists.keys()]) typingStopped(from);
     for (const known of roster.values()) known.option.remove();
+    for (const left of ui.to.querySelectorAll("option.left")) left.remove();
     roster.clear();
     ui.roster.replaceChildren();
     ui.log.replaceChildren();
@@ -319,8 +447,14 @@
     const text = ui.text.value;
     if (text.trim() === "") return;
     const to = ui.to.value || undefined;
+    if (to !== undefined && !roster.has(to)) {
+      const left = ui.to.selectedOptions[0];
+      notice("Not sent: " + (left && left.dataset.nickname ? left.dataset.nickname : to) +
+        " has left the line; choose who to send it to in \u201cTo\u201d");
+      return;
+    }
     ui.text.value = "";
-    OzWebClient.sendTyping(to, true);
+    typingTo = null;  // sendMessage ends the typing there itself
     try {
       await OzWebClient.sendMessage(text, to);
     } catch (error) {
@@ -353,6 +487,9 @@
     OzWebClient.onClientStateChanged(clientStateChanged);
     OzWebClient.onMessageReceived(messageReceived);
     OzWebClient.onTyping(typingNoticed);
+    OzWebClient.onGap(gapHeard);
+    OzWebClient.onErrorOccured(errorHeard);
+    OzWebClient.onSynced(presenceBefore);
     ui.join.addEventListener("submit", join);
     ui.composer.addEventListener("submit", send);
     ui.text.addEventListener("input", composerChanged);

@@ -12,7 +12,6 @@ Only hubs started with a Redis URL import this module (and the `redis` client li
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from redis.exceptions import RedisError
 
 from ..exceptions import BackplaneError
 from ..protocol import ChatMessage, ClientInfo, ClientStatus, encode
-from .redis_numbers import PhoneNumbers
+from .redis_numbers import Nicknames, PhoneNumbers
 from .redis_scripts import (
     HUBS,
     POST,
@@ -38,10 +37,10 @@ from .redis_scripts import (
     MessageSink,
     Numbers,
     PresenceSink,
-    encode_record,
     entry_id_order,
     line_key,
     numbers_of,
+    presence_write,
     read_message,
     record_decoder,
     resend_digest,
@@ -126,6 +125,7 @@ class Backplane:
         self._tasks: list[asyncio.Task[None]] = []
         self.typing = TypingChannel(self._redis, self._tail_redis, self.hub_id, self.watching, on_typing, self._failed)
         self.numbers = PhoneNumbers(self._redis, self.hub_id, self._clients_key)
+        self.nicknames = Nicknames(self._redis, self._queue)
         self._reading: dict[str, asyncio.Future[None]] = {}  # lines whose first read is under way
         self._failing = False
 
@@ -212,15 +212,11 @@ class Backplane:
     def publish(self, changes: list[tuple[str, ClientInfo, str, str]]) -> None:
         """Queue local presence changes (line, state, identity, resume token hash), written in order, retried."""
         for line, info, identity, token in changes:
-            online = info.status is ClientStatus.ONLINE
-            record = encode_record(self.hub_id, identity, token, info)
-            self._writes.put_nowait(_Write(
-                self._publish_presence,
-                [line_key(line, "roster"), line_key(line, "events"), self._clients_key, line_key(line, "numbers")],
-                [self.hub_id, info.phone_number, record, int(online), json.dumps([line, info.phone_number]),
-                 self._keep, PREFIX],
-                None,
-            ))
+            self._queue(self._publish_presence, *presence_write(
+                self.hub_id, self._clients_key, self._keep, line, info, identity, token))
+
+    def _queue(self, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
+        self._writes.put_nowait(_Write(script, keys, args, None))
 
     def post(
         self, line: str, message: ChatMessage, author: str, direct: Direct | None, *, last_seq: int, epoch: str,

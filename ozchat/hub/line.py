@@ -74,6 +74,8 @@ class Line:
         self._phone_numbers = phone_numbers
         # A number reserved for the next join elsewhere (in Redis, by a hub sharing the line), taken instead of a draw.
         self.offered_number: str | None = None
+        # Look-alike keys that Redis says other numbers hold, for the next check (key -> holder, its nickname).
+        self.held_elsewhere: dict[str, tuple[str, str]] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -130,10 +132,13 @@ class Line:
         for key in keys:
             holder = self._nickname_holders.get(key)
             if holder is not None and holder != phone_number:
-                raise ProtocolError(
-                    ErrorCode.NICKNAME_IN_USE,
-                    f"{nickname!r} is taken on this line: it looks like {self._members[holder].get('nickname')!r}",
-                )
+                taken = self._members[holder].get("nickname")
+            elif (elsewhere := self.held_elsewhere.get(key)) is not None and elsewhere[0] != phone_number:
+                taken = elsewhere[1]
+            else:
+                continue
+            message = f"{nickname!r} is taken on this line: it looks like {taken!r}"
+            raise ProtocolError(ErrorCode.NICKNAME_IN_USE, message)
         return keys
 
     def _hold_nickname(self, phone_number: str, keys: frozenset[str]) -> None:

@@ -1,10 +1,12 @@
-"""Phone numbers unique across hubs that share a line: each newcomer's number is reserved in Redis first.
+"""Phone numbers and nicknames unique across hubs that share a line: what a newcomer takes is claimed in Redis first.
 
 A hub reserves a number for every hello before its state takes it (`line:NAME:numbers`, a hash:
-phone number -> the hub holding it, claimed only if no hub holds it and no member has it). The
-number stays the member's while it is on the line (the presence script keeps the owner current, a
-resume on another hub included); it is freed when the member leaves, when the hello did not use it
-(refused, or a resume), and by the reaper when the hub holding it died.
+phone number -> the hub holding it, claimed only if no hub holds it and no member has it), and in
+the same script claims the hello's nickname for it (see redis_nicknames.py). The number stays the
+member's while it is on the line (the presence script keeps the owner current, a resume on another
+hub included); it is freed when the member leaves, when the hello did not use it (refused, or a
+resume: then what it claimed of a nickname goes to the resumed number), and by the reaper when the
+hub holding it died. An update that changes a nickname claims it here too, before the state takes it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..exceptions import BackplaneError
+from .redis_nicknames import CLAIM, HOLD, NICKNAME_FUNCTIONS, Held, held_of
 from .redis_scripts import line_key
 
 log = logging.getLogger("ozchat.hub")
@@ -25,17 +29,26 @@ log = logging.getLogger("ozchat.hub")
 _DRAWS = 20
 
 # Claim a number for this hub, unless a hub holds it or a member has it; the hub's client set lists it for the reaper.
-RESERVE = """
+# Then the hello's nickname (ARGV[4], '' for none) for that number, unless a number but the one it resumes holds it:
+# returns 0, or 1 followed by each key another number holds (key, holder, nickname).
+RESERVE = NICKNAME_FUNCTIONS + """
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 or redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[1]) == 0 then
   return 0
 end
 redis.call('SADD', KEYS[3], ARGV[3])
-return 1
+if ARGV[4] == '' then return {1} end
+local held = claim_nickname(KEYS[4], ARGV[2], ARGV[5], ARGV[4])
+table.insert(held, 1, 1)
+return held
 """
 
-# Give back a number a hello did not use (only if this hub still holds it).
-RELEASE = """
-if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[2]) end
+# Give back a number a hello did not use (only if this hub still holds it), and what it claimed of a nickname:
+# to the number the hello resumed (ARGV[4]), or to nobody.
+RELEASE = NICKNAME_FUNCTIONS + """
+if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[1] then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+  if ARGV[4] == '' then release_nicknames(KEYS[3], ARGV[2], {}) else move_nicknames(KEYS[3], ARGV[2], ARGV[4]) end
+end
 redis.call('SREM', KEYS[2], ARGV[3])
 return 1
 """
@@ -50,24 +63,56 @@ class PhoneNumbers:
         self._reserve = redis.register_script(RESERVE)
         self._release = redis.register_script(RELEASE)
 
-    async def reserve(self, line: str, draw: Callable[[], str]) -> str:
-        """A number of `line` no hub holds and no member has, now held by this hub; BackplaneError if none."""
+    async def reserve(self, line: str, draw: Callable[[], str], nickname: str, resumes: str) -> tuple[str, Held]:
+        """A number of `line` no hub holds and no member has, now held by this hub; BackplaneError if none.
+
+        With it, the look-alike keys of the hello's `nickname` entry that other numbers hold (the number
+        `resumes` names included); when none but that one does, those free are claimed for the number.
+        """
         try:
             for _ in range(_DRAWS):
                 number = draw()
-                keys = [line_key(line, "numbers"), line_key(line, "roster"), self._clients_key]
-                if await self._reserve(keys=keys, args=[self._hub_id, number, json.dumps([line, number])]):
-                    return number
+                keys = [line_key(line, "numbers"), line_key(line, "roster"), self._clients_key,
+                        line_key(line, "nicknames")]
+                args = [self._hub_id, number, json.dumps([line, number]), nickname, resumes]
+                if answer := await self._reserve(keys=keys, args=args):
+                    return number, held_of(answer[1:])
         except (RedisError, OSError) as exc:
             raise BackplaneError(str(exc)) from None
         raise BackplaneError(f"no free phone number on line {line!r} after {_DRAWS} draws")
 
-    async def release(self, line: str, number: str) -> None:
-        """Give back a number a hello did not use (if Redis is away, the reaper frees it once this hub is gone)."""
+    async def release(self, line: str, number: str, resumed: str) -> None:
+        """Give back a number a hello did not use (if Redis is away, the reaper frees it once this hub is gone).
+
+        What the hello claimed of a nickname goes to the number it `resumed` ('' if none: it is freed).
+        """
         try:
             await self._release(
-                keys=[line_key(line, "numbers"), self._clients_key],
-                args=[self._hub_id, number, json.dumps([line, number])],
+                keys=[line_key(line, "numbers"), self._clients_key, line_key(line, "nicknames")],
+                args=[self._hub_id, number, json.dumps([line, number]), resumed],
             )
         except (RedisError, OSError) as exc:
             log.warning("could not give back phone number %s of line %r: %s", number, line, exc)
+
+
+class Nicknames:
+    """Claims the nicknames this hub's members change to, before the state takes them."""
+
+    def __init__(self, redis: aioredis.Redis, queue: Callable[[Any, list[str], list[Any]], None]) -> None:
+        self._claim = redis.register_script(CLAIM)
+        self._hold = redis.register_script(HOLD)
+        self._queue = queue  # writes kept in order with this hub's presence changes
+
+    async def claim(self, line: str, number: str, nickname: str) -> Held:
+        """Claim a `nickname` entry for a member; the keys other numbers hold (then nothing was claimed).
+
+        BackplaneError if Redis cannot be reached.
+        """
+        try:
+            return held_of(await self._claim(keys=[line_key(line, "nicknames")], args=[number, nickname]))
+        except (RedisError, OSError) as exc:
+            raise BackplaneError(str(exc)) from None
+
+    def hold(self, line: str, number: str, nickname: str) -> None:
+        """Have Redis hold exactly a member's `nickname` entry for it, after its presence changes queued so far."""
+        self._queue(self._hold, [line_key(line, "nicknames")], [number, nickname])

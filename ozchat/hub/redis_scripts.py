@@ -3,7 +3,8 @@
 No I/O here: `backplane.py` runs the scripts. Keys, under `ozchat:`: `hubs` (the set of hub ids),
 `hub:ID` (a hub's heartbeat, with a TTL), `hub:ID:clients` (its members, as JSON [line, phone]),
 `line:NAME:roster` (a hash: phone number -> member record), `line:NAME:numbers` (a hash: phone
-number -> the hub holding it, see redis_numbers.py), `line:NAME:events` (the stream:
+number -> the hub holding it, see redis_numbers.py), `line:NAME:nicknames` (who holds each
+nickname's look-alike keys, see redis_nicknames.py), `line:NAME:events` (the stream:
 presence changes and messages in the line's one order), `line:NAME:seq`, `line:NAME:direct` (a
 hash: identity -> newest direct number), `line:NAME:epoch`, `line:NAME:sent:DIGEST` (a message's
 numbers, for a resend within the window).
@@ -19,7 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from ..protocol import ChatMessage, ClientInfo
+from ..protocol import ChatMessage, ClientInfo, ClientStatus
+from .redis_nicknames import NICKNAME_FUNCTIONS, nickname_entry
 from .store import Direct
 
 PREFIX = "ozchat:"
@@ -32,8 +34,9 @@ def line_key(line: str, what: str) -> str:
 
 
 # A local presence change: the member's record in the roster, this hub's client set (and the set of the
-# hub it was taken over from, on a resume here), who holds its number, then the change appended to the stream.
-PUBLISH_PRESENCE = """
+# hub it was taken over from, on a resume here), who holds its number and its nickname (ARGV[8]), then the
+# change appended to the stream.
+PUBLISH_PRESENCE = NICKNAME_FUNCTIONS + """
 local old = redis.call('HGET', KEYS[1], ARGV[2])
 if old then
   local previous = cjson.decode(old)['hub']
@@ -43,10 +46,14 @@ if ARGV[4] == '1' then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[5])
   redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])
+  hold_nickname(KEYS[5], ARGV[2], ARGV[8])
 else
   redis.call('HDEL', KEYS[1], ARGV[2])
   redis.call('SREM', KEYS[3], ARGV[5])
-  if redis.call('HGET', KEYS[4], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[4], ARGV[2]) end
+  if redis.call('HGET', KEYS[4], ARGV[2]) == ARGV[1] then
+    redis.call('HDEL', KEYS[4], ARGV[2])
+    release_nicknames(KEYS[5], ARGV[2], {})
+  end
 end
 return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'hub', ARGV[1], 'kind', 'presence', 'data', ARGV[3])
 """
@@ -89,8 +96,8 @@ return {1, seq, tonumber(ARGV[10]), sender_seq, entry}
 """
 
 # Every hub whose heartbeat expired: its clients leave the rosters, each OFFLINE published once ('gone'),
-# and the numbers it held (its members' and those reserved for hellos) are free again.
-REAP = """
+# and the numbers it held (its members' and those reserved for hellos) are free again, with their nicknames.
+REAP = NICKNAME_FUNCTIONS + """
 local reaped = 0
 for _, hub in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('EXISTS', ARGV[1] .. 'hub:' .. hub) == 0 then
@@ -98,7 +105,10 @@ for _, hub in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     for _, member in ipairs(redis.call('SMEMBERS', clients)) do
       local pair = cjson.decode(member)
       local numbers = ARGV[1] .. 'line:' .. pair[1] .. ':numbers'
-      if redis.call('HGET', numbers, pair[2]) == hub then redis.call('HDEL', numbers, pair[2]) end
+      if redis.call('HGET', numbers, pair[2]) == hub then
+        redis.call('HDEL', numbers, pair[2])
+        release_nicknames(ARGV[1] .. 'line:' .. pair[1] .. ':nicknames', pair[2], {})
+      end
       local roster = ARGV[1] .. 'line:' .. pair[1] .. ':roster'
       local record = redis.call('HGET', roster, pair[2])
       if record and cjson.decode(record)['hub'] == hub then
@@ -171,6 +181,19 @@ def numbers_of(answer: list[Any]) -> Numbers:
 
 def encode_record(hub: str, identity: str, token: str, info: ClientInfo) -> bytes:
     return msgspec.json.encode(Record(hub, identity, token, info))
+
+
+def presence_write(
+    hub: str, clients_key: str, keep: int, line: str, info: ClientInfo, identity: str, token: str
+) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of PUBLISH_PRESENCE for one of this hub's members."""
+    online = info.status is ClientStatus.ONLINE
+    keys = [line_key(line, "roster"), line_key(line, "events"), clients_key, line_key(line, "numbers"),
+            line_key(line, "nicknames")]
+    record = encode_record(hub, identity, token, info)
+    nickname = nickname_entry(info.properties) if online else ""
+    return keys, [hub, info.phone_number, record, int(online), json.dumps([line, info.phone_number]), keep, PREFIX,
+                  nickname]
 
 
 def entry_id_order(entry_id: str) -> tuple[int, int]:

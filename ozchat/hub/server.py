@@ -297,7 +297,11 @@ class Hub:
         loop = asyncio.get_running_loop()
         try:
             async for raw in me.ws:
-                for output in self.state.receive(me, raw, loop.time()):
+                if self._sharing is None:
+                    outputs = self.state.receive(me, raw, loop.time())
+                else:  # a changed nickname is claimed in Redis first, so no two hubs give it out
+                    outputs = await self._sharing.receive(me, raw, loop.time)
+                for output in outputs:
                     if type(output) is StoreUpload:
                         await self._store_upload(output)
                     elif type(output) is Post and self._sharing is not None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..protocol import ClientInfo, ClientStatus, CloseCode, Gap, Hello, Send, Typing, TypingNotice, encode
+from ..protocol import ClientInfo, ClientStatus, CloseCode, Gap, Hello, Send, Typing, TypingNotice, Update, encode
 from .line import Line, Posted
 from .outputs import Announce, Close, Conn, Deliver, Output, Post, failure
+from .redis_nicknames import Held, hello_claim, nickname_entry, update_claim
 from .redis_scripts import LineView, Message, Record, entry_id_order
 from .state import HubState, _Connection
 from .store import StoreError
@@ -54,6 +55,8 @@ class SharedHubState(HubState[Conn]):
         self._reserved: dict[Conn, tuple[str, str]] = {}
         # Hellos past every check that needs no line's state, waiting for their line to be read from Redis.
         self._checked: dict[Conn, tuple[Hello, str | None]] = {}
+        # The look-alike keys Redis says other numbers hold, for a connection's next hello or update.
+        self._held: dict[Conn, Held] = {}
 
     # ---- inputs, as HubState's, and every presence change of this hub's members noted for the other hubs ----
 
@@ -63,7 +66,10 @@ class SharedHubState(HubState[Conn]):
         peer.typing = _SharingGate(peer, self._typing)
 
     def receive(self, conn: Conn, raw: str | bytes, now: float) -> list[Output[Conn]]:
-        return self._note(super().receive(conn, raw, now))
+        try:
+            return self._note(super().receive(conn, raw, now))
+        finally:
+            self._held.pop(conn, None)  # what Redis answered held for this frame only
 
     def closed(self, conn: Conn, *, clean: bool, now: float, stopping: bool = False) -> list[Output[Conn]]:
         self._checked.pop(conn, None)
@@ -81,6 +87,10 @@ class SharedHubState(HubState[Conn]):
         checked = self._checked.get(conn)
         return None if checked is None else checked[0].line
 
+    def checked_nickname(self, conn: Conn) -> tuple[str, str]:
+        """The nickname entry the waiting hello asks for and the number it resumes (see `hello_claim`)."""
+        return hello_claim(self._checked[conn][0])
+
     def admit_checked(self, conn: Conn, now: float) -> list[Output[Conn]]:
         """The waiting hello, its line mirrored and a number reserved: the checks against the line, then it joins."""
         hello, hello_id = self._checked.pop(conn)
@@ -93,14 +103,39 @@ class SharedHubState(HubState[Conn]):
         """The waiting hello, answered with the hub's own failure (Redis could not be read)."""
         return failure(conn, message, self._checked.pop(conn)[1])
 
-    def reserve(self, conn: Conn, line_name: str, phone_number: str) -> None:
-        """The number Redis holds for this connection's next hello on `line_name`: a join there takes it."""
-        self._reserved[conn] = (line_name, phone_number)
+    def reserve(self, conn: Conn, line_name: str, phone_number: str, held: Held) -> None:
+        """The number Redis holds for this connection's next hello on `line_name`: a join there takes it.
 
-    def unused_number(self, conn: Conn) -> tuple[str, str] | None:
-        """After a hello: the (line, number) reserved for it if it did not take it (refused, or resumed)."""
+        `held`: the keys of the hello's nickname other numbers hold, as Redis answered its claim.
+        """
+        self._reserved[conn] = (line_name, phone_number)
+        self._held[conn] = held
+
+    def unused_number(self, conn: Conn) -> tuple[str, str, str] | None:
+        """After a hello: the (line, number) reserved for it if it did not take it (refused, or resumed), and
+        the number it resumed ('' if none)."""
+        self._held.pop(conn, None)
         reserved = self._reserved.pop(conn, None)
-        return None if reserved is None or self.member(conn) == reserved else reserved
+        member = self.member(conn)
+        if reserved is None or member == reserved:
+            return None
+        return (*reserved, member[1] if member is not None and member[0] == reserved[0] else "")
+
+    def nickname_change(self, conn: Conn, raw: str | bytes) -> tuple[str, str, str] | None:
+        """(line, number, nickname entry) when a member's frame is an update that changes its nickname."""
+        member = self.member(conn)
+        if member is None:
+            return None
+        entry = update_claim(self.lines.get(member[0]).get(member[1]).properties, raw)
+        return None if entry is None else (*member, entry)
+
+    def nicknames_held(self, conn: Conn, held: Held) -> None:
+        """The keys of a member's next update's nickname other numbers hold, as Redis answered its claim."""
+        self._held[conn] = held
+
+    def nickname_of(self, line_name: str, phone_number: str) -> str:
+        """The nickname entry of a member (see redis_nicknames.py): what Redis should hold for it."""
+        return nickname_entry(self.lines.get(line_name).get(phone_number).properties)
 
     def _note(self, outputs: list[Output[Conn]]) -> list[Output[Conn]]:
         self._shared += ((output.line, output.info) for output in outputs if type(output) is Announce)
@@ -241,10 +276,12 @@ class SharedHubState(HubState[Conn]):
         elsewhere = number is not None and number in line and not self._is_ours(line.name, number)
         reserved = self._reserved.get(conn)
         line.offered_number = reserved[1] if reserved is not None and reserved[0] == line.name else None
+        line.held_elsewhere = self._held.pop(conn, {}) if reserved is not None and reserved[0] == line.name else {}
         try:
             info, resumed = super()._admit(conn, line, hello, outputs)
         finally:
             line.offered_number = None  # a resume, or a refusal, leaves it unused
+            line.held_elsewhere = {}
         if resumed and elsewhere:
             self._shared.append((line.name, info))  # the other hubs learn it is served here now
         return info, resumed
@@ -254,6 +291,13 @@ class SharedHubState(HubState[Conn]):
     ) -> list[Output[Conn]]:
         self._checked[conn] = hello, hello_id  # to wait for its line to be read from Redis: see `checked_line`
         return []
+
+    def _dispatch(self, conn: Conn, peer: _Connection, line: Line, frame: Hello | Send | Update) -> list[Output[Conn]]:
+        line.held_elsewhere = self._held.get(conn, {})
+        try:
+            return super()._dispatch(conn, peer, line, frame)
+        finally:
+            line.held_elsewhere = {}
 
     def _mirror_member(self, line: Line, record: Record) -> bool:
         number = record.info.phone_number

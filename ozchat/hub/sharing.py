@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..exceptions import BackplaneError
-from ..protocol import Ack, ErrorCode, ErrorFrame, encode, new_phone_number
+from ..protocol import Ack, ErrorCode, ErrorFrame, encode, new_phone_number, readable_client_id
 from .backplane import Backplane
-from .outputs import Output, Post
+from .outputs import Deliver, Output, Post
 from .redis_scripts import Numbers
 from .shared import SharedHubState
 
@@ -75,15 +75,37 @@ class LineSharing:
         try:
             if not self.backplane.watching(line):
                 await self.backplane.watch(line)
-            number = await self.backplane.numbers.reserve(line, self._phone_numbers)
+            number, held = await self.backplane.numbers.reserve(
+                line, self._phone_numbers, *self._state.checked_nickname(me)
+            )
         except BackplaneError as exc:  # the outage itself is logged once, by the backplane
             log.debug("could not read line %r from Redis for a hello: %s", line, exc)
             return self._state.refuse_checked(me, "the hub cannot reach the store it shares with other hubs")
-        self._state.reserve(me, line, number)
+        self._state.reserve(me, line, number, held)
         outputs = self._state.admit_checked(me, now())
         unused = self._state.unused_number(me)  # refused, or resumed: the number is free again, before the answer
         if unused is not None:
             await self.backplane.numbers.release(*unused)
+        return outputs
+
+    async def receive(self, me: Outbox, raw: str | bytes, now: Callable[[], float]) -> list[Output[Outbox]]:
+        """A member's frame, as the state takes it; an update that changes the nickname claims it in Redis first."""
+        change = self._state.nickname_change(me, raw)
+        if change is None:
+            return self._state.receive(me, raw, now())
+        line, number, nickname = change
+        try:
+            held = await self.backplane.nicknames.claim(line, number, nickname)
+        except BackplaneError as exc:  # the outage itself is logged once, by the backplane
+            log.debug("could not claim a nickname on line %r in Redis: %s", line, exc)
+            return [Deliver((me,), encode(ErrorFrame(
+                ErrorCode.STORE_FAILED, "the hub cannot reach the store it shares with other hubs; try again",
+                readable_client_id(raw),
+            )))]
+        self._state.nicknames_held(me, held)
+        outputs = self._state.receive(me, raw, now())
+        if not held and self._state.member(me) == (line, number):  # claimed: Redis keeps what the state decided
+            self.backplane.nicknames.hold(line, number, self._state.nickname_of(line, number))
         return outputs
 
     def post(self, post: Post[Outbox]) -> None:
@@ -125,3 +147,4 @@ class LineSharing:
         lines = self._state.share_again()
         self.backplane.publish(self._state.take_shared())
         return lines
+

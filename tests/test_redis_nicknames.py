@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
@@ -141,3 +142,13 @@ async def test_a_resume_on_the_other_hub_keeps_the_nickname_and_a_changed_one_is
     finally:
         for ws in sockets:
             await ws.close()
+
+
+async def test_a_nickname_change_while_redis_is_away_is_answered_store_failed(start_hub, join, redis_server):
+    ann, _ = await join(hub_url(start_hub()), nickname="Ann")
+    await asyncio.to_thread(redis_server.stop)
+    with pytest.raises(RequestRejected) as refused:
+        await ann.update_properties({"nickname": "Zed"})
+    assert refused.value.code == "store_failed" and ann.nickname == "Ann"
+    changed = await ann.update_properties({"away": True})  # what claims no nickname needs no Redis first
+    assert changed.get("away") is True and changed.nickname == "Ann"

@@ -104,21 +104,24 @@ async def test_a_resume_on_the_other_hub_keeps_the_nickname_and_a_changed_one_is
     start_hub, join
 ):
     urls = [hub_url(start_hub()), hub_url(start_hub())]
-    watchers = [(await join(url, nickname=f"Watcher{index}"))[1] for index, url in enumerate(urls)]
+    watcher_a, watcher_b = [(await join(url, nickname=f"Watcher{index}"))[1] for index, url in enumerate(urls)]
     sockets: list[ClientConnection] = []
-    ws, welcome = await hello(urls[0], properties={"nickname": "Ann"})
-    sockets.append(ws)
-    number, token = welcome["phoneNumber"], welcome["resumeToken"]
-    nickname, here = "Ann", 0
+
+    async def joined_on_a(nickname: str) -> tuple[str, str]:
+        """A raw member on hub A, once hub B knows it: its number and resume token."""
+        ws, welcome = await hello(urls[0], properties={"nickname": nickname})
+        sockets.append(ws)
+        number = welcome["phoneNumber"]
+        await watcher_b.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == number)
+        return number, welcome["resumeToken"]
+
     try:
-        for events in watchers:
-            await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Ann")
-        for round_ in range(ROUNDS):  # Ann resumes on the other hub with a new nickname as a newcomer asks for it
-            there = 1 - here
+        for round_ in range(ROUNDS):  # a member resumes on hub B with a new nickname as a newcomer on A asks for it
+            number, token = await joined_on_a(f"Resumer{round_}")
             (resumed_ws, resumed), (newcomer_ws, newcomer) = await asyncio.gather(
-                hello(urls[there], resume={"phoneNumber": number, "token": token},
+                hello(urls[1], resume={"phoneNumber": number, "token": token},
                       properties={"nickname": f"Zoe{round_}"}),
-                hello(urls[here], properties={"nickname": f"zoe{round_}"}),
+                hello(urls[0], properties={"nickname": f"zoe{round_}"}),
             )
             sockets += [resumed_ws, newcomer_ws]
             answers = sorted([resumed, newcomer], key=lambda answer: answer["type"])
@@ -126,17 +129,14 @@ async def test_a_resume_on_the_other_hub_keeps_the_nickname_and_a_changed_one_is
             assert answers[0]["code"] == "nickname_in_use"
             if resumed["type"] == "welcome":
                 assert resumed["resumed"] and resumed["phoneNumber"] == number
-                nickname, here = f"Zoe{round_}", there
-            for events in watchers:  # both hubs know where Ann is served before the next round
-                await events.wait_for(lambda e, now=nickname: isinstance(e, ClientInfo) and e.phone_number == number
-                                      and e.nickname == now)
 
-        # A resume without properties keeps the nickname, which stays hers on both hubs.
-        ws, welcome = await hello(urls[1 - here], resume={"phoneNumber": number, "token": token})
+        # A resume without properties keeps the nickname, which stays the member's on both hubs.
+        number, token = await joined_on_a("Kay")
+        ws, welcome = await hello(urls[1], resume={"phoneNumber": number, "token": token})
         sockets.append(ws)
-        assert welcome["resumed"] and welcome["properties"] == {"nickname": nickname}
-        assert winners(await race(join, (urls[0], nickname.upper()), (urls[1], nickname.lower()))) == []
-        for events in watchers:
+        assert welcome["resumed"] and welcome["properties"] == {"nickname": "Kay"}
+        assert winners(await race(join, (urls[0], "KAY"), (urls[1], "kay"))) == []
+        for events in (watcher_a, watcher_b):
             assert [e for e in events.of_type(ClientInfo)
                     if e.phone_number == number and e.status is ClientStatus.OFFLINE] == []
     finally:

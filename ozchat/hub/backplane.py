@@ -65,12 +65,13 @@ _TICK_SHARE = 0.125
 
 
 class _Write(NamedTuple):
-    """One script to run: a presence change (`done` None: retried until written) or a message (its numbers)."""
+    """One script to run: a presence change (`done` None: retried until written) or one answered (`read` from it)."""
 
     script: AsyncScript
     keys: list[str]
     args: list[Any]
-    done: asyncio.Future[Numbers] | None
+    done: asyncio.Future[Any] | None
+    read: Callable[[Any], Any] | None
 
 
 class Backplane:
@@ -124,7 +125,7 @@ class Backplane:
         self._writes: asyncio.Queue[_Write] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.typing = TypingChannel(self._redis, self._tail_redis, self.hub_id, self.watching, on_typing, self._failed)
-        self.numbers = PhoneNumbers(self._redis, self.hub_id, self._clients_key)
+        self.numbers = PhoneNumbers(self._redis, self.hub_id, self._clients_key, self._queue)
         self.nicknames = Nicknames(self._redis, self._queue)
         self._reading: dict[str, asyncio.Future[None]] = {}  # lines whose first read is under way
         self._failing = False
@@ -215,8 +216,13 @@ class Backplane:
             self._queue(self._publish_presence, *presence_write(
                 self.hub_id, self._clients_key, self._keep, line, info, identity, token))
 
-    def _queue(self, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
-        self._writes.put_nowait(_Write(script, keys, args, None))
+    def _queue(
+        self, script: AsyncScript, keys: list[str], args: list[Any], read: Callable[[Any], Any] | None = None
+    ) -> Any:
+        """A write after those queued so far: retried until written, or (with `read`) the future of its answer, read."""
+        done = None if read is None else asyncio.get_running_loop().create_future()
+        self._writes.put_nowait(_Write(script, keys, args, done, read))
+        return done
 
     def post(
         self, line: str, message: ChatMessage, author: str, direct: Direct | None, *, last_seq: int, epoch: str,
@@ -228,17 +234,15 @@ class Backplane:
         """
         sender_identity, recipient_identity, sender_seq, recipient_seq = direct or ("", "", 1, 1)
         resend = resend_digest(author, message.id, message.to, message.action, message.text) if message.id else ""
-        done: asyncio.Future[Numbers] = asyncio.get_running_loop().create_future()
-        self._writes.put_nowait(_Write(
+        return self._queue(
             self._post,
             [line_key(line, "events"), line_key(line, "seq"), f"{PREFIX}line:{line}:sent:{resend}",
              line_key(line, "direct"), line_key(line, "epoch")],
             [self.hub_id, encode(message), author, last_seq, sender_identity, recipient_identity, self._keep,
              epoch, self._resend_window if message.id is not None else "", message.ts,
              sender_seq - 1, recipient_seq - 1],
-            done,
-        ))
-        return done
+            numbers_of,
+        )
 
     def relayed(self, line: str, entry_id: str, timeout: float) -> asyncio.Future[None]:
         """Done once the tail has fed the hub a line's stream entry `entry_id` (or after `timeout` seconds)."""
@@ -331,7 +335,7 @@ class Backplane:
                 if isinstance(answer, Exception):
                     write.done.set_exception(BackplaneError(str(answer)))
                 else:
-                    write.done.set_result(numbers_of(answer))
+                    write.done.set_result(answer if write.read is None else write.read(answer))
             batch = []
 
     async def _tail_forever(self) -> None:

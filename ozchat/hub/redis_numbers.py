@@ -57,9 +57,10 @@ return 1
 class PhoneNumbers:
     """Reserves the numbers of this hub's newcomers in Redis, and gives back those a hello did not use."""
 
-    def __init__(self, redis: aioredis.Redis, hub_id: str, clients_key: str) -> None:
+    def __init__(self, redis: aioredis.Redis, hub_id: str, clients_key: str, queue: Callable[..., Any]) -> None:
         self._hub_id = hub_id
         self._clients_key = clients_key
+        self._queue = queue  # see Backplane._queue
         self._reserve = redis.register_script(RESERVE)
         self._release = redis.register_script(RELEASE)
 
@@ -84,34 +85,34 @@ class PhoneNumbers:
     async def release(self, line: str, number: str, resumed: str) -> None:
         """Give back a number a hello did not use (if Redis is away, the reaper frees it once this hub is gone).
 
-        What the hello claimed of a nickname goes to the number it `resumed` ('' if none: it is freed).
+        What the hello claimed of a nickname goes to the number it `resumed` ('' if none: it is freed), after
+        this hub's presence changes queued so far (the resumed member's earlier ONLINE does not take it back).
         """
+        keys = [line_key(line, "numbers"), self._clients_key, line_key(line, "nicknames")]
         try:
-            await self._release(
-                keys=[line_key(line, "numbers"), self._clients_key, line_key(line, "nicknames")],
-                args=[self._hub_id, number, json.dumps([line, number]), resumed],
-            )
-        except (RedisError, OSError) as exc:
+            await self._queue(self._release, keys, [self._hub_id, number, json.dumps([line, number]), resumed], int)
+        except BackplaneError as exc:
             log.warning("could not give back phone number %s of line %r: %s", number, line, exc)
 
 
 class Nicknames:
-    """Claims the nicknames this hub's members change to, before the state takes them."""
+    """Claims the nicknames this hub's members change to, before the state takes them.
 
-    def __init__(self, redis: aioredis.Redis, queue: Callable[[Any, list[str], list[Any]], None]) -> None:
+    Each claim and hold is written after this hub's presence changes queued before it: a member's
+    earlier ONLINE, which sets what it holds, never comes after a claim and takes it back.
+    """
+
+    def __init__(self, redis: aioredis.Redis, queue: Callable[..., Any]) -> None:
         self._claim = redis.register_script(CLAIM)
         self._hold = redis.register_script(HOLD)
-        self._queue = queue  # writes kept in order with this hub's presence changes
+        self._queue = queue  # see Backplane._queue
 
     async def claim(self, line: str, number: str, nickname: str) -> Held:
         """Claim a `nickname` entry for a member; the keys other numbers hold (then nothing was claimed).
 
         BackplaneError if Redis cannot be reached.
         """
-        try:
-            return held_of(await self._claim(keys=[line_key(line, "nicknames")], args=[number, nickname]))
-        except (RedisError, OSError) as exc:
-            raise BackplaneError(str(exc)) from None
+        return await self._queue(self._claim, [line_key(line, "nicknames")], [number, nickname], held_of)
 
     def hold(self, line: str, number: str, nickname: str) -> None:
         """Have Redis hold exactly a member's `nickname` entry for it, after its presence changes queued so far."""

@@ -163,7 +163,7 @@ class OzChatApp(TypingHooks, App[None]):
         with Horizontal(id="main"):
             with Conversations(self.max_chat_lines, self._bell_limit, self.now, self.notifier, id="conversations"):
                 yield self.lines[0].tab
-            yield PeopleList(self.avatars, ignored=lambda name: self.ignoring.hides(name), id="people")
+            yield PeopleList(self.avatars, ignored=lambda info: self.ignoring.covers(info), id="people")
         yield TypingIndicator(self.typing_name, (LINE_TAB, None), id="typing")
         yield SearchBox(id="search")
         yield Composer(self.nicknames, id="composer")

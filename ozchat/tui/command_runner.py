@@ -138,11 +138,12 @@ class CommandRunner:
             conversation.chat.add_system(app.now(), not_found_text(target, line.name, matches), kind="error")
             return
         name = matches[0].display_name if matches else target
+        number = matches[0].phone_number if matches else None  # someone online: the rule covers them, not the name
         if ignore and line.me is not None and name.casefold() == line.me.display_name.casefold():
             conversation.chat.add_system(app.now(), "you cannot ignore yourself", kind="error")
             return
         try:
-            changed = line.ignoring.add(name) if ignore else line.ignoring.remove(name)
+            changed = line.ignoring.add(name, number) if ignore else line.ignoring.remove(name, number)
         except OSError as error:
             conversation.chat.add_system(app.now(), f"the ignore list is not kept for next time: {error}", kind="error")
             changed = True

@@ -147,8 +147,9 @@ COMMANDS: dict[str, CommandHelp] = {
         "Esc or /search alone ends it (Ctrl+F too)",
     ),
     "ignore": CommandHelp(
-        "/ignore [NICK|NUMBER]", "hide someone's messages, actions and direct messages (kept for this line); "
-        "alone, list who is ignored",
+        "/ignore [NICK|NUMBER]", "hide someone's messages, actions, direct messages and typing on this line; "
+        "alone, list who is ignored. It covers the person: online, under any nickname they take (not whoever "
+        "takes the one they left); not online, whoever comes under their last nickname (kept for the next run)",
     ),
     "unignore": CommandHelp("/unignore NICK|NUMBER", "show someone's messages again"),
     "log": CommandHelp("/log", "show the file this tab is logged to (one a day, on by default)"),

@@ -203,7 +203,7 @@ class Conversations(TabbedContent):
         False if it was hidden (its sender is one the line's `ignoring` hides).
         """
         own = me is not None and message.sender == me.phone_number
-        if not own and ignoring.hides(name_of(message.sender, message.nickname)):
+        if not own and ignoring.hides(message.sender, name_of(message.sender, message.nickname)):
             ignoring.hidden += 1
             home.chat.add_system(self._clock(), hidden_text(ignoring.hidden), key=HIDDEN_KEY)
             return False

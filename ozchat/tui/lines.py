@@ -167,6 +167,7 @@ class LineSession:
         else:
             if not change.retrying:
                 self.roster.clear()  # while reconnecting the client reconciles it at sync
+                self.ignoring.forget_numbers()
             description = texts.describe_state(change)
             self.state = ("reconnecting" if change.retrying else "closed", description)
             # Attempt after attempt updates one line rather than adding one each.
@@ -177,6 +178,9 @@ class LineSession:
 
     def presence_changed(self, message: PresenceChanged) -> None:
         now = self.app.now()
+        for info in message.clients:  # first: the sidebar drawn next dims whom the ignore list now covers
+            if self.me is None or info.phone_number != self.me.phone_number:
+                self.ignoring.saw(info)
         for event in apply_presence(message.clients, self.me, self.roster, self.app.tabs, self.tab):
             self.tab.chat.add_system(now, event)
             self.chat_logger.event(now, event.plain)  # joins, leaves, renames: logged as events

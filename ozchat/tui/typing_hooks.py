@@ -57,7 +57,7 @@ class TypingHooks:
             return
         notice = message.notice
         # Someone ignored is not shown typing; their `stopped` still ends what was shown before /ignore.
-        if not notice.stopped and line.ignoring.hides(line.name_of(notice.sender)):
+        if not notice.stopped and line.ignoring.hides(notice.sender, line.name_of(notice.sender)):
             return
         app.query_one(TypingIndicator).heard(line.tab_id, notice)
 

@@ -81,3 +81,57 @@ async def test_the_list_is_kept_for_the_next_run_and_hides_replayed_history_too(
 def test_the_file_is_per_hub_and_line(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert ignored_path("127.0.0.1:7779", "Sales") == tmp_path / "ozchat/ignored/127.0.0.1_7779/Sales.json"
+
+
+async def test_an_ignored_person_stays_ignored_under_a_new_nickname_and_one_who_takes_their_old_one_is_not(
+    hub, connect, tmp_path
+):
+    path = tmp_path / "ignored.json"
+    app = make_app(hub.url, ignoring=IgnoreList(path))
+    async with joined(app) as pilot:
+        bob, _ = await listed(pilot, app, connect(nickname="Bob"))
+        await pilot.press(*"/ignore Bob", "enter")
+        await until(pilot, lambda: said(app, "You now ignore Bob"))
+        await bob.update_properties({"nickname": "Robert"})
+        await until(pilot, lambda: said(app, "Bob is now known as Robert"))
+        await bob.send_message("still me")
+        newcomer, _ = await listed(pilot, app, connect(nickname="Bob"))
+        await newcomer.send_message("I am the new Bob")
+        await until(pilot, lambda: said(app, "<Bob> I am the new Bob"))
+        assert not said(app, "still me") and said(app, "1 message hidden")
+        assert "ignored" in row_text(app, bob.phone_number) and "ignored" not in row_text(app, newcomer.phone_number)
+        assert IgnoreList(path).names() == ["Robert"]  # the nickname kept for next time follows the person
+
+
+async def test_an_ignored_person_who_reconnects_under_their_nickname_is_ignored_again(hub, connect, tmp_path):
+    app = make_app(hub.url, ignoring=IgnoreList(tmp_path / "ignored.json"))
+    async with joined(app) as pilot:
+        bob, _ = await listed(pilot, app, connect(nickname="Bob"))
+        await pilot.press(*"/ignore Bob", "enter")
+        await until(pilot, lambda: said(app, "You now ignore Bob"))
+        await bob.disconnect()
+        await until(pilot, lambda: said(app, "Bob is OFFLINE"))
+        again, _ = await listed(pilot, app, connect(nickname="Bob"))  # a new connection, a new number
+        await again.send_message("back again")
+        await pilot.press(*f"/unignore {again.phone_number}", "enter")
+        await until(pilot, lambda: said(app, "You no longer ignore Bob"))
+        await again.send_message("seen now")
+        await until(pilot, lambda: said(app, "<Bob> seen now"))
+        assert not said(app, "back again") and said(app, "1 message hidden")
+
+
+def test_the_rule_follows_its_person_through_a_hub_restart_and_falls_back_to_their_nickname_when_they_leave():
+    from ozchat.events import RenumberedClient
+    from ozchat.protocol import ClientInfo, ClientStatus
+
+    ignoring = IgnoreList()
+    ignoring.add("Bob", "AAAAA")
+    ignoring.saw(RenumberedClient("BBBBB", ClientStatus.ONLINE, {"nickname": "Bob"}, previous_phone_number="AAAAA"))
+    ignoring.saw(ClientInfo("BBBBB", ClientStatus.ONLINE, {"nickname": "Robert"}))
+    assert ignoring.hides("BBBBB", "Robert") and ignoring.names() == ["Robert"]
+    ignoring.saw(ClientInfo("CCCCC", ClientStatus.ONLINE, {"nickname": "Bob"}))
+    assert not ignoring.hides("CCCCC", "Bob")  # took the nickname Bob left: someone else
+    ignoring.saw(ClientInfo("BBBBB", ClientStatus.OFFLINE, {"nickname": "Robert"}))
+    ignoring.saw(ClientInfo("DDDDD", ClientStatus.ONLINE, {"nickname": "Robert"}))
+    assert ignoring.hides("DDDDD", "Robert")  # back under the nickname, on a new connection
+    assert ignoring.remove("Robert", "DDDDD") and not ignoring.hides("DDDDD", "Robert")

@@ -46,9 +46,9 @@ class PeopleList(OptionList):
     SCOPED_CSS = False  # its width follows the screen's size class
 
     def __init__(
-        self, avatars: AvatarBoard, *, ignored: Callable[[str], bool] = lambda name: False, id: str | None = None
+        self, avatars: AvatarBoard, *, ignored: Callable[[ClientInfo], bool] = lambda info: False, id: str | None = None
     ) -> None:
-        """`ignored(nickname)` says whose row is dimmed (/ignore)."""
+        """`ignored(person)` says whose row is dimmed (/ignore)."""
         super().__init__(id=id)
         self._avatars = avatars
         self._ignored = ignored
@@ -75,7 +75,7 @@ class PeopleList(OptionList):
         if cached is not None and cached[0] == info and cached[1] == is_me and cached[2] is avatar:
             return cached[3]
         lines = avatar.text_lines()
-        ignored = self._ignored(info.display_name)
+        ignored = self._ignored(info)
         name = Text(printable(info.display_name), "dim" if ignored else nickname_style(info.display_name))
         lines[0].append_text(Text.assemble(" ", name))
         if ignored:

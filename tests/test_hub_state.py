@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ozchat.hub.limits import AddressLimiter, AddressLimits, RateLimit, WindowLimit
-from ozchat.hub.outputs import Announce, Burst, Close, Deliver, Entry, EntryCache, Item, Output, Pending, Timer
+from ozchat.hub.line import LineRegistry
+from ozchat.hub.outputs import Announce, Burst, Close, Deliver, Entry, Output, Pending, Timer, presence_frame
 from ozchat.hub.state import HubState
 from ozchat.hub.store import MemoryStore, StoreError
 from ozchat.protocol import MAX_PRESENCE_BATCH, ClientInfo, ClientStatus, Presence, encode
@@ -81,8 +82,14 @@ class Hub:
         return [output.at for output in self.outputs if isinstance(output, Timer)]
 
 
-def _decoded(item: Item) -> dict[str, Any]:
-    return json.loads(item if isinstance(item, bytes) else encode(Presence([item])))
+def _burst(output: Burst[str]) -> list[dict[str, Any]]:
+    """A join burst as an outbox sends it: the roster in presence frames of at most MAX_PRESENCE_BATCH."""
+    pending = Pending()
+    pending.extend_burst(output.welcome, output.roster, output.rest)
+    frames = []
+    while pending:
+        frames.append(json.loads(pending.take()))
+    return frames
 
 
 def frames_to(outputs: list[Output[str]], state: HubState[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -90,12 +97,13 @@ def frames_to(outputs: list[Output[str]], state: HubState[str]) -> list[tuple[st
     sent: list[tuple[str, dict[str, Any]]] = []
     for output in outputs:
         if isinstance(output, Deliver):
-            sent += [(to, _decoded(output.item)) for to in output.to if to != output.skip]
+            sent += [(to, json.loads(output.item)) for to in output.to if to != output.skip]
         elif isinstance(output, Announce):
-            sent += [(to, _decoded(output.info)) for to in state.connections_on(output.line) if to != output.about]
+            # The entry the server puts in the line's journal, alone in a frame.
+            frame = json.loads(presence_frame([state.lines.entry(output.line, output.info)]))
+            sent += [(to, frame) for to in state.connections_on(output.line) if to != output.about]
         elif isinstance(output, Burst):
-            roster = [b'{"type":"presence","clients":[' + b",".join(output.roster) + b"]}"] if output.roster else []
-            sent += [(output.to, _decoded(item)) for item in (output.welcome, *roster, *output.rest)]
+            sent += [(output.to, frame) for frame in _burst(output)]
     return sent
 
 
@@ -542,20 +550,24 @@ def test_the_join_burst_does_not_count_toward_the_slow_reader_limit_but_what_que
     assert pending.counted == 0
 
 
-def test_a_presence_frame_of_entries_encoded_once_is_the_frame_encoded_whole():
-    infos = [ClientInfo(f"P{n:04d}", ClientStatus.ONLINE, {"nickname": f"Zoë {n}", "away": None}) for n in range(3)]
-    cache = EntryCache()
+def test_a_presence_frame_of_the_lines_entries_is_the_frame_encoded_whole():
+    lines = LineRegistry()
+    line = lines.get("L")
+    infos = [line.join({"nickname": f"Zoë {n}", "away": None}) for n in range(3)]
     pending = Pending()
-    pending.extend([cache.encoded(info) for info in infos])
+    pending.extend([lines.entry("L", info) for info in infos])
     assert pending.take() == encode(Presence(infos))
 
 
-def test_the_entry_cache_encodes_a_client_state_once_and_a_changed_one_again():
-    cache = EntryCache(limit=2)
-    first = _info(1)
-    assert cache.encoded(first) is cache.encoded(first)
-    changed = ClientInfo(first.phone_number, ClientStatus.OFFLINE, {})
-    assert json.loads(cache.encoded(changed))["status"] == "OFFLINE"
-    assert cache.encoded(b"frame") == b"frame"
-    cache.encoded(_info(2))  # over the limit: emptied, and still right
-    assert cache.encoded(first) == encode(first)
+def test_a_change_is_announced_with_the_entry_the_line_keeps_and_a_past_state_is_encoded_anew():
+    lines = LineRegistry()
+    line = lines.get("L")
+    joined = line.join({"nickname": "Ann"})
+    assert lines.entry("L", joined) is lines.entry("L", joined) == encode(joined)
+    changed = line.update(joined.phone_number, {"away": True})
+    assert lines.entry("L", joined) == encode(joined)  # no longer the member's state: not the line's entry
+    assert lines.entry("L", changed) is lines.entry("L", changed) == encode(changed)
+    gone = line.leave(joined.phone_number)
+    assert gone is not None
+    lines.discard_if_empty(line)
+    assert lines.entry("L", gone) == encode(gone)  # the line is forgotten once empty

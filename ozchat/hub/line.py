@@ -100,6 +100,12 @@ class Line:
                 del roster[list(self._entries).index(but)]
         return roster
 
+    def entry(self, info: ClientInfo) -> Entry:
+        """`info` encoded: the member's own entry while `info` is its present state (encoded once), else anew."""
+        if self._members.get(info.phone_number) is info:
+            return self._entries[info.phone_number]
+        return Entry(encode(info))
+
     def _put(self, info: ClientInfo) -> None:
         self._members[info.phone_number] = info
         self._entries[info.phone_number] = Entry(encode(info))
@@ -305,6 +311,11 @@ class LineRegistry:
                 last_direct_seq=functools.partial(self._last_direct_seq, name),
             )
         return line
+
+    def entry(self, name: str, info: ClientInfo) -> Entry:
+        """A presence change on line `name` encoded (see `Line.entry`); a line already forgotten encodes it anew."""
+        line = self._lines.get(name)
+        return line.entry(info) if line is not None else Entry(encode(info))
 
     def drop(self, name: str) -> None:
         """Forget a line at once, whoever is on it (another hub's members this hub stops mirroring)."""

@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
 Conn = TypeVar("Conn", bound=Hashable)
 
-# What an outbox queues: an encoded frame, or a presence entry it may batch with its neighbours.
-Item = bytes | ClientInfo
-
 
 class Deliver(NamedTuple, Generic[Conn]):
     """An encoded frame for every connection in `to` but `skip` (presence goes as `Announce`)."""
@@ -119,34 +116,6 @@ def presence_frames(entries: list[bytes]) -> list[bytes]:
     """Entries in `presence` frames of MAX_PRESENCE_BATCH, as an empty queue would send them."""
     return [presence_frame(entries[start:start + MAX_PRESENCE_BATCH])
             for start in range(0, len(entries), MAX_PRESENCE_BATCH)]
-
-
-class EntryCache:
-    """Each presence change encoded once, however many recipients it goes to (rosters: `Line.roster`).
-
-    Keyed by the id of the ClientInfo object (immutable; a change makes a new one), which the
-    cache holds, so while an id is cached no other object can have it. Emptied once it holds
-    `limit` entries.
-    """
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._limit = limit
-        self._entries: dict[int, Entry] = {}
-        self._held: list[ClientInfo] = []  # the objects whose ids key `_entries`, kept alive
-
-    def encoded(self, item: Item) -> bytes:
-        """A frame as it is, a presence entry encoded."""
-        if not isinstance(item, ClientInfo):
-            return item
-        entry = self._entries.get(id(item))
-        if entry is not None:
-            return entry
-        if len(self._entries) >= self._limit:
-            self._entries.clear()
-            self._held.clear()
-        entry = self._entries[id(item)] = Entry(encode(item))
-        self._held.append(item)
-        return entry
 
 
 class Pending:

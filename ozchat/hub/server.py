@@ -24,7 +24,7 @@ from .keepalive import Keepalive
 from .limits import AddressLimiter, AddressLimits, RateLimit
 from .line import LineRegistry
 from .outbox import Journals, Outbox
-from .outputs import Announce, Burst, Close, Deliver, EntryCache, Output, Post, StoreUpload, Timer
+from .outputs import Announce, Burst, Close, Deliver, Output, Post, StoreUpload, Timer
 from .shared import SharedHubState
 from .state import HubState
 from .store import HistoryStore, MemoryStore
@@ -101,7 +101,6 @@ class Hub:
         # Linger deadlines armed on the loop, by deadline (members sharing one share its timer).
         self._timers: dict[float, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        self._entries = EntryCache()
         self._journals = Journals()
         self._server: Server | None = None
         self._idle_since = time.monotonic()
@@ -201,7 +200,7 @@ class Hub:
         """Carry out what the state decided, for connections that have joined."""
         for output in outputs:
             if type(output) is Announce:
-                self._journals.announce(output.line, self._entries.encoded(output.info), output.about)
+                self._journals.announce(output.line, self.state.lines.entry(output.line, output.info), output.about)
             elif type(output) is Deliver:
                 item, skip = output.item, output.skip
                 for outbox in output.to:

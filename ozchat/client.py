@@ -23,7 +23,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from .dial import close_reason, keep_alive, say_hello, send_quietly
+from .dial import close_reason, keep_alive, say_hello, send_quietly, unless_stopped
 from .dispatch import Dispatcher, EventStream
 from .events import ConnectionStateChanged, RenumberedClient
 from .exceptions import (
@@ -139,10 +139,13 @@ class OzWebClient(Dispatcher):
 
         Returns once access is granted; raises ConnectionFailed or AccessDenied otherwise,
         after the connection-state callbacks have heard the same. With `keep_trying`, a hub
-        that cannot be reached (or answers the hello `store_failed`: its store or Redis away)
-        is tried again by the reconnect policy, each failure told as
+        that cannot be reached (or answers the hello `store_failed` or `rate_limited`: its store
+        or Redis away, too many joins) is tried again by the reconnect policy, each failure told as
         CONNECTION_FAILED with `retrying` set and a reason naming the attempt and the wait,
-        until it answers or `disconnect()` is called (then ConnectionClosed).
+        until it answers, fails in a way trying again cannot mend (`ConnectionFailed.permanent`:
+        an unverifiable certificate, the wrong transport, a server that is not a hub; raised at
+        once), or `disconnect()` is called (then ConnectionClosed, even mid-attempt: the attempt
+        is cancelled and its socket closed).
         """
         if self._supervisor is not None:
             raise RuntimeError("already connected; disconnect first")
@@ -172,8 +175,8 @@ class OzWebClient(Dispatcher):
 
         Every attempt after a failure waits, then runs `before_reconnect`. A failed first attempt
         is told as CONNECTION_FAILED retrying; a failed reconnect is logged (its CONNECTION_CLOSED
-        said retrying). Raises ConnectionFailed unless `retry`, AccessDenied, or ConnectionClosed
-        when disconnect() comes first.
+        said retrying). Raises ConnectionFailed unless `retry` (and always when it is permanent),
+        AccessDenied, or ConnectionClosed once disconnect() was called, whatever the attempt did.
         """
         policy = self.reconnect_policy
         policy.reset()
@@ -186,9 +189,9 @@ class OzWebClient(Dispatcher):
                 if self._before_reconnect is not None and not await self._run_before_reconnect(policy.failures):
                     raise ConnectionClosed("disconnected before the hub was reached")
             try:
-                ws, welcome = await self._join()
+                ws, welcome = await self._join_unless_stopped()
             except ConnectionFailed as exc:
-                if not retry or self._stopping.is_set():
+                if not retry or exc.permanent:
                     raise
                 wait = policy.failed(exc.retry_after)
                 reason = f"{exc} (attempt {policy.failures}; trying again in {seconds_text(wait)} s)"
@@ -198,9 +201,6 @@ class OzWebClient(Dispatcher):
                 else:
                     log.info("reconnect failed: %s", reason)
                 continue
-            if self._stopping.is_set():  # disconnect() was called while this attempt was under way
-                await ws.close()
-                raise ConnectionClosed("disconnected before the hub answered")
             policy.reset()
             return ws, welcome
 
@@ -209,6 +209,15 @@ class OzWebClient(Dispatcher):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
         return self._stopping.is_set()
+
+    async def _join_unless_stopped(self) -> tuple[ClientConnection, Welcome]:
+        """One `_join()`, cancelled (its socket closed) once disconnect() is called: then ConnectionClosed."""
+        attempt = await unless_stopped(self._join(), self._stopping)
+        if attempt is not None and not self._stopping.is_set():
+            return attempt.result()
+        if attempt is not None and attempt.exception() is None:
+            await attempt.result()[0].close()  # welcomed just as the stop came: leave at once
+        raise ConnectionClosed("disconnected before the hub answered")
 
     async def _join(self) -> tuple[ClientConnection, Welcome]:
         """Say the session's hello on new sockets until the hub welcomes it (under another nickname, maybe)."""
@@ -243,7 +252,10 @@ class OzWebClient(Dispatcher):
             await self._set_state(ConnectionStateChanged(final.state, final.code, final.reason, retrying=True))
             try:
                 ws, welcome = await self._join_until_granted(first=False, retry=True)
-            except (ConnectionFailed, ConnectionClosed):
+            except ConnectionClosed:
+                break
+            except ConnectionFailed as exc:  # permanent: the address now leads somewhere that is not this hub
+                final = ConnectionStateChanged(ConnectionState.CONNECTION_FAILED, reason=str(exc))
                 break
             except AccessDenied as exc:
                 final = ConnectionStateChanged(ConnectionState.ACCESS_DENIED, exc.code, exc.message)
@@ -256,14 +268,8 @@ class OzWebClient(Dispatcher):
     async def _run_before_reconnect(self, attempt: int) -> bool:
         """Run the hook unless disconnect() comes first; False when it did."""
         assert self._before_reconnect is not None
-        hook = asyncio.ensure_future(self._before_reconnect())
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait((hook, stopping), return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not hook.done():
-            hook.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await hook
+        hook = await unless_stopped(self._before_reconnect(), self._stopping)
+        if hook is None:
             return False
         if hook.exception() is not None:
             log.warning("before reconnect attempt %d: %s", attempt, hook.exception())

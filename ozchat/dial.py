@@ -1,12 +1,14 @@
 """A client's socket to a hub: opening it and saying hello (every failure a ConnectionFailed), keeping it alive,
-and what ended it, in words."""
+what ended it, in words, and giving up a wait when the client is told to stop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import websockets
@@ -18,11 +20,27 @@ from .protocol import MAX_HUB_FRAME_BYTES, CloseCode, Hello, HubFrame, decode_hu
 
 log = logging.getLogger("ozchat.client")
 
+T = TypeVar("T")
+
+
+# HTTP answers to a WebSocket handshake that say "later": too many joins, or a proxy whose hub is not up (yet).
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+# A handshake the server at the address broke this way will break again: it is not a hub speaking this protocol.
+_NOT_A_HUB = (
+    websockets.InvalidHeader, websockets.InvalidProtocol, websockets.NegotiationError, websockets.SecurityError
+)
+
 
 async def say_hello(
     url: str, hello: Hello, *, timeout: float, ssl_context: ssl.SSLContext | None = None
 ) -> tuple[ClientConnection, HubFrame]:
-    """Open a socket to `url`, send `hello` and return the socket with the hub's answer; raise ConnectionFailed."""
+    """Open a socket to `url`, send `hello` and return the socket with the hub's answer; raise ConnectionFailed.
+
+    The ConnectionFailed is `permanent` when trying again cannot help: an unverifiable certificate,
+    the other transport (ws:// to a TLS hub, wss:// to a plain one), an HTTP answer other than
+    429/502/503/504 or not HTTP/1.1, a server that is not a WebSocket hub, or an answer that is not a frame.
+    A socket opened here is closed when the call is cancelled.
+    """
     tls: dict[str, Any] = {"ssl": ssl_context} if ssl_context is not None and url.startswith("wss:") else {}
     try:
         ws = await ws_connect(
@@ -33,23 +51,55 @@ async def say_hello(
             **tls,
         )
     except websockets.InvalidStatus as exc:
-        raise ConnectionFailed(f"cannot reach {url}: {exc}", _retry_after_header(exc.response)) from None
+        status = exc.response.status_code
+        raise ConnectionFailed(
+            f"cannot reach {url}: {exc}", _retry_after_header(exc.response), permanent=status not in TRANSIENT_STATUSES
+        ) from None
     except ssl.SSLCertVerificationError as exc:
         raise ConnectionFailed(
             f"cannot reach {url}: the hub's certificate could not be verified ({exc.verify_message}); "
-            "if a private CA signed it, trust that CA (ozchat --cafile)"
+            "if a private CA signed it, trust that CA (ozchat --cafile)",
+            permanent=True,
         ) from None
     except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
         hint = ""
         if isinstance(exc, (websockets.InvalidMessage, ssl.SSLError, ConnectionResetError)):
             hint = await _transport_mismatch(url, min(timeout, 5.0))
-        raise ConnectionFailed(f"cannot reach {url}: {str(exc) or type(exc).__name__}{hint}") from None
+        why = str(exc) or type(exc).__name__
+        # An answer that is not HTTP/1.1 (a hub closing mid-handshake is an EOFError: that one is tried again).
+        garbled = isinstance(exc, websockets.InvalidMessage) and not isinstance(exc.__cause__, (EOFError, OSError))
+        if garbled and exc.__cause__ is not None:
+            why = f"{why} ({exc.__cause__})"
+        permanent = bool(hint) or garbled or isinstance(exc, (websockets.InvalidURI, *_NOT_A_HUB))
+        raise ConnectionFailed(f"cannot reach {url}: {why}{hint}", permanent=permanent) from None
     try:
         await ws.send(encode(hello), text=True)
         return ws, decode_hub_frame(await asyncio.wait_for(ws.recv(), timeout))
     except (websockets.ConnectionClosed, TimeoutError, ProtocolError) as exc:
         await ws.close()
-        raise ConnectionFailed(f"the hub at {url} did not answer the hello: {str(exc) or type(exc).__name__}") from None
+        raise ConnectionFailed(
+            f"the hub at {url} did not answer the hello: {str(exc) or type(exc).__name__}",
+            permanent=isinstance(exc, ProtocolError),  # it answered, but not in this protocol
+        ) from None
+    except asyncio.CancelledError:
+        ws.transport.abort()  # stopped while waiting for the answer: nothing is left open
+        raise
+
+
+async def unless_stopped(work: Awaitable[T], stopping: asyncio.Event) -> asyncio.Future[T] | None:
+    """Run `work` until it ends or `stopping` is set; the finished `work`, or None when the stop came first (`work`
+    cancelled and awaited, so whatever it opened is closed)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    return None if task.cancelled() else task
 
 
 async def send_quietly(ws: ClientConnection, data: bytes) -> None:

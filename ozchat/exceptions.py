@@ -3,7 +3,8 @@
     OzchatError
     ├── ProtocolError          a frame could not be decoded or validated (carries `code`)
     ├── OzchatConnectionError
-    │   ├── ConnectionFailed   the hub could not be reached or the handshake broke
+    │   ├── ConnectionFailed   the hub could not be reached or the handshake broke (carries
+    │   │                      `retry_after`, and `permanent` when trying again cannot help)
     │   ├── AccessDenied       the hub refused the hello (carries `code`)
     │   └── ConnectionClosed   the connection ended while an operation waited on it
     ├── RequestRejected        the hub answered a request with an error frame (carries `code`)
@@ -54,11 +55,14 @@ class ConnectionFailed(OzchatConnectionError):
     """The hub could not be reached, or the WebSocket handshake failed.
 
     `retry_after` is the hub's hint, in seconds, when it turned the connection away as too frequent.
+    `permanent` says trying again will fail the same way (a certificate that cannot be verified, the
+    wrong transport, a server that is not a hub): a client that keeps trying stops on it.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.permanent = permanent
 
 
 class AccessDenied(_CodedError, OzchatConnectionError):

@@ -189,12 +189,12 @@ class ClientSession:
 
         Raises AccessDenied when the hub refused, ConnectionFailed when it asks to wait (carrying
         its retryAfter), could not read its store (`store_failed`: tried again, like a hub that
-        cannot be reached) or answered with something else.
+        cannot be reached) or answered with something else (permanent: trying again cannot help).
         """
         if isinstance(frame, Welcome):
             return frame
         if not isinstance(frame, ErrorFrame):
-            raise ConnectionFailed(f"the hub answered the hello with a {type(frame).__name__} frame")
+            raise ConnectionFailed(f"the hub answered the hello with a {type(frame).__name__} frame", permanent=True)
         if frame.code == ErrorCode.RATE_LIMITED:  # too many joins from here: not a refusal, a "later"
             raise ConnectionFailed(f"the hub asks to wait: {frame.message}", frame.retry_after)
         if frame.code == ErrorCode.STORE_FAILED:  # the hub's own trouble (its store, or Redis away): not a refusal

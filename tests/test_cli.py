@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,41 @@ def test_events_still_trying_to_reach_a_hub_stops_cleanly_when_told(processes, s
     assert waiting.proc.wait(10) == 0
     waiting.wait_for(r"^-- CONNECTION_CLOSED")
     assert not any("Traceback" in line for line in waiting.lines)
+
+
+def test_events_interrupted_during_a_connection_attempt_stops_at_once(processes):
+    with socket.socket() as silent:  # takes the connection and never answers: the attempt hangs until stopped
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        waiting = processes("events", "--host", f"127.0.0.1:{port}", "--nick", "Patient", "--no-autostart")
+        silent.settimeout(30)
+        accepted, _ = silent.accept()
+        with accepted:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += accepted.recv(4096)
+            assert request.startswith(b"GET / HTTP/1.1")  # the attempt is mid-handshake
+            waiting.proc.send_signal(signal.SIGINT)
+            assert waiting.proc.wait(60) == 0
+    waiting.wait_for(r"^-- CONNECTION_CLOSED \(closed\)$")
+    assert not any("CONNECTION_FAILED" in line or "Traceback" in line for line in waiting.lines)
+
+
+@pytest.mark.parametrize("server", ["plain hub", "web server"])
+def test_events_reports_a_server_it_can_never_join_and_exits(processes, hub_address, tmp_path, server):
+    if server == "plain hub":
+        address, said = f"wss://{hub_address}/", rf"the hub there does not speak TLS: connect to ws://{hub_address}/"
+    else:
+        web = processes("--bind", "127.0.0.1", "0", command=[sys.executable, "-m", "http.server"], cwd=tmp_path)
+        port = web.wait_for(r"^Serving HTTP on 127\.0\.0\.1 port (\d+) ").group(1)
+        address = f"127.0.0.1:{port}"
+        said = r"did not receive a valid HTTP response \(unsupported protocol; .*HTTP/1\.0 200 OK\)"
+    refused = processes("events", "--host", address, "--nick", "Nobody", "--no-autostart")
+    refused.wait_for(rf"^-- CONNECTION_FAILED \(cannot reach .*{said}\)$")
+    assert refused.proc.wait(30) == 1  # trying again cannot mend it: said once, not retried
+    refused.wait_for(r"^ozchat events: cannot reach ")
+    assert not any("attempt" in line or "Traceback" in line for line in refused.lines)
 
 
 def test_bare_command_has_help():

@@ -174,7 +174,7 @@ async def run_events(args: argparse.Namespace) -> int:
             print(started_hub_line(started), file=sys.stderr, flush=True)
         if interrupted.is_set():  # checked with no await before connect() begins, which a disconnect() would miss
             raise ConnectionClosed("interrupted before joining")
-        # A hub not up yet (or restarting) is tried again, each failure told on standard error.
+        # A hub not up yet (or restarting) is tried again, each failure told; one trying cannot mend ends it (exit 1).
         address = server_address(args)
         await client.connect(address, args.line, shared_properties(args), token=args.token, keep_trying=True)
 

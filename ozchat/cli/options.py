@@ -366,7 +366,10 @@ def build_events_parser() -> argparse.ArgumentParser:
         description="Join a line and print one line per event until interrupted: "
         "`John is ONLINE`, `John is OFFLINE`, `<John> hi`, with messages said before you joined "
         "replayed first and marked `[history] `. Lines typed on standard input are sent to the line. "
-        "A hub not up yet, or restarting, is tried again, each attempt told on standard error.",
+        "A hub not up yet, or restarting, is tried again (the first wait 0.25-0.5 s, doubling up to 15-30 s), "
+        "each failed attempt told as a CONNECTION_FAILED line on standard error (with --json, as a connection "
+        "event on standard output); a failure trying again cannot mend (a certificate that cannot be verified, "
+        "the wrong transport, a server that is not a hub) is told once and exits with status 1.",
     )
     _add_connection_options(parser)
     parser.add_argument(

@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from typing import NamedTuple
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 log = logging.getLogger("ozchat.hub")
+
+
+class Ping(NamedTuple):
+    """A ping sent to one connection: when it left, and the future its pong completes."""
+
+    sent: float
+    pong: asyncio.Future[float]
 
 
 class Keepalive:
@@ -25,7 +33,7 @@ class Keepalive:
         self._timeout = timeout
         self._connections: set[ServerConnection] = set()
         self._ticking: asyncio.TimerHandle | None = None
-        self._checks: dict[int, asyncio.TimerHandle] = {}  # by tick: who has not answered its ping yet
+        self._checks: dict[int, asyncio.TimerHandle] = {}  # by tick: the check of its pings' answers
         self._ticks = itertools.count()
         self._pinging: set[asyncio.Task[None]] = set()
 
@@ -52,25 +60,36 @@ class Keepalive:
             self._ticking = None  # the next connection starts the clock again
             return
         self._ticking = loop.call_later(self._interval, self._tick)
-        unanswered = set(self._connections)
-        for ws in unanswered:
-            ping = loop.create_task(self._ping(ws, unanswered))
+        pings: dict[ServerConnection, Ping] = {}
+        for ws in self._connections:
+            ping = loop.create_task(self._ping(ws, pings))
             self._pinging.add(ping)
             ping.add_done_callback(self._pinging.discard)
         tick = next(self._ticks)
-        self._checks[tick] = loop.call_later(self._timeout, self._cut, tick, unanswered)
+        self._checks[tick] = loop.call_later(self._timeout, self._check, tick, pings, False)
 
     @staticmethod
-    async def _ping(ws: ServerConnection, unanswered: set[ServerConnection]) -> None:
+    async def _ping(ws: ServerConnection, pings: dict[ServerConnection, Ping]) -> None:
+        sent = asyncio.get_running_loop().time()
         try:
-            await (await ws.ping())
+            pings[ws] = Ping(sent, asyncio.ensure_future(await ws.ping()))
         except ConnectionClosed:
             return
-        unanswered.discard(ws)
 
-    def _cut(self, tick: int, unanswered: set[ServerConnection]) -> None:
+    def _check(self, tick: int, pings: dict[ServerConnection, Ping], last_turn: bool) -> None:
+        """Cut who has not answered: a pong counts the moment its frame is read, not when a task notes it."""
+        loop = asyncio.get_running_loop()
+        silent = {ws: ping for ws, ping in pings.items() if not ping.pong.done() and ws in self._connections}
+        # A hub too busy to send a ping on time gives its peer the whole timeout from when it did send.
+        due = max((ping.sent + self._timeout for ping in silent.values()), default=0.0)
+        if due > loop.time():
+            self._checks[tick] = loop.call_at(due, self._check, tick, silent, False)
+            return
+        if silent and not last_turn:
+            # A hub too busy to read a pong already sent gets one more turn of I/O first.
+            self._checks[tick] = loop.call_later(0, self._check, tick, silent, True)
+            return
         del self._checks[tick]
-        for ws in unanswered:
-            if ws in self._connections:
-                log.info("no pong from %s within %g s: dropping it", ws.remote_address, self._timeout)
-                ws.transport.abort()
+        for ws in silent:
+            log.info("no pong from %s within %g s: dropping it", ws.remote_address, self._timeout)
+            ws.transport.abort()

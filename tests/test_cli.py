@@ -104,6 +104,15 @@ def test_events_keeps_trying_a_hub_not_up_yet_and_then_shows_its_events(processe
     assert early.interrupt() == 0
 
 
+def test_events_json_tells_each_attempt_as_a_connection_event(processes):
+    waiting = processes("events", "--host", f"127.0.0.1:{_free_port()}", "--nick", "Nobody", "--no-autostart", "--json")
+    attempt = json.loads(waiting.wait_for(r'^\{"event": "connection", "state": "CONNECTION_FAILED".*').group(0))
+    assert attempt["retrying"] is True
+    assert re.search(r"\(attempt 1; trying again in [\d.]+ s\)$", attempt["reason"])
+    assert waiting.interrupt() == 0
+    assert not any(line.startswith("-- ") for line in waiting.lines)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_events_still_trying_to_reach_a_hub_stops_cleanly_when_told(processes, stop):
     waiting = processes("events", "--host", f"127.0.0.1:{_free_port()}", "--nick", "Nobody", "--no-autostart")

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection
 
 from ozchat import OzWebClient
 from ozchat.hub import Hub
@@ -65,3 +66,37 @@ async def test_a_hub_too_busy_to_ping_or_read_on_time_cuts_no_client_that_answer
             relay.cut()
             await live.close()
             await frozen.disconnect()
+
+
+async def test_a_client_whose_ping_cannot_even_be_written_is_cut(monkeypatch: pytest.MonkeyPatch):
+    stuck_ports: set[int] = set()
+    ping = ServerConnection.ping
+
+    async def ping_behind_a_full_write_buffer(self: ServerConnection, data: bytes | None = None) -> object:
+        if self.remote_address[1] in stuck_ports:
+            await asyncio.Event().wait()  # as websockets waits for a write buffer that never drains
+        return await ping(self, data)
+
+    monkeypatch.setattr(ServerConnection, "ping", ping_behind_a_full_write_buffer)
+    async with Hub("127.0.0.1", 0, ping_interval=0.2, ping_timeout=0.2, grace=0.1, close_timeout=60) as hub:
+        live = await connect(hub.url, ping_interval=None)
+        await live.send(json.dumps({"type": "hello", "line": "L", "properties": {"nickname": "Live"}}))
+        while json.loads(await live.recv())["type"] != "synced":
+            pass
+        stuck = await connect(hub.url, ping_interval=None)
+        stuck_ports.add(stuck.local_address[1])
+        await stuck.send(json.dumps({"type": "hello", "line": "L", "properties": {"nickname": "Stuck"}}))
+        number = json.loads(await stuck.recv())["phoneNumber"]
+
+        async def statuses_until_stuck_is_offline() -> list[tuple[str, str]]:
+            statuses: list[tuple[str, str]] = []
+            while ("OFFLINE", number) not in statuses:
+                frame = json.loads(await live.recv())
+                if frame["type"] == "presence":
+                    statuses += [(client["status"], client["phoneNumber"]) for client in frame["clients"]]
+            return statuses
+
+        statuses = await asyncio.wait_for(statuses_until_stuck_is_offline(), 30)
+        assert statuses == [("ONLINE", number), ("OFFLINE", number)]
+        await live.close()
+        await stuck.close()

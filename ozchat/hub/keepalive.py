@@ -14,10 +14,10 @@ log = logging.getLogger("ozchat.hub")
 
 
 class Ping(NamedTuple):
-    """A ping sent to one connection: when it left, and the future its pong completes."""
+    """A ping to one connection: when it left (or was due), and the future its pong completes."""
 
     sent: float
-    pong: asyncio.Future[float]
+    pong: asyncio.Future[float] | None  # None until the ping is written
 
 
 class Keepalive:
@@ -60,8 +60,9 @@ class Keepalive:
             self._ticking = None  # the next connection starts the clock again
             return
         self._ticking = loop.call_later(self._interval, self._tick)
-        pings: dict[ServerConnection, Ping] = {}
-        for ws in self._connections:
+        # Each is silent until its ping is written and answered: a ping stuck behind a full write buffer counts too.
+        pings = {ws: Ping(loop.time(), None) for ws in self._connections}
+        for ws in pings:
             ping = loop.create_task(self._ping(ws, pings))
             self._pinging.add(ping)
             ping.add_done_callback(self._pinging.discard)
@@ -79,7 +80,10 @@ class Keepalive:
     def _check(self, tick: int, pings: dict[ServerConnection, Ping], last_turn: bool) -> None:
         """Cut who has not answered: a pong counts the moment its frame is read, not when a task notes it."""
         loop = asyncio.get_running_loop()
-        silent = {ws: ping for ws, ping in pings.items() if not ping.pong.done() and ws in self._connections}
+        silent = {
+            ws: ping for ws, ping in pings.items()
+            if (ping.pong is None or not ping.pong.done()) and ws in self._connections
+        }
         # A hub too busy to send a ping on time gives its peer the whole timeout from when it did send.
         due = max((ping.sent + self._timeout for ping in silent.values()), default=0.0)
         if due > loop.time():

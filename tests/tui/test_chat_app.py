@@ -221,7 +221,8 @@ async def test_a_hub_not_there_yet_is_tried_again_until_it_answers(unused_tcp_po
 async def test_focus_changes_keep_the_wrapped_scrollback_and_a_theme_change_restyles_it(chat_app, connect):
     app = chat_app(nickname="John")
     async with joined(app) as pilot:
-        mary, _ = await connect(nickname="Mary")
+        # Listed first: her `is ONLINE` line, whose batch may come late, is not laid out after the count is taken.
+        mary, _ = await listed(pilot, app, connect(nickname="Mary"))
         for n in range(30):
             await mary.send_message(f"line {n} " + "long words wrap " * 12)
         await until(pilot, lambda: said(app, "<Mary> line 29 "))

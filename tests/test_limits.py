@@ -45,6 +45,18 @@ def test_sliding_window_counts_exactly_the_last_window():
     assert window.empty(200.0)
 
 
+def test_a_hello_given_back_frees_its_join_and_new_line_and_nothing_else():
+    limiter = AddressLimiter(AddressLimits(joins=WindowLimit(2, 60.0), new_lines=WindowLimit(1, 3600.0)))
+    assert [limiter.join("192.0.2.1", 0.0), limiter.join("192.0.2.1", 1.0), limiter.new_line("192.0.2.1", 2.0)] == [
+        None, None, None
+    ]
+    limiter.give_back("192.0.2.1", 1.0, 2.0)
+    assert [limiter.join("192.0.2.1", 3.0), limiter.new_line("192.0.2.1", 3.0)] == [None, None]
+    assert limiter.join("192.0.2.1", 4.0) == pytest.approx(56.0)  # the join at 0 still counts
+    limiter.give_back("192.0.2.1", 100.0, None)  # expired, or never counted: nothing to forget
+    assert limiter.join("192.0.2.1", 4.0) == pytest.approx(56.0)
+
+
 def test_an_address_shares_one_frame_budget_across_its_connections():
     limiter = AddressLimiter(AddressLimits(frames=RateLimit(rate=1, burst=3)))
     assert [limiter.frame("192.0.2.1", 0.0) for _ in range(3)] == [None, None, None]

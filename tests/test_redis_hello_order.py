@@ -67,7 +67,7 @@ async def test_with_redis_stopped_a_bad_token_still_gets_bad_token_and_a_good_he
     assert (answer["type"], answer["code"], answer.get("id"), code) == ("error", "store_failed", "h-2", 1011)
 
 
-async def test_a_line_whose_members_are_all_on_another_hub_counts_as_new_and_a_hello_over_the_limit_stays_off_redis(
+async def test_a_line_whose_members_are_all_on_another_hub_is_not_new_and_a_hello_over_the_limit_stays_off_redis(
     start_hub, processes, join, redis_server
 ):
     await join(hub_url(start_hub()), line="Busy", nickname="Ann")
@@ -75,9 +75,11 @@ async def test_a_line_whose_members_are_all_on_another_hub_counts_as_new_and_a_h
         "serve", "--port", "0", "--redis", redis_server.url, "--lines-per-hour", "1", "--log-level", "info"
     ))
 
-    answer, _ = await hello(url, line="Busy")  # Ann is there, but on the other hub
+    answer, _ = await hello(url, line="Busy")  # Ann is there, on the other hub: Redis knows the line
     assert answer["type"] == "welcome"
-    answer, code = await hello(url, line="Fresh")
+    answer, _ = await hello(url, line="Fresh")  # the one new line of the hour
+    assert answer["type"] == "welcome"
+    answer, code = await hello(url, line="Fresher")
     assert (answer["type"], answer["code"], code) == ("error", "rate_limited", 4029)
     assert "new lines" in answer["message"]
-    assert await keys_naming(redis_server, "Fresh") == []
+    assert await keys_naming(redis_server, "Fresher") == []

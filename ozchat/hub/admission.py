@@ -27,7 +27,7 @@ from ..protocol import (
     frame_type,
     readable_client_id,
 )
-from .limits import AddressLimiter, RateLimit, TokenBucket
+from .limits import AddressLimiter, RateLimit, TokenBucket, WindowLimit
 from .outputs import Close, Conn, Deliver, Output, answer, refusal, retry_after
 
 log = logging.getLogger("ozchat.hub")
@@ -77,15 +77,22 @@ def join_refusal(
     """Count the hello against its address's joins (and new lines); the refusal when over."""
     if limiter is None:
         return None
-    limits = limiter.limits
-    wait = limiter.join(address, now)
-    window = limits.joins
-    message = "too many joins from this address"
-    if wait is None and limits.new_lines is not None and is_new_line(hello.line):
-        wait = limiter.new_line(address, now)
-        window, message = limits.new_lines, "too many new lines from this address"
-    if wait is None:
-        return None
+    if (wait := limiter.join(address, now)) is not None:
+        return _over(limiter.limits.joins, "too many joins from this address", wait, address, hello_id)
+    if limiter.limits.new_lines is not None and is_new_line(hello.line):
+        return new_line_refusal(limiter, address, hello_id, now)
+    return None
+
+
+def new_line_refusal(limiter: AddressLimiter, address: str, hello_id: str | None, now: float) -> ErrorFrame | None:
+    """Count a hello to a new line against its address's new lines; the refusal when over."""
+    wait = limiter.new_line(address, now)
+    return None if wait is None else _over(
+        limiter.limits.new_lines, "too many new lines from this address", wait, address, hello_id
+    )
+
+
+def _over(window: WindowLimit | None, message: str, wait: float, address: str, hello_id: str | None) -> ErrorFrame:
     assert window is not None
     message = f"{message}: at most {window.count} in {window.window:g} s; try again in {math.ceil(wait)} s"
     log.debug("turned away a hello from %s: %s", address, message)

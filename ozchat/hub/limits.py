@@ -80,6 +80,11 @@ class SlidingWindow:
         self._times.append(now)
         return None
 
+    def give_back(self, then: float) -> None:
+        """Forget an event counted at `then` that turned out not to count (if it has not expired already)."""
+        if then in self._times:
+            self._times.remove(then)
+
     def empty(self, now: float) -> bool:
         self._expire(now)
         return not self._times
@@ -145,6 +150,16 @@ class AddressLimiter:
     def new_line(self, address: str, now: float) -> float | None:
         window = self._budget(address, now).new_lines
         return None if window is None else window.wait(now)
+
+    def give_back(self, address: str, joined_at: float, new_line_at: float | None) -> None:
+        """Forget a hello counted as a join at `joined_at` (and a new line at `new_line_at`) that was not admitted."""
+        budget = self._budgets.get(address)
+        if budget is None:
+            return
+        if budget.joins is not None:
+            budget.joins.give_back(joined_at)
+        if budget.new_lines is not None and new_line_at is not None:
+            budget.new_lines.give_back(new_line_at)
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -58,11 +58,22 @@ class PhoneNumbers:
     """Reserves the numbers of this hub's newcomers in Redis, and gives back those a hello did not use."""
 
     def __init__(self, redis: aioredis.Redis, hub_id: str, clients_key: str, queue: Callable[..., Any]) -> None:
+        self._redis = redis
         self._hub_id = hub_id
         self._clients_key = clients_key
         self._queue = queue  # see Backplane._queue
         self._reserve = redis.register_script(RESERVE)
         self._release = redis.register_script(RELEASE)
+
+    async def line_known(self, line: str) -> bool:
+        """Whether Redis holds someone on `line` (on any hub) or a message numbered there; reads only.
+
+        Asked before a newcomer's line is counted as new, so before anything is reserved or written.
+        """
+        try:
+            return bool(await self._redis.exists(line_key(line, "roster"), line_key(line, "seq")))
+        except (RedisError, OSError) as exc:
+            raise BackplaneError(str(exc)) from None
 
     async def reserve(self, line: str, draw: Callable[[], str], nickname: str, resumes: str) -> tuple[str, Held]:
         """A number of `line` no hub holds and no member has, now held by this hub; BackplaneError if none.

@@ -9,11 +9,13 @@ message reaches everyone, its sender too, from the stream, in the line's one ord
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import ClientInfo, ClientStatus, CloseCode, Gap, Hello, Send, Typing, TypingNotice, Update, encode
+from .admission import new_line_refusal
 from .line import Line, Posted
-from .outputs import Announce, Close, Conn, Deliver, Output, Post, failure
+from .outputs import Announce, Close, Conn, Deliver, Output, Post, failure, refusal
 from .redis_nicknames import Held, hello_claim, nickname_entry, update_claim
 from .redis_scripts import LineView, Message, Record, entry_id_order
 from .state import HubState, _Connection
@@ -40,6 +42,16 @@ class _SharingGate(TypingGate):
         return admitted
 
 
+@dataclass(slots=True)
+class _Checked:
+    """A hello past every check that needs no line's state, and when its address's limits counted it."""
+
+    hello: Hello
+    hello_id: str | None
+    joined_at: float
+    new_line_at: float | None = None
+
+
 class SharedHubState(HubState[Conn]):
     """A hub's state whose lines also hold the members of other hubs (mirrored, never connected here)."""
 
@@ -54,7 +66,7 @@ class SharedHubState(HubState[Conn]):
         # The number reserved in Redis for a connection's hello, by line (see `reserve`).
         self._reserved: dict[Conn, tuple[str, str]] = {}
         # Hellos past every check that needs no line's state, waiting for their line to be read from Redis.
-        self._checked: dict[Conn, tuple[Hello, str | None]] = {}
+        self._checked: dict[Conn, _Checked] = {}
         # The look-alike keys Redis says other numbers hold, for a connection's next hello or update.
         self._held: dict[Conn, Held] = {}
 
@@ -85,23 +97,54 @@ class SharedHubState(HubState[Conn]):
         so a hello refused for its token, line name or limits never reaches Redis.
         """
         checked = self._checked.get(conn)
-        return None if checked is None else checked[0].line
+        return None if checked is None else checked.hello.line
+
+    def may_be_new_line(self, conn: Conn) -> bool:
+        """Whether the waiting hello counts as a new line if Redis knows nothing of its line: the hub limits
+        new lines and has nobody on it (what this hub alone holds cannot tell, so Redis is asked first)."""
+        checked = self._checked.get(conn)
+        return (
+            checked is not None and self.limiter is not None and self.limiter.limits.new_lines is not None
+            and checked.hello.line not in self.lines
+        )
+
+    def count_new_line(self, conn: Conn, now: float) -> list[Output[Conn]] | None:
+        """The waiting hello's line is new (Redis holds nobody on it, no message): count it; the refusal when over."""
+        checked = self._checked[conn]
+        assert self.limiter is not None
+        over = new_line_refusal(self.limiter, self._connections[conn].address, checked.hello_id, now)
+        if over is None:
+            checked.new_line_at = now
+            return None
+        del self._checked[conn]  # refused by a limit: it stays counted as a join, as at step 6
+        return refusal(conn, over, CloseCode.RATE_LIMITED, "rate limited")
 
     def checked_nickname(self, conn: Conn) -> tuple[str, str]:
         """The nickname entry the waiting hello asks for and the number it resumes (see `hello_claim`)."""
-        return hello_claim(self._checked[conn][0])
+        return hello_claim(self._checked[conn].hello)
 
     def admit_checked(self, conn: Conn, now: float) -> list[Output[Conn]]:
         """The waiting hello, its line mirrored and a number reserved: the checks against the line, then it joins."""
-        hello, hello_id = self._checked.pop(conn)
+        checked = self._checked.pop(conn)
         peer = self._connections.get(conn)
         if peer is None or peer.replaced:
             return []
-        return self._note(super()._welcome(conn, peer, hello, hello_id, now))
+        outputs = self._note(super()._welcome(conn, peer, checked.hello, checked.hello_id, now))
+        if peer.line is None:  # refused after the limits (store_failed, nickname_in_use): it used up no budget
+            self._give_back(peer, checked)
+        return outputs
 
     def refuse_checked(self, conn: Conn, message: str) -> list[Output[Conn]]:
-        """The waiting hello, answered with the hub's own failure (Redis could not be read)."""
-        return failure(conn, message, self._checked.pop(conn)[1])
+        """The waiting hello, answered with the hub's own failure (Redis could not be read); it used up no budget."""
+        checked = self._checked.pop(conn)
+        peer = self._connections.get(conn)
+        if peer is not None:
+            self._give_back(peer, checked)
+        return failure(conn, message, checked.hello_id)
+
+    def _give_back(self, peer: _Connection, checked: _Checked) -> None:
+        if self.limiter is not None:
+            self.limiter.give_back(peer.address, checked.joined_at, checked.new_line_at)
 
     def reserve(self, conn: Conn, line_name: str, phone_number: str, held: Held) -> None:
         """The number Redis holds for this connection's next hello on `line_name`: a join there takes it.
@@ -289,8 +332,11 @@ class SharedHubState(HubState[Conn]):
     def _welcome(
         self, conn: Conn, peer: _Connection, hello: Hello, hello_id: str | None, now: float
     ) -> list[Output[Conn]]:
-        self._checked[conn] = hello, hello_id  # to wait for its line to be read from Redis: see `checked_line`
+        self._checked[conn] = _Checked(hello, hello_id, now)  # waits for its line to be read from Redis: `checked_line`
         return []
+
+    def _is_new_line(self, name: str) -> bool:
+        return False  # decided once Redis was asked: see `may_be_new_line`
 
     def _dispatch(self, conn: Conn, peer: _Connection, line: Line, frame: Hello | Send | Update) -> list[Output[Conn]]:
         line.held_elsewhere = self._held.get(conn, {})

@@ -64,8 +64,9 @@ class LineSharing:
             self.backplane.typing.publish(*typing)
 
     async def admit(self, me: Outbox, now: Callable[[], float]) -> list[Output[Outbox]]:
-        """A hello past every check that needs no line's state: mirror its line as Redis holds it, reserve a number
-        there for a newcomer, then admit it (or answer with a failure if Redis cannot be reached).
+        """A hello past every check that needs no line's state: count it as a new line if Redis knows nothing of its
+        line, mirror its line as Redis holds it, reserve a number there for a newcomer, then admit it (or answer
+        with a failure if Redis cannot be reached).
 
         Nothing to do (no outputs) for a connection whose last frame left no hello waiting.
         """
@@ -74,6 +75,11 @@ class LineSharing:
             return []
         try:
             if not self.backplane.watching(line):
+                # A new line is counted before anything is written: one over the limit leaves no key in Redis.
+                if self._state.may_be_new_line(me) and not await self.backplane.numbers.line_known(line):
+                    refused = self._state.count_new_line(me, now())
+                    if refused is not None:
+                        return refused
                 await self.backplane.watch(line)
             number, held = await self.backplane.numbers.reserve(
                 line, self._phone_numbers, *self._state.checked_nickname(me)

@@ -78,6 +78,17 @@ class RedisServer:
         except OSError:
             return False
 
+    def sleep(self, seconds: int) -> Callable[[], None]:
+        """Have the server stall `seconds` (DEBUG SLEEP, sent before this returns); call the result to wait it out."""
+        conn = socket.create_connection(("127.0.0.1", self.port), timeout=seconds + 30)
+        conn.sendall(f"DEBUG SLEEP {seconds}\r\n".encode())
+
+        def woken() -> None:
+            with conn:
+                assert conn.recv(16).startswith(b"+OK")
+
+        return woken
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()

@@ -136,7 +136,9 @@ async def test_a_resume_on_the_other_hub_keeps_the_nickname_and_a_changed_one_is
         sockets.append(ws)
         assert welcome["resumed"] and welcome["properties"] == {"nickname": "Kay"}
         assert winners(await race(join, (urls[0], "KAY"), (urls[1], "kay"))) == []
+        await join(urls[0], nickname="Later")  # after the resume on hub A: seen after any OFFLINE it caused
         for events in (watcher_a, watcher_b):
+            await events.wait_for(lambda e: isinstance(e, ClientInfo) and e.nickname == "Later")
             assert [e for e in events.of_type(ClientInfo)
                     if e.phone_number == number and e.status is ClientStatus.OFFLINE] == []
     finally:
@@ -152,3 +154,55 @@ async def test_a_nickname_change_while_redis_is_away_is_answered_store_failed(st
     assert refused.value.code == "store_failed" and ann.nickname == "Ann"
     changed = await ann.update_properties({"away": True})  # what claims no nickname needs no Redis first
     assert changed.get("away") is True and changed.nickname == "Ann"
+
+
+async def test_a_nickname_changed_on_a_resume_on_another_hub_is_free_once_its_holder_left(start_hub, join):
+    url_a, url_b = hub_url(start_hub()), hub_url(start_hub())
+    _, watcher = await join(url_a, nickname="Watcher")
+    ws, welcome = await hello(url_a, properties={"nickname": "Old"})
+    number = welcome["phoneNumber"]
+    await watcher.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == number)
+    resumed_ws, resumed = await hello(
+        url_b, resume={"phoneNumber": number, "token": welcome["resumeToken"]}, properties={"nickname": "New"}
+    )
+    assert resumed["type"] == "welcome" and resumed["resumed"] and resumed["phoneNumber"] == number
+    assert winners(await race(join, (url_a, "NEW"), (url_a, "new"))) == []  # the resumed member holds it
+    assert len(winners(await race(join, (url_a, "old"), (url_b, "OLD")))) == 1  # and no longer the one it left
+    await resumed_ws.close()  # it leaves: both of its nicknames are free
+    await ws.close()
+    await watcher.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == number
+                           and e.status is ClientStatus.OFFLINE)
+    assert len(winners(await race(join, (url_a, "new"), (url_b, "NEW")))) == 1
+
+
+async def test_a_hello_whose_claim_redis_answers_too_late_leaves_its_nickname_free(start_hub, join, redis_server):
+    url = hub_url(start_hub())
+    _, watcher = await join(url, nickname="Watcher")  # the line is read: the hello's claim is its first write
+    woken = redis_server.sleep(6)  # longer than the hub's socket timeout: the claim runs, its answer is lost
+    ws, answer = await hello(url, properties={"nickname": "Late"})
+    await asyncio.to_thread(woken)
+    if answer["type"] == "welcome":
+        assert answer["properties"] == {"nickname": "Late"}
+        await ws.close()
+        await watcher.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == answer["phoneNumber"]
+                               and e.status is ClientStatus.OFFLINE)
+    else:
+        assert answer["code"] == "store_failed", answer
+        await ws.close()
+    client, _ = await join(url, nickname="LATE")  # written after what the hub queued to give back
+    assert client.nickname == "LATE"
+
+
+async def test_a_member_rejoining_as_itself_while_redis_stalls_gets_its_nickname_back(start_hub, join, redis_server):
+    url = hub_url(start_hub())
+    watching, watcher = await join(url, nickname="Watcher")
+    ann, _ = await join(url, nickname="Ann")
+    woken = redis_server.sleep(3)  # shorter than the hub's socket timeout: the hub's writes wait
+    await watching.update_properties({"away": True})  # written first: Ann's OFFLINE waits behind it, in the hub
+    await ann.disconnect()
+    await watcher.wait_for(lambda e: isinstance(e, ClientInfo) and e.phone_number == ann.phone_number
+                           and e.status is ClientStatus.OFFLINE)
+    again, _ = await join(url, nickname="Ann")  # its claim is written after that OFFLINE, which gave the nickname back
+    await asyncio.to_thread(woken)
+    assert again.nickname == "Ann"
+

@@ -65,7 +65,7 @@ _TICK_SHARE = 0.125
 
 
 class _Write(NamedTuple):
-    """One script to run: a presence change (`done` None: retried until written) or one answered (`read` from it)."""
+    """One script to run: retried until written (`read` None) or answered once (`read` from it, into `done`)."""
 
     script: AsyncScript
     keys: list[str]
@@ -217,10 +217,11 @@ class Backplane:
                 self.hub_id, self._clients_key, self._keep, line, info, identity, token))
 
     def _queue(
-        self, script: AsyncScript, keys: list[str], args: list[Any], read: Callable[[Any], Any] | None = None
+        self, script: AsyncScript, keys: list[str], args: list[Any], read: Callable[[Any], Any] | None = None,
+        wait: bool = False,
     ) -> Any:
-        """A write after those queued so far: retried until written, or (with `read`) the future of its answer, read."""
-        done = None if read is None else asyncio.get_running_loop().create_future()
+        """A write after those queued so far: retried until written (`wait`: done then), or with `read` answered once"""
+        done = asyncio.get_running_loop().create_future() if read is not None or wait else None
         self._writes.put_nowait(_Write(script, keys, args, done, read))
         return done
 
@@ -319,9 +320,9 @@ class Backplane:
             except (RedisError, OSError) as exc:
                 self._failed(exc)
                 for write in batch:
-                    if write.done is not None and not write.done.done():
+                    if write.read is not None and write.done is not None and not write.done.done():
                         write.done.set_exception(BackplaneError(str(exc)))
-                batch = [write for write in batch if write.done is None]
+                batch = [write for write in batch if write.read is None]
                 await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
                 attempt += 1
                 continue

@@ -11,8 +11,8 @@ hub holding it died. An update that changes a nickname claims it here too, befor
 
 from __future__ import annotations
 
+import asyncio
 import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -23,18 +23,17 @@ from ..exceptions import BackplaneError
 from .redis_nicknames import CLAIM, HOLD, NICKNAME_FUNCTIONS, Held, held_of
 from .redis_scripts import line_key
 
-log = logging.getLogger("ozchat.hub")
-
 # Draws per hello before giving up: with 62^5 numbers, more than one is already rare.
 _DRAWS = 20
 
-# Claim a number for this hub, unless a hub holds it or a member has it; the hub's client set lists it for the reaper.
-# Then the hello's nickname (ARGV[4], '' for none) for that number, unless a number but the one it resumes holds it:
-# returns 0, or 1 followed by each key another number holds (key, holder, nickname).
+# Claim a number for this hub, unless another hub holds it or a member has it; the hub's client set lists it for the
+# reaper. Then the hello's nickname (ARGV[4], '' for none) for that number, unless a number but the one it resumes
+# holds it: returns 0, or 1 followed by each key another number holds (key, holder, nickname). Run again (its answer
+# lost, the client library sends it again) it answers as the first time, rather than leave the number held unused.
 RESERVE = NICKNAME_FUNCTIONS + """
-if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 or redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[1]) == 0 then
-  return 0
-end
+local holder = redis.call('HGET', KEYS[1], ARGV[2])
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 or (holder and holder ~= ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[3])
 if ARGV[4] == '' then return {1} end
 local held = claim_nickname(KEYS[4], ARGV[2], ARGV[5], ARGV[4])
@@ -42,9 +41,10 @@ table.insert(held, 1, 1)
 return held
 """
 
-# Give back a number a hello did not use (only if this hub still holds it), and what it claimed of a nickname:
-# to the number the hello resumed (ARGV[4]), or to nobody.
+# Give back a number a hello did not use (only if this hub still holds it and no member has it), and what it claimed
+# of a nickname: to the number the hello resumed (ARGV[4]), or to nobody. Written twice, it does nothing more.
 RELEASE = NICKNAME_FUNCTIONS + """
+if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then return 0 end
 if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[1] then
   redis.call('HDEL', KEYS[1], ARGV[2])
   if ARGV[4] == '' then release_nicknames(KEYS[3], ARGV[2], {}) else move_nicknames(KEYS[3], ARGV[2], ARGV[4]) end
@@ -52,6 +52,10 @@ end
 redis.call('SREM', KEYS[2], ARGV[3])
 return 1
 """
+
+
+def _listed(answer: Any) -> list[Any]:
+    return answer if isinstance(answer, list) else []
 
 
 class PhoneNumbers:
@@ -80,30 +84,30 @@ class PhoneNumbers:
 
         With it, the look-alike keys of the hello's `nickname` entry that other numbers hold (the number
         `resumes` names included); when none but that one does, those free are claimed for the number.
+        Claimed after this hub's writes queued so far (a member's OFFLINE frees its nickname first); when
+        Redis does not answer, what it may have claimed is given back once Redis is there again.
         """
-        try:
-            for _ in range(_DRAWS):
-                number = draw()
-                keys = [line_key(line, "numbers"), line_key(line, "roster"), self._clients_key,
-                        line_key(line, "nicknames")]
-                args = [self._hub_id, number, json.dumps([line, number]), nickname, resumes]
-                if answer := await self._reserve(keys=keys, args=args):
-                    return number, held_of(answer[1:])
-        except (RedisError, OSError) as exc:
-            raise BackplaneError(str(exc)) from None
+        keys = [line_key(line, "numbers"), line_key(line, "roster"), self._clients_key, line_key(line, "nicknames")]
+        for _ in range(_DRAWS):
+            number = draw()
+            args = [self._hub_id, number, json.dumps([line, number]), nickname, resumes]
+            try:
+                answer = await self._queue(self._reserve, keys, args, _listed)
+            except BackplaneError:
+                self.release(line, number, "")
+                raise
+            if answer:
+                return number, held_of(answer[1:])
         raise BackplaneError(f"no free phone number on line {line!r} after {_DRAWS} draws")
 
-    async def release(self, line: str, number: str, resumed: str) -> None:
-        """Give back a number a hello did not use (if Redis is away, the reaper frees it once this hub is gone).
+    def release(self, line: str, number: str, resumed: str) -> asyncio.Future[Any]:
+        """Give back a number a hello did not use: written once Redis can be reached, after this hub's writes so far
+        (the resumed member's earlier ONLINE does not take it back); done when written.
 
-        What the hello claimed of a nickname goes to the number it `resumed` ('' if none: it is freed), after
-        this hub's presence changes queued so far (the resumed member's earlier ONLINE does not take it back).
+        What the hello claimed of a nickname goes to the number it `resumed` ('' if none: it is freed).
         """
-        keys = [line_key(line, "numbers"), self._clients_key, line_key(line, "nicknames")]
-        try:
-            await self._queue(self._release, keys, [self._hub_id, number, json.dumps([line, number]), resumed], int)
-        except BackplaneError as exc:
-            log.warning("could not give back phone number %s of line %r: %s", number, line, exc)
+        keys = [line_key(line, "numbers"), self._clients_key, line_key(line, "nicknames"), line_key(line, "roster")]
+        return self._queue(self._release, keys, [self._hub_id, number, json.dumps([line, number]), resumed], None, True)
 
 
 class Nicknames:

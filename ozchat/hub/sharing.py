@@ -90,8 +90,8 @@ class LineSharing:
         self._state.reserve(me, line, number, held)
         outputs = self._state.admit_checked(me, now())
         unused = self._state.unused_number(me)  # refused, or resumed: the number is free again, before the answer
-        if unused is not None:
-            await self.backplane.numbers.release(*unused)
+        if unused is not None:  # (unless Redis went away: then it is given back once Redis is there again)
+            await asyncio.wait((self.backplane.numbers.release(*unused),), timeout=self._ack_timeout)
         return outputs
 
     async def receive(self, me: Outbox, raw: str | bytes, now: Callable[[], float]) -> list[Output[Outbox]]:
@@ -104,6 +104,8 @@ class LineSharing:
             held = await self.backplane.nicknames.claim(line, number, nickname)
         except BackplaneError as exc:  # the outage itself is logged once, by the backplane
             log.debug("could not claim a nickname on line %r in Redis: %s", line, exc)
+            if self._state.member(me) == (line, number):  # the claim may have been written: Redis holds its own again
+                self.backplane.nicknames.hold(line, number, self._state.nickname_of(line, number))
             return [Deliver((me,), encode(ErrorFrame(
                 ErrorCode.STORE_FAILED, "the hub cannot reach the store it shares with other hubs; try again",
                 readable_client_id(raw),

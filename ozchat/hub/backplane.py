@@ -210,11 +210,11 @@ class Backplane:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def publish(self, changes: list[tuple[str, ClientInfo, str, str]]) -> None:
-        """Queue local presence changes (line, state, identity, resume token hash), written in order, retried."""
-        for line, info, identity, token in changes:
+    def publish(self, changes: list[tuple[str, ClientInfo, str, str, int]]) -> None:
+        """Queue local presence changes (line, state, identity, resume token hash, order), written in order, retried."""
+        for line, info, identity, token, order in changes:
             self._queue(self._publish_presence, *presence_write(
-                self.hub_id, self._clients_key, self._keep, line, info, identity, token))
+                self.hub_id, self._clients_key, self._keep, line, info, identity, token, order))
 
     def _queue(
         self, script: AsyncScript, keys: list[str], args: list[Any], read: Callable[[Any], Any] | None = None,

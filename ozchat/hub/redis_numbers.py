@@ -27,16 +27,25 @@ from .redis_scripts import line_key
 _DRAWS = 20
 
 # Claim a number for this hub, unless another hub holds it or a member has it; the hub's client set lists it for the
-# reaper. Then the hello's nickname (ARGV[4], '' for none) for that number, unless a number but the one it resumes
-# holds it: returns 0, or 1 followed by each key another number holds (key, holder, nickname). Run again (its answer
-# lost, the client library sends it again) it answers as the first time, rather than leave the number held unused.
+# reaper. Then the hello's order: Redis's clock in microseconds, above every order the line gave before (KEYS[5]), so
+# of a member's connections (the client waits for one's welcome before the next), the newer has the higher order,
+# on whichever hub, and after Redis lost its data too. Then the hello's nickname (ARGV[4], '' for none) for that
+# number, unless a number but the one it resumes holds it: returns 0, or 1 and the order followed by each key another
+# number holds (key, holder, nickname). Run again (its answer lost, the client library sends it again) it answers as
+# the first time (but for a newer order), rather than leave the number held unused.
 RESERVE = NICKNAME_FUNCTIONS + """
 local holder = redis.call('HGET', KEYS[1], ARGV[2])
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 or (holder and holder ~= ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[3])
-if ARGV[4] == '' then return {1} end
+local now = redis.call('TIME')
+local order = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local last = tonumber(redis.call('GET', KEYS[5]) or '0')
+if order <= last then order = last + 1 end
+redis.call('SET', KEYS[5], string.format('%d', order))
+if ARGV[4] == '' then return {1, order} end
 local held = claim_nickname(KEYS[4], ARGV[2], ARGV[5], ARGV[4])
+table.insert(held, 1, order)
 table.insert(held, 1, 1)
 return held
 """
@@ -79,15 +88,19 @@ class PhoneNumbers:
         except (RedisError, OSError) as exc:
             raise BackplaneError(str(exc)) from None
 
-    async def reserve(self, line: str, draw: Callable[[], str], nickname: str, resumes: str) -> tuple[str, Held]:
-        """A number of `line` no hub holds and no member has, now held by this hub; BackplaneError if none.
+    async def reserve(
+        self, line: str, draw: Callable[[], str], nickname: str, resumes: str
+    ) -> tuple[str, Held, int]:
+        """A number of `line` no hub holds and no member has, now held by this hub, and the hello's order (see
+        RESERVE); BackplaneError if none.
 
         With it, the look-alike keys of the hello's `nickname` entry that other numbers hold (the number
         `resumes` names included); when none but that one does, those free are claimed for the number.
         Claimed after this hub's writes queued so far (a member's OFFLINE frees its nickname first); when
         Redis does not answer, what it may have claimed is given back once Redis is there again.
         """
-        keys = [line_key(line, "numbers"), line_key(line, "roster"), self._clients_key, line_key(line, "nicknames")]
+        keys = [line_key(line, "numbers"), line_key(line, "roster"), self._clients_key, line_key(line, "nicknames"),
+                line_key(line, "order")]
         for _ in range(_DRAWS):
             number = draw()
             args = [self._hub_id, number, json.dumps([line, number]), nickname, resumes]
@@ -97,7 +110,7 @@ class PhoneNumbers:
                 self.release(line, number, "")
                 raise
             if answer:
-                return number, held_of(answer[1:])
+                return number, held_of(answer[2:]), int(answer[1])
         raise BackplaneError(f"no free phone number on line {line!r} after {_DRAWS} draws")
 
     def release(self, line: str, number: str, resumed: str) -> asyncio.Future[Any]:

@@ -35,11 +35,17 @@ def line_key(line: str, what: str) -> str:
 
 # A local presence change: the member's record in the roster, this hub's client set (and the set of the
 # hub it was taken over from, on a resume here), who holds its number and its nickname (ARGV[8]), then the
-# change appended to the stream.
+# change appended to the stream. An ONLINE of a connection older (ARGV[9], see RESERVE) than the one another
+# hub published is stale (written late): it only takes the member out of this hub's client set.
 PUBLISH_PRESENCE = NICKNAME_FUNCTIONS + """
 local old = redis.call('HGET', KEYS[1], ARGV[2])
 if old then
-  local previous = cjson.decode(old)['hub']
+  local held = cjson.decode(old)
+  local previous = held['hub']
+  if ARGV[4] == '1' and previous ~= ARGV[1] and (tonumber(held['order']) or 0) > tonumber(ARGV[9]) then
+    redis.call('SREM', KEYS[3], ARGV[5])
+    return false
+  end
   if previous ~= ARGV[1] then redis.call('SREM', ARGV[7] .. 'hub:' .. previous .. ':clients', ARGV[5]) end
 end
 if ARGV[4] == '1' then
@@ -127,12 +133,17 @@ return reaped
 
 
 class Record(msgspec.Struct, frozen=True):
-    """A member as the shared roster keeps it: the hub serving it, its identity and resume token (hashed)."""
+    """A member as the shared roster keeps it: the hub serving it, its identity and resume token (hashed).
+
+    `order`: when Redis reserved for the hello of the member's connection there (see RESERVE), so of two
+    hubs' ONLINEs for one member, the newer connection's is known (0: a hub or record without it).
+    """
 
     hub: str
     identity: str
     token: str
     info: ClientInfo
+    order: int = 0
 
 
 class Message(NamedTuple):
@@ -179,21 +190,21 @@ def numbers_of(answer: list[Any]) -> Numbers:
     return Numbers(entry_id if appended else "", int(seq), int(ts), direct_number)
 
 
-def encode_record(hub: str, identity: str, token: str, info: ClientInfo) -> bytes:
-    return msgspec.json.encode(Record(hub, identity, token, info))
+def encode_record(hub: str, identity: str, token: str, info: ClientInfo, order: int) -> bytes:
+    return msgspec.json.encode(Record(hub, identity, token, info, order))
 
 
 def presence_write(
-    hub: str, clients_key: str, keep: int, line: str, info: ClientInfo, identity: str, token: str
+    hub: str, clients_key: str, keep: int, line: str, info: ClientInfo, identity: str, token: str, order: int
 ) -> tuple[list[str], list[Any]]:
     """The keys and arguments of PUBLISH_PRESENCE for one of this hub's members."""
     online = info.status is ClientStatus.ONLINE
     keys = [line_key(line, "roster"), line_key(line, "events"), clients_key, line_key(line, "numbers"),
             line_key(line, "nicknames")]
-    record = encode_record(hub, identity, token, info)
+    record = encode_record(hub, identity, token, info, order)
     nickname = nickname_entry(info.properties) if online else ""
     return keys, [hub, info.phone_number, record, int(online), json.dumps([line, info.phone_number]), keep, PREFIX,
-                  nickname]
+                  nickname, order]
 
 
 def entry_id_order(entry_id: str) -> tuple[int, int]:

@@ -57,8 +57,12 @@ class SharedHubState(HubState[Conn]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # This hub's own presence changes, for the other hubs (see `take_shared`).
-        self._shared: list[tuple[str, ClientInfo]] = []
+        # This hub's own presence changes, for the other hubs (see `take_shared`), with the member's order then.
+        self._shared: list[tuple[str, ClientInfo, int]] = []
+        # Per (line, number), the order of the member's newest connection, as Redis gave it (see `reserve`).
+        self._orders: dict[tuple[str, str], int] = {}
+        # The order Redis gave a connection's hello, until it joins or resumes with it.
+        self._hello_orders: dict[Conn, int] = {}
         # Per line, the stream entry of the newest message kept in the local mirror of its history.
         self._mirrored: dict[str, str] = {}
         # Typing this hub relayed, for the other hubs: (line, sender, to, stopped).
@@ -146,18 +150,22 @@ class SharedHubState(HubState[Conn]):
         if self.limiter is not None:
             self.limiter.give_back(peer.address, checked.joined_at, checked.new_line_at)
 
-    def reserve(self, conn: Conn, line_name: str, phone_number: str, held: Held) -> None:
+    def reserve(self, conn: Conn, line_name: str, phone_number: str, held: Held, order: int) -> None:
         """The number Redis holds for this connection's next hello on `line_name`: a join there takes it.
 
-        `held`: the keys of the hello's nickname other numbers hold, as Redis answered its claim.
+        `held`: the keys of the hello's nickname other numbers hold, as Redis answered its claim. `order`: the
+        hello's place among all of the line's hellos on every hub; the member's connection keeps it, and yields
+        only to another hub's ONLINE of a newer one (see `mirror`).
         """
         self._reserved[conn] = (line_name, phone_number)
         self._held[conn] = held
+        self._hello_orders[conn] = order
 
     def unused_number(self, conn: Conn) -> tuple[str, str, str] | None:
         """After a hello: the (line, number) reserved for it if it did not take it (refused, or resumed), and
         the number it resumed ('' if none)."""
         self._held.pop(conn, None)
+        self._hello_orders.pop(conn, None)
         reserved = self._reserved.pop(conn, None)
         member = self.member(conn)
         if reserved is None or member == reserved:
@@ -181,19 +189,23 @@ class SharedHubState(HubState[Conn]):
         return nickname_entry(self.lines.get(line_name).get(phone_number).properties)
 
     def _note(self, outputs: list[Output[Conn]]) -> list[Output[Conn]]:
-        self._shared += ((output.line, output.info) for output in outputs if type(output) is Announce)
+        self._shared += (
+            (output.line, output.info, self._orders.get((output.line, output.info.phone_number), 0))
+            for output in outputs if type(output) is Announce
+        )
         return outputs
 
-    def take_shared(self) -> list[tuple[str, ClientInfo, str, str]]:
-        """This hub's presence changes since the last call, in order: (line, state, identity, resume token hash)."""
+    def take_shared(self) -> list[tuple[str, ClientInfo, str, str, int]]:
+        """This hub's presence changes since the last call, in order: (line, state, identity, resume token hash,
+        order of the member's connection)."""
         changes, self._shared = self._shared, []
         shared = []
-        for line_name, info in changes:
+        for line_name, info, order in changes:
             identity = token = ""
             if info.status is ClientStatus.ONLINE and line_name in self.lines:
                 identity = self.lines.get(line_name).identities().get(info.phone_number, "")
                 token = self._resume_hashes.get((line_name, info.phone_number), "")
-            shared.append((line_name, info, identity, token))
+            shared.append((line_name, info, identity, token, order))
         return shared
 
     def share_again(self) -> list[tuple[str, str, int]]:
@@ -203,10 +215,12 @@ class SharedHubState(HubState[Conn]):
         """
         for line_name, members in self._members.items():
             line = self.lines.get(line_name)
-            self._shared += ((line_name, line.get(number)) for number in members)
+            self._shared += (
+                (line_name, line.get(number), self._orders.get((line_name, number), 0)) for number in members
+            )
         for line_name, number in self._lingering:
             if line_name in self.lines and number in (line := self.lines.get(line_name)):
-                self._shared.append((line_name, line.get(number)))
+                self._shared.append((line_name, line.get(number), self._orders.get((line_name, number), 0)))
         return [(line.name, line.epoch, line.last_seq) for line in self.lines]
 
     def take_typing(self) -> list[tuple[str, str, str | None, bool]]:
@@ -245,8 +259,10 @@ class SharedHubState(HubState[Conn]):
     def mirror(self, line_name: str, info: ClientInfo, record: Record | None) -> list[Output[Conn]]:
         """Another hub's member joined, changed or left (`record` None: its hub died); tell this hub's members.
 
-        An ONLINE from another hub for one of this hub's members means it resumed there: this hub
-        lets it go without an OFFLINE (and closes its old connection, if that is still open).
+        An ONLINE from another hub for one of this hub's members means it resumed there, if of a newer
+        connection than this hub's (see `reserve`): this hub lets it go without an OFFLINE (and closes its old
+        connection, if that is still open). An older one's, read late (the member resumed here again since), is
+        passed over: it never closes the member's newest connection.
         """
         if line_name not in self.lines:
             return []
@@ -255,6 +271,8 @@ class SharedHubState(HubState[Conn]):
         if self._is_ours(line_name, info.phone_number):
             if record is None or info.status is not ClientStatus.ONLINE:
                 return []  # this hub's heartbeat lapsed while it lived on: it keeps its member
+            if record.order < self._orders.get((line_name, info.phone_number), 0):
+                return []
             self._lingering.pop((line_name, info.phone_number), None)
             members = self._members.get(line_name, {})
             stale = members.pop(info.phone_number, None)
@@ -268,6 +286,7 @@ class SharedHubState(HubState[Conn]):
         else:
             changed = line.mirror(info)
             self._resume_hashes.pop((line_name, info.phone_number), None)
+            self._orders.pop((line_name, info.phone_number), None)
         return [*outputs, Announce(line_name, info)] if changed else outputs
 
     def mirror_message(self, line_name: str, shared: Message) -> list[Output[Conn]]:
@@ -314,10 +333,9 @@ class SharedHubState(HubState[Conn]):
         return [Post(conn, line.name, posted.message, peer.author, posted.direct, line.last_seq, line.epoch)]
 
     def _admit(self, conn: Conn, line: Line, hello: Hello, outputs: list[Output[Conn]]) -> tuple[ClientInfo, bool]:
-        claim = hello.resume
-        number = claim.phone_number if claim is not None else None
-        elsewhere = number is not None and number in line and not self._is_ours(line.name, number)
         reserved = self._reserved.get(conn)
+        order = self._hello_orders.pop(conn, 0)
+        announced = len(outputs)
         line.offered_number = reserved[1] if reserved is not None and reserved[0] == line.name else None
         line.held_elsewhere = self._held.pop(conn, {}) if reserved is not None and reserved[0] == line.name else {}
         try:
@@ -325,8 +343,11 @@ class SharedHubState(HubState[Conn]):
         finally:
             line.offered_number = None  # a resume, or a refusal, leaves it unused
             line.held_elsewhere = {}
-        if resumed and elsewhere:
-            self._shared.append((line.name, info))  # the other hubs learn it is served here now
+        self._orders[line.name, info.phone_number] = order
+        if resumed and not any(type(output) is Announce for output in outputs[announced:]):
+            # Published once (a resume that changes properties is announced already), on every resume: a hub
+            # this member left meanwhile may not know it yet, and lets it go on reading it.
+            self._shared.append((line.name, info, order))
         return info, resumed
 
     def _welcome(
@@ -350,7 +371,12 @@ class SharedHubState(HubState[Conn]):
         changed = line.mirror(record.info)
         line.set_identity(number, record.identity)
         self._resume_hashes[line.name, number] = record.token
+        self._orders[line.name, number] = record.order
         return changed
+
+    def _forget(self, line_name: str, phone_number: str) -> None:
+        self._orders.pop((line_name, phone_number), None)
+        super()._forget(line_name, phone_number)
 
     def _is_ours(self, line_name: str, phone_number: str) -> bool:
         return phone_number in self._members.get(line_name, {}) or (line_name, phone_number) in self._lingering

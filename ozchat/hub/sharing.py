@@ -81,13 +81,13 @@ class LineSharing:
                     if refused is not None:
                         return refused
                 await self.backplane.watch(line)
-            number, held = await self.backplane.numbers.reserve(
+            number, held, order = await self.backplane.numbers.reserve(
                 line, self._phone_numbers, *self._state.checked_nickname(me)
             )
         except BackplaneError as exc:  # the outage itself is logged once, by the backplane
             log.debug("could not read line %r from Redis for a hello: %s", line, exc)
             return self._state.refuse_checked(me, "the hub cannot reach the store it shares with other hubs")
-        self._state.reserve(me, line, number, held)
+        self._state.reserve(me, line, number, held, order)
         outputs = self._state.admit_checked(me, now())
         unused = self._state.unused_number(me)  # refused, or resumed: the number is free again, before the answer
         if unused is not None:  # (unless Redis went away: then it is given back once Redis is there again)

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -47,6 +47,7 @@ from .redis_scripts import (
     without_password,
 )
 from .redis_typing import TypingChannel
+from .redis_writes import Write, held_while_failing
 from .store import Direct
 
 log = logging.getLogger("ozchat.hub")
@@ -62,16 +63,6 @@ _MAX_CONNECTIONS = 32
 _BATCH = 256  # writes sent in one round trip at most
 _KEY_SHARE = 0.75
 _TICK_SHARE = 0.125
-
-
-class _Write(NamedTuple):
-    """One script to run: retried until written (`read` None) or answered once (`read` from it, into `done`)."""
-
-    script: AsyncScript
-    keys: list[str]
-    args: list[Any]
-    done: asyncio.Future[Any] | None
-    read: Callable[[Any], Any] | None
 
 
 class Backplane:
@@ -122,7 +113,7 @@ class Backplane:
         self._positions: dict[str, str] = {}
         # Senders waiting for the tail to reach their message (so it is relayed before they are acknowledged).
         self._waiters: dict[str, list[tuple[tuple[int, int], asyncio.Future[None]]]] = {}
-        self._writes: asyncio.Queue[_Write] = asyncio.Queue()
+        self._writes: asyncio.Queue[Write] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.typing = TypingChannel(self._redis, self._tail_redis, self.hub_id, self.watching, on_typing, self._failed)
         self.numbers = PhoneNumbers(self._redis, self.hub_id, self._clients_key, self._queue)
@@ -222,7 +213,7 @@ class Backplane:
     ) -> Any:
         """A write after those queued so far: retried until written (`wait`: done then), or with `read` answered once"""
         done = asyncio.get_running_loop().create_future() if read is not None or wait else None
-        self._writes.put_nowait(_Write(script, keys, args, done, read))
+        self._writes.put_nowait(Write(script, keys, args, done, read))
         return done
 
     def post(
@@ -302,16 +293,24 @@ class Backplane:
     async def _write_forever(self) -> None:
         """Every write, in the order queued, as many as wait in one round trip (a burst of sends is read as one).
 
-        When Redis cannot be reached, the messages of the batch fail (store_failed: the client sends them
-        again) and the presence changes are written once it is back.
+        When Redis cannot be reached, every write that expects an answer (a message, a hello's number, a
+        nickname claim) fails as it comes (store_failed: the client sends it again), and the presence
+        changes and give-backs are written once it is back.
         """
-        batch: list[_Write] = []
+        backlog: list[Write] = []  # taken off the queue, not written yet, in order
         attempt = 0
+        reason = ""
         while True:
-            if not batch:
-                batch.append(await self._writes.get())
-            while len(batch) < _BATCH and not self._writes.empty():
-                batch.append(self._writes.get_nowait())
+            if not backlog:
+                backlog.append(await self._writes.get())
+            while not self._writes.empty() and (attempt or len(backlog) < _BATCH):
+                backlog.append(self._writes.get_nowait())
+            if attempt:  # Redis away: the retried writes never hold back an answer (store_failed) to the others
+                backlog = held_while_failing(backlog, reason)
+                if not backlog:
+                    attempt = 0
+                    continue
+            batch = backlog[:_BATCH]
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for write in batch:
@@ -319,15 +318,14 @@ class Backplane:
                     answers = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError) as exc:
                 self._failed(exc)
-                for write in batch:
-                    if write.read is not None and write.done is not None and not write.done.done():
-                        write.done.set_exception(BackplaneError(str(exc)))
-                batch = [write for write in batch if write.read is None]
+                reason = str(exc)
+                backlog = held_while_failing(batch, reason) + backlog[_BATCH:]
                 await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
                 attempt += 1
                 continue
             self._recovered()
             attempt = 0
+            backlog = backlog[_BATCH:]
             for write, answer in zip(batch, answers, strict=True):
                 if isinstance(answer, Exception):
                     log.warning("Redis refused a write: %s", answer)
@@ -337,7 +335,6 @@ class Backplane:
                     write.done.set_exception(BackplaneError(str(answer)))
                 else:
                     write.done.set_result(answer if write.read is None else write.read(answer))
-            batch = []
 
     async def _tail_forever(self) -> None:
         """Read every watched line's stream from where this hub left it, and feed what others published."""

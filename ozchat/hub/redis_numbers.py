@@ -106,7 +106,7 @@ class PhoneNumbers:
             args = [self._hub_id, number, json.dumps([line, number]), nickname, resumes]
             try:
                 answer = await self._queue(self._reserve, keys, args, _listed)
-            except BackplaneError:
+            except (BackplaneError, asyncio.CancelledError):  # cancelled: the hello's time ran out
                 self.release(line, number, "")
                 raise
             if answer:

@@ -15,6 +15,7 @@ from ..exceptions import BackplaneError
 from ..protocol import Ack, ErrorCode, ErrorFrame, encode, new_phone_number, readable_client_id
 from .backplane import Backplane
 from .outputs import Deliver, Output, Post
+from .redis_nicknames import Held
 from .redis_scripts import Numbers
 from .shared import SharedHubState
 
@@ -74,25 +75,34 @@ class LineSharing:
         if line is None:
             return []
         try:
-            if not self.backplane.watching(line):
-                # A new line is counted before anything is written: one over the limit leaves no key in Redis.
-                if self._state.may_be_new_line(me) and not await self.backplane.numbers.line_known(line):
-                    refused = self._state.count_new_line(me, now())
-                    if refused is not None:
-                        return refused
-                await self.backplane.watch(line)
-            number, held, order = await self.backplane.numbers.reserve(
-                line, self._phone_numbers, *self._state.checked_nickname(me)
-            )
-        except BackplaneError as exc:  # the outage itself is logged once, by the backplane
+            async with asyncio.timeout(self._ack_timeout):  # a hello never waits on Redis without end
+                reserved = await self._reserve(me, line, now)
+        except (BackplaneError, TimeoutError) as exc:  # the outage itself is logged once, by the backplane
             log.debug("could not read line %r from Redis for a hello: %s", line, exc)
             return self._state.refuse_checked(me, "the hub cannot reach the store it shares with other hubs")
+        if isinstance(reserved, list):
+            return reserved
+        number, held, order = reserved
         self._state.reserve(me, line, number, held, order)
         outputs = self._state.admit_checked(me, now())
         unused = self._state.unused_number(me)  # refused, or resumed: the number is free again, before the answer
         if unused is not None:  # (unless Redis went away: then it is given back once Redis is there again)
             await asyncio.wait((self.backplane.numbers.release(*unused),), timeout=self._ack_timeout)
         return outputs
+
+    async def _reserve(
+        self, me: Outbox, line: str, now: Callable[[], float]
+    ) -> tuple[str, Held, int] | list[Output[Outbox]]:
+        """Mirror a hello's line and reserve a number there (BackplaneError if Redis fails), or the refusal of a line
+        one too many."""
+        if not self.backplane.watching(line):
+            # A new line is counted before anything is written: one over the limit leaves no key in Redis.
+            if self._state.may_be_new_line(me) and not await self.backplane.numbers.line_known(line):
+                refused = self._state.count_new_line(me, now())
+                if refused is not None:
+                    return refused
+            await self.backplane.watch(line)
+        return await self.backplane.numbers.reserve(line, self._phone_numbers, *self._state.checked_nickname(me))
 
     async def receive(self, me: Outbox, raw: str | bytes, now: Callable[[], float]) -> list[Output[Outbox]]:
         """A member's frame, as the state takes it; an update that changes the nickname claims it in Redis first."""
@@ -101,8 +111,9 @@ class LineSharing:
             return self._state.receive(me, raw, now())
         line, number, nickname = change
         try:
-            held = await self.backplane.nicknames.claim(line, number, nickname)
-        except BackplaneError as exc:  # the outage itself is logged once, by the backplane
+            async with asyncio.timeout(self._ack_timeout):  # a claim never waits on Redis without end
+                held = await self.backplane.nicknames.claim(line, number, nickname)
+        except (BackplaneError, TimeoutError) as exc:  # the outage itself is logged once, by the backplane
             log.debug("could not claim a nickname on line %r in Redis: %s", line, exc)
             if self._state.member(me) == (line, number):  # the claim may have been written: Redis holds its own again
                 self.backplane.nicknames.hold(line, number, self._state.nickname_of(line, number))

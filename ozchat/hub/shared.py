@@ -271,7 +271,7 @@ class SharedHubState(HubState[Conn]):
         if self._is_ours(line_name, info.phone_number):
             if record is None or info.status is not ClientStatus.ONLINE:
                 return []  # this hub's heartbeat lapsed while it lived on: it keeps its member
-            if record.order < self._orders.get((line_name, info.phone_number), 0):
+            if record.order and record.order < self._orders.get((line_name, info.phone_number), 0):  # 0: unknown, newer
                 return []
             self._lingering.pop((line_name, info.phone_number), None)
             members = self._members.get(line_name, {})

@@ -79,13 +79,16 @@ class RedisServer:
             return False
 
     def sleep(self, seconds: int) -> Callable[[], None]:
-        """Have the server stall `seconds` (DEBUG SLEEP, sent before this returns); call the result to wait it out."""
-        conn = socket.create_connection(("127.0.0.1", self.port), timeout=seconds + 30)
-        conn.sendall(f"DEBUG SLEEP {seconds}\r\n".encode())
+        """Have the server stall `seconds` (CLIENT PAUSE ... ALL, which Redis 6.2 and 7 take without a debug option:
+        every client's commands wait; in force when this returns); call the result to wait it out."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as conn:
+            conn.sendall(f"CLIENT PAUSE {seconds * 1000} ALL\r\n".encode())
+            assert conn.recv(16).startswith(b"+OK")
 
         def woken() -> None:
-            with conn:
-                assert conn.recv(16).startswith(b"+OK")
+            with socket.create_connection(("127.0.0.1", self.port), timeout=seconds + 30) as conn:
+                conn.sendall(b"PING\r\n")  # answered once the pause is over
+                assert conn.recv(16).startswith(b"+PONG")
 
         return woken
 

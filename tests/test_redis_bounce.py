@@ -1,4 +1,5 @@
-"""A client bouncing between two real hub processes that share a real Redis server keeps its newest connection."""
+"""A client bouncing between two real hub processes that share a real Redis server keeps its newest connection:
+each older one is closed with 4009, and a newcomer on a third hub sees the member once, as it last was."""
 
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ async def received(ws: ClientConnection, text: str) -> None:
             return
 
 
+async def replaced(ws: ClientConnection, round_: int) -> None:
+    """The connection is closed by the hub as one its member resumed from elsewhere (4009)."""
+    await asyncio.wait_for(ws.wait_closed(), 30)
+    assert ws.close_code == 4009, (round_, ws.close_code, ws.close_reason)
+
+
 async def test_a_member_resuming_back_and_forth_with_new_properties_stays_on_its_newest_connection(start_hub, join):
     url_a, url_b = hub_url(start_hub()), hub_url(start_hub())
     sender, _ = await join(url_b, nickname="Sender")
@@ -52,12 +59,20 @@ async def test_a_member_resuming_back_and_forth_with_new_properties_stays_on_its
     try:
         for round_ in range(ROUNDS):  # the old connection is left open, as one a load balancer moved away from
             ws_b, on_b = await hello(url_b, resume=resume, properties={"nickname": f"Bee{round_}"})
+            sockets.append(ws_b)
+            await replaced(ws, round_)
             ws_a, on_a = await hello(url_a, resume=resume, properties={"nickname": f"Ay{round_}"})
-            sockets += [ws_b, ws_a]
+            sockets.append(ws_a)
+            await replaced(ws_b, round_)
+            ws = ws_a
             assert on_b["type"] == on_a["type"] == "welcome" and on_a["resumed"], (round_, on_b, on_a)
             # Sent on hub B after it published the resume there: hub A reads it after any ONLINE of that resume.
             await sender.send_message(f"round {round_}")
             await received(ws_a, f"round {round_}")
+        # A newcomer on a third hub sees the member once, with the nickname of its newest connection.
+        newcomer, events = await join(hub_url(start_hub()), nickname="Newcomer")
+        await events.wait_for(lambda _: number in newcomer.roster)
+        assert [info.nickname for info in newcomer.roster if info.phone_number == number] == [f"Ay{ROUNDS - 1}"]
     finally:
         for socket in sockets:
             await socket.close()

@@ -1,4 +1,4 @@
-"""While Redis is away, every write that expects an answer gets one: hellos and sends hear `store_failed`.
+"""While Redis is away, each write that expects an answer gets one: hellos, sends, nickname changes: `store_failed`.
 
 Real redis-server stopped and started again, real `ozchat serve --redis` processes, real clients.
 """
@@ -39,7 +39,7 @@ async def hello_answer(url: str, nickname: str) -> str:
         return answer["code"]
 
 
-async def test_hellos_and_sends_while_redis_is_away_are_all_answered_store_failed_however_many(
+async def test_hellos_sends_and_nickname_changes_while_redis_is_away_are_all_answered_store_failed_however_many(
     start_hub, join, redis_server
 ):
     url_a, url_b = hub_url(start_hub()), hub_url(start_hub())
@@ -53,6 +53,9 @@ async def test_hellos_and_sends_while_redis_is_away_are_all_answered_store_faile
         assert set(codes) == {"store_failed"}
     with pytest.raises(RequestRejected) as refused:
         await asyncio.wait_for(ann.send_message("into the void"), _CAP)
+    assert refused.value.code == "store_failed"
+    with pytest.raises(RequestRejected) as refused:
+        await asyncio.wait_for(ann.update_properties({"nickname": "Anna"}), _CAP)
     assert refused.value.code == "store_failed"
     assert await hello_answer(url_a, "Late") == "store_failed"
     assert ann.connected

@@ -26,9 +26,7 @@ T = TypeVar("T")
 # HTTP answers to a WebSocket handshake that say "later": too many joins, or a proxy whose hub is not up (yet).
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 # A handshake the server at the address broke this way will break again: it is not a hub speaking this protocol.
-_NOT_A_HUB = (
-    websockets.InvalidHeader, websockets.InvalidProtocol, websockets.NegotiationError, websockets.SecurityError
-)
+_NOT_A_HUB = (websockets.InvalidHeader, websockets.NegotiationError, websockets.SecurityError)
 
 
 async def say_hello(

@@ -142,10 +142,12 @@ async def join() -> AsyncIterator[Join]:
 
     clients: list[OzWebClient] = []
 
-    async def _join(url: str, line: str = "Webphone1", **properties: Any) -> tuple[OzWebClient, Recorder]:
+    async def _join(
+        url: str, line: str = "Webphone1", *, keep_trying: bool = False, **properties: Any
+    ) -> tuple[OzWebClient, Recorder]:
         client = OzWebClient(ping_interval=None)
         recorder = Recorder(client)
-        await client.connect(url, line, properties)
+        await client.connect(url, line, properties, keep_trying=keep_trying)
         clients.append(client)
         return client, recorder
 

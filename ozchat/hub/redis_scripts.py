@@ -6,8 +6,9 @@ No I/O here: `backplane.py` runs the scripts. Keys, under `ozchat:`: `hubs` (the
 number -> the hub holding it, see redis_numbers.py), `line:NAME:nicknames` (who holds each
 nickname's look-alike keys, see redis_nicknames.py), `line:NAME:events` (the stream:
 presence changes and messages in the line's one order), `line:NAME:seq`, `line:NAME:direct` (a
-hash: identity -> newest direct number), `line:NAME:epoch`, `line:NAME:sent:DIGEST` (a message's
-numbers, for a resend within the window).
+hash: identity -> newest direct number), `line:NAME:epoch`, `line:NAME:order` (the newest
+connection order a hello was given, see RESERVE), `line:NAME:sent:DIGEST` (a message's numbers,
+for a resend within the window).
 """
 
 from __future__ import annotations

@@ -25,6 +25,16 @@ async def hello(url: str, **fields: Any) -> tuple[ClientConnection, dict[str, An
     return ws, await next_frame(ws, "its welcome")
 
 
+async def resumed(url: str, **fields: Any) -> tuple[ClientConnection, dict[str, Any]]:
+    """A resume's hello, sent again as a client does while the hub answers store_failed (Redis slow on busy cores)."""
+    while True:
+        ws, answer = await hello(url, **fields)
+        if answer.get("code") != "store_failed":
+            assert answer["type"] == "welcome" and answer["resumed"], answer
+            return ws, answer
+        await ws.close()
+
+
 async def next_frame(ws: ClientConnection, awaited: str) -> dict[str, Any]:
     """The connection's next frame; a close instead fails, with its code."""
     try:
@@ -58,14 +68,13 @@ async def test_a_member_resuming_back_and_forth_with_new_properties_stays_on_its
     sockets = [ws]
     try:
         for round_ in range(ROUNDS):  # the old connection is left open, as one a load balancer moved away from
-            ws_b, on_b = await hello(url_b, resume=resume, properties={"nickname": f"Bee{round_}"})
+            ws_b, _ = await resumed(url_b, resume=resume, properties={"nickname": f"Bee{round_}"})
             sockets.append(ws_b)
             await replaced(ws, round_)
-            ws_a, on_a = await hello(url_a, resume=resume, properties={"nickname": f"Ay{round_}"})
+            ws_a, _ = await resumed(url_a, resume=resume, properties={"nickname": f"Ay{round_}"})
             sockets.append(ws_a)
             await replaced(ws_b, round_)
             ws = ws_a
-            assert on_b["type"] == on_a["type"] == "welcome" and on_a["resumed"], (round_, on_b, on_a)
             # Sent on hub B after it published the resume there: hub A reads it after any ONLINE of that resume.
             await sender.send_message(f"round {round_}")
             await received(ws_a, f"round {round_}")
